@@ -1,0 +1,231 @@
+r"""Choose the implementation of the hot ops: the compiled Cython kernels or their NumPy twins.
+
+``set_backend("cython")`` (the default when ``purevae._kernels`` is built) or ``set_backend("numpy")``
+selects the module every model step calls. Both give the same numbers within float tolerance.
+
+The public wrappers below validate their arrays (``as_kernel_arrays``), allocate the outputs and
+call the chosen module; the kernels themselves trust their inputs. ``kernels()`` returns the
+chosen module for callers (the model) that have already validated everything at their own edge.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from types import ModuleType
+
+import numpy as np
+
+from . import ops
+
+try:  # the extension is optional: without it everything runs on NumPy
+    from . import _kernels as _cython_kernels
+except ImportError as exc:  # pragma: no cover - exercised only on a build without the extension
+    _cython_kernels = None
+    if os.environ.get("PUREVAE_QUIET_NO_EXTENSION", "") in ("", "0"):
+        warnings.warn(f"purevae._kernels is not built ({exc}); using the NumPy backend", RuntimeWarning,
+                      stacklevel=2)
+
+BACKENDS = ("cython", "numpy")
+_current = "cython" if _cython_kernels is not None else "numpy"
+
+
+def cython_available() -> bool:
+    """True when the compiled extension ``purevae._kernels`` was built and imports."""
+    return _cython_kernels is not None
+
+
+def set_backend(name: str) -> None:
+    """Select the implementation used by every model: ``"cython"`` or ``"numpy"``."""
+    global _current
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    if name == "cython" and _cython_kernels is None:
+        raise ValueError("backend 'cython' is not available: the extension purevae._kernels is not built "
+                         "(reinstall with `pip install -e .` and a C compiler)")
+    _current = name
+
+
+def get_backend() -> str:
+    """The name of the backend in use: ``"cython"`` or ``"numpy"``."""
+    return _current
+
+
+def kernels(impl: str | None = None) -> ModuleType:
+    """The module holding the kernels of ``impl`` (default: the current backend)."""
+    name = _current if impl is None else impl
+    if name not in BACKENDS:
+        raise ValueError(f"impl must be one of {BACKENDS} or None, got {name!r}")
+    if name == "cython":
+        if _cython_kernels is None:
+            raise ValueError("impl 'cython' is not available: purevae._kernels is not built")
+        return _cython_kernels
+    return ops
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+def as_kernel_arrays(*, dtype: np.dtype | None = None, **arrays: np.ndarray) -> list[np.ndarray]:
+    """Check and convert arrays for a kernel: float32/float64, one common dtype, finite, C-contiguous.
+
+    Strided, Fortran-ordered, negatively strided or read-only inputs are copied once into a
+    C-contiguous array (read-only C-contiguous arrays pass as they are: kernels take them ``const``).
+    Precision is never changed unasked: mixing float32 and float64 raises ``TypeError``.
+
+    Raises
+    ------
+    TypeError
+        an argument is not a floating array of float32/float64, or the dtypes differ.
+    ValueError
+        an argument holds NaN or inf.
+    """
+    out = []
+    for name, value in arrays.items():
+        a = np.asarray(value)
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}")
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            raise TypeError(f"{name} has dtype {a.dtype} but the other arguments are {np.dtype(dtype)}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or inf")
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _check_shape(name: str, a: np.ndarray, shape: tuple) -> None:
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+
+
+def _check_2d(name: str, a: np.ndarray) -> None:
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (batch, features), got shape {a.shape}")
+
+
+def _activation_code(activation: str | int, alpha: float | None) -> tuple[int, float]:
+    name = ops._name(activation)
+    alpha = ops.DEFAULT_ALPHA[name] if alpha is None else float(alpha)
+    if name == "leaky_relu" and not alpha > 0:
+        raise ValueError(f"alpha of leaky_relu must be > 0 (its derivative is read from the sign of h), got {alpha}")
+    if name == "elu" and not alpha > 0:
+        raise ValueError(f"alpha of elu must be > 0, got {alpha}")
+    return ops.ACTIVATIONS[name], alpha
+
+
+# ---------------------------------------------------------------------------------------------
+# Validating wrappers: allocate, then call the chosen implementation
+# ---------------------------------------------------------------------------------------------
+def bias_activation_forward(pre: np.ndarray, bias: np.ndarray, activation: str | int, alpha: float | None = None,
+                            *, impl: str | None = None) -> np.ndarray:
+    """Return f(pre + bias) as a new array (the kernel itself works in place)."""
+    pre, bias = as_kernel_arrays(pre=pre, bias=bias)
+    _check_2d("pre", pre)
+    _check_shape("bias", bias, (pre.shape[1],))
+    code, alpha = _activation_code(activation, alpha)
+    h = pre.copy()
+    kernels(impl).bias_activation_forward(h, bias, code, alpha)
+    return h
+
+
+def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: str | int, alpha: float | None = None,
+                             *, impl: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (grad_pre, grad_bias) from grad_h and the forward output h."""
+    grad_h, h = as_kernel_arrays(grad_h=grad_h, h=h)
+    _check_2d("h", h)
+    _check_shape("grad_h", grad_h, h.shape)
+    code, alpha = _activation_code(activation, alpha)
+    grad_pre, grad_bias = np.empty_like(h), np.empty(h.shape[1], h.dtype)
+    kernels(impl).activation_backward_bias(grad_h, h, code, alpha, grad_pre, grad_bias)
+    return grad_pre, grad_bias
+
+
+def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float = 1.0, *, impl: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (nll per example (batch,), grad_logits (batch, n_input)); see ``ops.bernoulli_nll_grad``."""
+    logits, = as_kernel_arrays(logits=logits)
+    x, = as_kernel_arrays(dtype=logits.dtype, x=np.asarray(x, dtype=logits.dtype))
+    _check_2d("logits", logits)
+    _check_shape("x", x, logits.shape)
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"x must lie in [0, 1] for the Bernoulli likelihood, found [{x.min()}, {x.max()}]")
+    nll, grad_logits = np.empty(x.shape[0], x.dtype), np.empty_like(logits)
+    kernels(impl).bernoulli_nll_grad(x, logits, float(scale), nll, grad_logits)
+    return nll, grad_logits
+
+
+def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: float = 1.0, *,
+                      impl: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (nll (batch,), grad_mean (batch, n_input), grad_logvar (n_input,)); see ``ops.gaussian_nll_grad``."""
+    mean, = as_kernel_arrays(mean=mean)
+    x, logvar = as_kernel_arrays(dtype=mean.dtype, x=np.asarray(x, dtype=mean.dtype),
+                                 logvar=np.asarray(logvar, dtype=mean.dtype))
+    _check_2d("mean", mean)
+    _check_shape("x", x, mean.shape)
+    _check_shape("logvar", logvar, (mean.shape[1],))
+    nll, grad_mean, grad_logvar = np.empty(x.shape[0], x.dtype), np.empty_like(mean), np.empty_like(logvar)
+    kernels(impl).gaussian_nll_grad(x, mean, logvar, float(scale), nll, grad_mean, grad_logvar)
+    return nll, grad_mean, grad_logvar
+
+
+def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, *, impl: str | None = None
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (z (batch, L), kl (batch,)) from [mu | logvar] (batch, 2L) and eps (batch, L)."""
+    mu_logvar, eps = as_kernel_arrays(mu_logvar=mu_logvar, eps=eps)
+    _check_2d("eps", eps)
+    _check_shape("mu_logvar", mu_logvar, (eps.shape[0], 2 * eps.shape[1]))
+    z, kl = np.empty_like(eps), np.empty(eps.shape[0], eps.dtype)
+    kernels(impl).reparameterize_kl_forward(mu_logvar, eps, z, kl)
+    return z, kl
+
+
+def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: float = 1.0,
+                               scale: float = 1.0, *, impl: str | None = None) -> np.ndarray:
+    """Return grad_mu_logvar (batch, 2L); see ``ops.reparameterize_kl_backward``."""
+    mu_logvar, eps, grad_z = as_kernel_arrays(mu_logvar=mu_logvar, eps=eps, grad_z=grad_z)
+    _check_2d("eps", eps)
+    _check_shape("mu_logvar", mu_logvar, (eps.shape[0], 2 * eps.shape[1]))
+    _check_shape("grad_z", grad_z, eps.shape)
+    grad_mu_logvar = np.empty_like(mu_logvar)
+    kernels(impl).reparameterize_kl_backward(mu_logvar, eps, grad_z, float(beta), float(scale), grad_mu_logvar)
+    return grad_mu_logvar
+
+
+def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float, beta1: float = 0.9,
+                beta2: float = 0.999, eps: float = 1e-8, step: int = 1, *, impl: str | None = None) -> None:
+    """In-place Adam step on C-contiguous param, m, v of one dtype (any shape); see ``ops.adam_update``."""
+    _check_inplace(param=param, m=m, v=v)
+    grad, = as_kernel_arrays(dtype=param.dtype, grad=grad)
+    for name, a in (("grad", grad), ("m", m), ("v", v)):
+        _check_shape(name, a, param.shape)
+    if int(step) < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    kernels(impl).adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), float(lr),
+                              float(beta1), float(beta2), float(eps), int(step))
+
+
+def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float, momentum: float = 0.9,
+                        *, impl: str | None = None) -> None:
+    """In-place SGD-with-momentum step; see ``ops.sgd_momentum_update``."""
+    _check_inplace(param=param, velocity=velocity)
+    grad, = as_kernel_arrays(dtype=param.dtype, grad=grad)
+    for name, a in (("grad", grad), ("velocity", velocity)):
+        _check_shape(name, a, param.shape)
+    kernels(impl).sgd_momentum_update(param.reshape(-1), grad.reshape(-1), velocity.reshape(-1), float(lr),
+                                      float(momentum))
+
+
+def _check_inplace(**arrays: np.ndarray) -> None:
+    """Arrays updated in place cannot be copied: they must already be right."""
+    dtype = None
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array (it is updated in place), got {type(a).__name__}")
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} must be float32 or float64, got dtype {a.dtype}")
+        dtype = a.dtype if dtype is None else dtype
+        if a.dtype != dtype:
+            raise TypeError(f"{name} has dtype {a.dtype} but the other arguments are {dtype}")
+        if not a.flags.c_contiguous or not a.flags.writeable:
+            raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")

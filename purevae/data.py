@@ -1,0 +1,822 @@
+r"""Data for purevae: the IDX (MNIST-format) reader, the bundled Fashion-MNIST subset, binarization.
+
+Every loader returns a :class:`Dataset` whose images are flattened to rows, batch first:
+
+    x_train : (n_train, n_features)    e.g. (10000, 784), uint8 pixels 0..255 as stored
+    y_train : (n_train,) or None       integer class labels
+    x_test  : (n_test, n_features) or None
+    y_test  : (n_test,) or None
+    image_shape : (rows, cols) or None  rows * cols == n_features; for plotting only
+
+Pixels stay as they were stored (uint8 for IDX files); turn them into probabilities with
+:func:`scale_pixels`, then into 0/1 data with :func:`binarize` (dynamic) or :func:`binarize_static`.
+
+Where the data come from
+------------------------
+===================  =========================================================================================
+``"bundled"``        :func:`load_bundled`: 10,000 train + 2,000 test Fashion-MNIST images shipped in
+                     ``purevae/datasets/`` (balanced classes; see its README.md)
+``"fashion-mnist"``  :func:`load_fashion_mnist`: the full 60,000 + 10,000 set from the Debian package
+                     ``dataset-fashion-mnist`` (files under ``/usr/share/datasets/fashion-mnist/``)
+a folder             :func:`load_idx_folder`: the four IDX files of MNIST, Fashion-MNIST, KMNIST, ...
+an ``.npz`` file     :func:`load_npz`: ``x_train``, ``x_test`` [, ``y_train``, ``y_test``, ``image_shape``]
+arrays               :func:`from_arrays`
+===================  =========================================================================================
+
+:func:`load_dataset` dispatches on those forms. Nothing here unpickles: IDX payloads are read with
+``np.frombuffer`` and ``.npz`` files with ``allow_pickle=False``. Only NumPy and the standard library
+are used.
+
+The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/):
+
+    bytes 0-1   0x00 0x00
+    byte  2     type code: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64
+    byte  3     ndim
+    then        ndim dimensions, big-endian uint32 each
+    then        prod(dims) values of that type, big-endian, C order (last index fastest)
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import numbers
+import os
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "Dataset",
+    "FASHION_MNIST_DIR",
+    "FASHION_MNIST_INSTALL",
+    "IDX_FILES",
+    "arrays_sha256",
+    "binarize",
+    "binarize_static",
+    "from_arrays",
+    "load_bundled",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_idx_folder",
+    "load_npz",
+    "read_idx",
+    "scale_pixels",
+    "stratified_subset",
+]
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_INSTALL = "apt-get update && apt-get install -y dataset-fashion-mnist"
+BUNDLED_PATH = Path(__file__).resolve().parent / "datasets" / "fashion_mnist_subset.npz"
+
+# The four files of an MNIST-format folder, by role; each may also carry a ".gz" suffix.
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+# IDX type code -> big-endian dtype of the payload.
+_IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_MAX_NDIM = 4
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+# --------------------------------------------------------------------------------------------------
+# Dataset
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    r"""A train/test split of flattened images, with optional labels.
+
+    Attributes
+    ----------
+    x_train : ndarray, shape (n_train, n_features)
+        Pixels as stored (uint8 0..255 for IDX and the bundled data).
+    y_train : ndarray, shape (n_train,), or None
+    x_test : ndarray, shape (n_test, n_features), or None
+        None only for data made by :func:`from_arrays` without a test set.
+    y_test : ndarray, shape (n_test,), or None
+    name : str
+        Where the data came from, e.g. ``"fashion-mnist-subset"``.
+    image_shape : tuple (rows, cols), or None
+        How to fold a row of ``x`` back into an image; ``rows * cols == n_features``.
+
+    The dataclass is frozen (the fields cannot be rebound) but the arrays are ordinary NumPy arrays:
+    the file loaders return fresh ones, while :func:`from_arrays` keeps the caller's (no copy).
+    Construction checks the shapes above and raises ``ValueError`` naming the field.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    name: str
+    image_shape: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        _check_x(self.x_train, "x_train")
+        n_features = self.x_train.shape[1]
+        if self.x_test is not None:
+            _check_x(self.x_test, "x_test")
+            if self.x_test.shape[1] != n_features:
+                raise ValueError(
+                    f"x_test has {self.x_test.shape[1]} features per row but x_train has {n_features}"
+                )
+        elif self.y_test is not None:
+            raise ValueError("y_test is given but x_test is None")
+        for y_name, x_name in (("y_train", "x_train"), ("y_test", "x_test")):
+            y, x = getattr(self, y_name), getattr(self, x_name)
+            if y is not None:
+                _check_y(y, y_name, n_rows=x.shape[0], x_name=x_name)
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}")
+        if self.image_shape is not None:
+            shape = _as_image_shape(self.image_shape, "image_shape")
+            if shape[0] * shape[1] != n_features:
+                raise ValueError(
+                    f"image_shape {shape} holds {shape[0] * shape[1]} pixels but x_train has "
+                    f"{n_features} features per row"
+                )
+            object.__setattr__(self, "image_shape", shape)  # normalized to a tuple of Python ints
+
+    @property
+    def n_features(self) -> int:
+        """Number of columns of ``x_train`` (784 for 28 x 28 images)."""
+        return int(self.x_train.shape[1])
+
+    def __repr__(self) -> str:
+        def describe(a: np.ndarray | None) -> str:
+            return "None" if a is None else f"<{a.dtype} {a.shape}>"
+
+        return (
+            f"Dataset(name={self.name!r}, x_train={describe(self.x_train)}, "
+            f"y_train={describe(self.y_train)}, x_test={describe(self.x_test)}, "
+            f"y_test={describe(self.y_test)}, image_shape={self.image_shape})"
+        )
+
+
+def _check_x(x: object, name: str) -> None:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_examples, n_features), got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
+
+
+def _check_y(y: object, name: str, n_rows: int, x_name: str) -> None:
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array or None, got {type(y).__name__}")
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (n_examples,), got shape {y.shape}")
+    if y.dtype == object:
+        raise TypeError(f"{name} must not be an object array")
+    if y.shape[0] != n_rows:
+        raise ValueError(f"{name} has {y.shape[0]} labels but {x_name} has {n_rows} rows")
+
+
+def _as_image_shape(shape: object, name: str) -> tuple[int, int]:
+    values = np.asarray(shape)
+    if values.shape != (2,) or not np.issubdtype(values.dtype, np.integer) or np.any(values < 1):
+        raise ValueError(f"{name} must be two positive integers (rows, cols), got {shape!r}")
+    return (int(values[0]), int(values[1]))
+
+
+def _flatten_images(x: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """(n, rows, cols) -> (n, rows * cols) and (rows, cols); 2-D passes through with None."""
+    if x.ndim == 3:
+        return x.reshape(x.shape[0], x.shape[1] * x.shape[2]), (int(x.shape[1]), int(x.shape[2]))
+    if x.ndim == 2:
+        return x, None
+    raise ValueError(f"{name} must be 2-D (n, n_features) or 3-D (n, rows, cols), got shape {x.shape}")
+
+
+# --------------------------------------------------------------------------------------------------
+# IDX files
+# --------------------------------------------------------------------------------------------------
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    r"""Read one IDX file (the MNIST format), raw or gzip-compressed.
+
+    Compression is detected from the first two bytes (gzip's magic ``1f 8b``), not from the name.
+    The header is checked field by field and the payload must hold exactly ``prod(dims)`` values:
+
+        magic = 00 00 <type code> <ndim>,   dims = ndim big-endian uint32,   payload = prod(dims) * itemsize bytes
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, e.g. ``train-images-idx3-ubyte`` or ``train-images-idx3-ubyte.gz``.
+
+    Returns
+    -------
+    array : ndarray, shape dims
+        Native byte order, a fresh writable array: uint8, int8, int16, int32, float32 or float64 as the
+        type code says. MNIST images come back as (n, 28, 28) uint8 and labels as (n,) uint8.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        A bad gzip stream, a wrong magic number (type code, ndim), or a payload whose size is not
+        ``prod(dims) * itemsize`` bytes (truncated, or with trailing bytes); the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        if path.exists():
+            raise ValueError(f"IDX path {path} is not a regular file")
+        raise FileNotFoundError(f"IDX file not found: {path}")
+    raw = path.read_bytes()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError; truncated: EOFError
+            raise ValueError(f"IDX file {path}: corrupt gzip stream ({error})") from error
+    if len(raw) < 4:
+        raise ValueError(f"IDX file {path}: only {len(raw)} bytes, too short for the 4-byte magic number")
+    zero0, zero1, type_code, ndim = raw[0], raw[1], raw[2], raw[3]
+    if zero0 != 0 or zero1 != 0 or type_code not in _IDX_DTYPES or not 1 <= ndim <= _IDX_MAX_NDIM:
+        raise ValueError(
+            f"IDX file {path}: bad magic number {raw[:4].hex(' ')}; expected 00 00, a type code in "
+            f"{{{', '.join(f'{c:02x}' for c in _IDX_DTYPES)}}} and ndim in 1..{_IDX_MAX_NDIM} "
+            "(is this an IDX file?)"
+        )
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise ValueError(
+            f"IDX file {path}: truncated header: expected {header_size} bytes for {ndim} dimensions, "
+            f"found {len(raw)}"
+        )
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[type_code]
+    expected = math.prod(dims) * dtype.itemsize
+    found = len(raw) - header_size
+    if found != expected:
+        what = "truncated payload" if found < expected else "trailing bytes after the payload"
+        raise ValueError(
+            f"IDX file {path}: {what}: dims {dims} of {dtype.newbyteorder('=').name} need "
+            f"{expected} bytes after the {header_size}-byte header, found {found}"
+        )
+    values = np.frombuffer(raw, dtype=dtype, count=math.prod(dims), offset=header_size)
+    # astype makes a native-endian, writable copy (frombuffer over bytes is read-only)
+    return values.astype(dtype.newbyteorder("="), copy=True).reshape(dims)
+
+
+def _find_idx_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / (stem + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_idx_folder(folder: str | os.PathLike, name: str | None = None) -> Dataset:
+    r"""Load the four IDX files of an MNIST-format folder.
+
+    The folder holds (each name with or without ``.gz``; the raw file wins when both exist)::
+
+        train-images-idx3-ubyte   (n_train, rows, cols)
+        train-labels-idx1-ubyte   (n_train,)
+        t10k-images-idx3-ubyte    (n_test, rows, cols)
+        t10k-labels-idx1-ubyte    (n_test,)
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+    name : str, optional
+        The dataset's name; default the folder's name.
+
+    Returns
+    -------
+    Dataset
+        ``x_train`` (n_train, rows * cols), ``x_test`` (n_test, rows * cols) in the files' dtype (uint8
+        for MNIST), labels (n,), ``image_shape`` (rows, cols).
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder, or any of the four files, is missing; the message lists every name looked for.
+    ValueError
+        A file is not valid IDX (see :func:`read_idx`), images are not 3-D, labels not 1-D, the label and
+        image counts differ, or train and test images differ in size; the message names the file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"IDX folder not found: {folder} (expected a folder holding "
+            f"{', '.join(IDX_FILES.values())}, each optionally with .gz)"
+        )
+    paths = {role: _find_idx_file(folder, stem) for role, stem in IDX_FILES.items()}
+    missing = [stem for role, stem in IDX_FILES.items() if paths[role] is None]
+    if missing:
+        looked_for = "; ".join(f"{stem} or {stem}.gz" for stem in missing)
+        raise FileNotFoundError(f"IDX folder {folder} is missing files: looked for {looked_for}")
+
+    arrays = {role: read_idx(path) for role, path in paths.items()}
+    image_shape = None
+    for x_role, y_role in (("x_train", "y_train"), ("x_test", "y_test")):
+        images, labels = arrays[x_role], arrays[y_role]
+        if images.ndim != 3:
+            raise ValueError(
+                f"IDX file {paths[x_role]}: images must be 3-D (n, rows, cols), got shape {images.shape}"
+            )
+        if labels.ndim != 1:
+            raise ValueError(f"IDX file {paths[y_role]}: labels must be 1-D (n,), got shape {labels.shape}")
+        if labels.shape[0] != images.shape[0]:
+            raise ValueError(
+                f"IDX file {paths[y_role]} has {labels.shape[0]} labels but {paths[x_role]} has "
+                f"{images.shape[0]} images"
+            )
+        if image_shape is None:
+            image_shape = images.shape[1:]
+        elif images.shape[1:] != image_shape:
+            raise ValueError(
+                f"IDX file {paths[x_role]}: images are {images.shape[1:]} but the training images "
+                f"are {image_shape}"
+            )
+    x_train, shape = _flatten_images(arrays["x_train"], "x_train")
+    x_test, _ = _flatten_images(arrays["x_test"], "x_test")
+    return Dataset(
+        x_train=x_train,
+        y_train=arrays["y_train"],
+        x_test=x_test,
+        y_test=arrays["y_test"],
+        name=folder.name if name is None else name,
+        image_shape=shape,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# .npz files and arrays
+# --------------------------------------------------------------------------------------------------
+_NPZ_REQUIRED = ("x_train", "x_test")
+_NPZ_OPTIONAL = ("y_train", "y_test", "image_shape")
+
+
+def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
+    r"""Load a dataset from an ``.npz`` archive, never unpickling.
+
+    Keys: ``x_train``, ``x_test`` (required; (n, n_features) or (n, rows, cols)), ``y_train``, ``y_test``
+    ((n,), optional) and ``image_shape`` (two integers, optional; taken from 3-D images when absent).
+    Other keys are ignored. 3-D images are flattened to (n, rows * cols).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    name : str, optional
+        The dataset's name; default the file name without ``.npz``.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        Not a zip archive (a ``.npy`` or a corrupt file), a required key missing, an array that would need
+        pickle (object dtype), or arrays of the wrong shape; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        if path.exists():
+            raise ValueError(f"npz path {path} is not a regular file")
+        raise FileNotFoundError(f"npz file not found: {path}")
+    arrays: dict[str, np.ndarray] = {}
+    # Open the file here, not in np.load, so that it is closed on every error path too.
+    with open(path, "rb") as handle:
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except (zipfile.BadZipFile, EOFError, OSError) as error:
+            raise ValueError(f"npz file {path} is not a valid .npz (zip) archive: {error}") from error
+        except ValueError as error:  # neither zip nor .npy: numpy would have to unpickle it
+            raise ValueError(
+                f"npz file {path} is not an .npz archive (numpy: {error}); purevae never unpickles"
+            ) from error
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"npz file {path} holds a single .npy array, not an .npz archive of named arrays")
+        with archive:
+            found = sorted(archive.files)
+            missing = [key for key in _NPZ_REQUIRED if key not in found]
+            if missing:
+                raise ValueError(
+                    f"npz file {path} is missing key(s) {missing}; found {found} "
+                    f"(required {list(_NPZ_REQUIRED)}, optional {list(_NPZ_OPTIONAL)})"
+                )
+            for key in _NPZ_REQUIRED + _NPZ_OPTIONAL:
+                if key not in found:
+                    continue
+                try:
+                    arrays[key] = archive[key]
+                except ValueError as error:
+                    if "allow_pickle" in str(error):  # numpy: "Object arrays cannot be loaded when allow_pickle=False"
+                        raise ValueError(
+                            f"npz file {path}: array {key!r} is an object array that needs pickle to load; "
+                            "purevae never unpickles: store plain numeric arrays"
+                        ) from error
+                    raise ValueError(f"npz file {path}: cannot read array {key!r}: {error}") from error
+                except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
+                    raise ValueError(f"npz file {path}: corrupt member {key!r}: {error}") from error
+
+    image_shape = arrays.pop("image_shape", None)
+    if image_shape is not None:
+        image_shape = _as_image_shape(image_shape, f"image_shape in {path}")
+    try:
+        return from_arrays(
+            arrays["x_train"],
+            arrays["x_test"],
+            arrays.get("y_train"),
+            arrays.get("y_test"),
+            image_shape=image_shape,
+            name=path.stem if name is None else name,
+        )
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"npz file {path}: {error}") from error
+
+
+def from_arrays(
+    x_train: np.ndarray,
+    x_test: np.ndarray | None = None,
+    y_train: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    image_shape: tuple[int, int] | None = None,
+    name: str = "arrays",
+) -> Dataset:
+    r"""Wrap arrays the caller already has into a :class:`Dataset`.
+
+    Parameters
+    ----------
+    x_train : array_like, shape (n_train, n_features) or (n_train, rows, cols)
+    x_test : array_like, shape (n_test, n_features) or (n_test, rows, cols), optional
+    y_train, y_test : array_like, shape (n,), optional
+    image_shape : (rows, cols), optional
+        Taken from 3-D ``x_train`` when not given; must match it when both are.
+    name : str
+
+    Returns
+    -------
+    Dataset
+        3-D images flattened to (n, rows * cols); arrays are not copied when already ndarrays.
+
+    Raises
+    ------
+    ValueError
+        An x that is not 2-D or 3-D, x_train and x_test of different widths, labels that are not 1-D
+        or whose count differs from the rows of their x, or an image_shape that does not fit.
+    TypeError
+        A non-numeric x (object or string arrays).
+    """
+    x_train_flat, train_shape = _flatten_images(np.asarray(x_train), "x_train")
+    x_test_flat, test_shape = (None, None)
+    if x_test is not None:
+        x_test_flat, test_shape = _flatten_images(np.asarray(x_test), "x_test")
+    if train_shape is not None and test_shape is not None and train_shape != test_shape:
+        raise ValueError(f"x_train images are {train_shape} but x_test images are {test_shape}")
+    if image_shape is not None:
+        image_shape = _as_image_shape(image_shape, "image_shape")
+        for inferred, x_name in ((train_shape, "x_train"), (test_shape, "x_test")):
+            if inferred is not None and inferred != image_shape:
+                raise ValueError(f"image_shape {image_shape} does not match {x_name} images of {inferred}")
+    else:
+        image_shape = train_shape if train_shape is not None else test_shape
+    return Dataset(
+        x_train=x_train_flat,
+        y_train=None if y_train is None else np.asarray(y_train),
+        x_test=x_test_flat,
+        y_test=None if y_test is None else np.asarray(y_test),
+        name=name,
+        image_shape=image_shape,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Named datasets
+# --------------------------------------------------------------------------------------------------
+def load_bundled() -> Dataset:
+    r"""Load the Fashion-MNIST subset shipped with purevae (no download, no extra package).
+
+    10,000 training images (1,000 per class) and 2,000 test images (200 per class), drawn stratified by
+    class with seed 0 from Fashion-MNIST (Xiao, Rasul & Vollgraf 2017, arXiv:1708.07747; MIT licence,
+    Copyright (c) 2017 Zalando SE) by ``scripts/make_bundled_data.py``; ``purevae/datasets/README.md``
+    says how.
+
+    Returns
+    -------
+    Dataset
+        name ``"fashion-mnist-subset"``; ``x_train`` (10000, 784) uint8, ``y_train`` (10000,) uint8,
+        ``x_test`` (2000, 784) uint8, ``y_test`` (2000,) uint8, ``image_shape`` (28, 28).
+    """
+    if not BUNDLED_PATH.is_file():
+        raise FileNotFoundError(
+            f"the bundled dataset {BUNDLED_PATH} is missing from this installation of purevae; reinstall "
+            "the package, or rebuild the file with `python scripts/make_bundled_data.py` from a source checkout"
+        )
+    return load_npz(BUNDLED_PATH, name="fashion-mnist-subset")
+
+
+def _fashion_mnist_help(reason: str) -> str:
+    return (
+        f"Fashion-MNIST not found: {reason}. Install it with `{FASHION_MNIST_INSTALL}` "
+        f"(files under {FASHION_MNIST_DIR}/), or pass `--data PATH` with a folder of IDX files or an .npz "
+        "file (in Python: purevae.data.load_dataset(PATH)); the bundled subset needs nothing "
+        "(`--data bundled`)."
+    )
+
+
+def load_fashion_mnist(folder: str | os.PathLike = FASHION_MNIST_DIR) -> Dataset:
+    r"""Load the full Fashion-MNIST (60,000 train, 10,000 test, 28 x 28 grey levels, 10 classes).
+
+    The files come from the Debian package ``dataset-fashion-mnist``::
+
+        apt-get update && apt-get install -y dataset-fashion-mnist
+
+    which puts the four gzipped IDX files under ``/usr/share/datasets/fashion-mnist/``.
+    Fashion-MNIST: Xiao, Rasul & Vollgraf (2017), arXiv:1708.07747, MIT licence, (c) 2017 Zalando SE.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Default :data:`FASHION_MNIST_DIR`.
+
+    Returns
+    -------
+    Dataset
+        name ``"fashion-mnist"``; ``x_train`` (60000, 784) uint8, ``x_test`` (10000, 784) uint8,
+        labels uint8 in 0..9, ``image_shape`` (28, 28).
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder or a file is missing; the message gives the install command above.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(_fashion_mnist_help(f"no folder {folder}"))
+    try:
+        return load_idx_folder(folder, name="fashion-mnist")
+    except FileNotFoundError as error:
+        raise FileNotFoundError(_fashion_mnist_help(str(error))) from error
+
+
+_DATASET_FORMS = (
+    "'bundled' (the Fashion-MNIST subset shipped with purevae), 'fashion-mnist' (the full set from the "
+    f"Debian package dataset-fashion-mnist, in {FASHION_MNIST_DIR}), a folder of IDX files "
+    "(train-images-idx3-ubyte[.gz], ...), or a path to an .npz file"
+)
+
+
+def load_dataset(spec: str | os.PathLike = "bundled") -> Dataset:
+    r"""Load a dataset named by a string or a path; the form ``--data`` takes on the command line.
+
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        ``"bundled"`` -> :func:`load_bundled`; ``"fashion-mnist"`` -> :func:`load_fashion_mnist`;
+        an existing folder -> :func:`load_idx_folder`; an existing ``.npz`` file -> :func:`load_npz`.
+        The two names win over folders of the same name: write ``./bundled`` for such a folder.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ValueError
+        ``spec`` is none of those forms (the message lists them).
+    TypeError
+        ``spec`` is not a str or path.
+    """
+    if not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(f"spec must be a str or os.PathLike, got {type(spec).__name__}")
+    if isinstance(spec, str):
+        if spec == "bundled":
+            return load_bundled()
+        if spec == "fashion-mnist":
+            return load_fashion_mnist()
+    path = Path(spec)
+    if path.is_dir():
+        return load_idx_folder(path)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return load_npz(path)
+    if path.is_file():
+        reason = f"{path} is a file but not an .npz file"
+    else:
+        reason = f"no file or folder named {str(spec)!r}"
+    raise ValueError(f"unknown dataset {str(spec)!r}: {reason}; expected {_DATASET_FORMS}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Pixels, binarization, subsets
+# --------------------------------------------------------------------------------------------------
+def _float_dtype(dtype: object, name: str = "dtype") -> np.dtype:
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from error
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{name} must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def _check_probabilities(x: np.ndarray, name: str) -> None:
+    """x is floating; raise ValueError if it holds NaN or values outside [0, 1]."""
+    if x.size == 0:
+        return
+    if np.isnan(x).any():
+        raise ValueError(f"{name} contains NaN")
+    low, high = x.min(), x.max()
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"{name} must lie in [0, 1], found values in [{low}, {high}] "
+            "(uint8 pixels 0..255 go through scale_pixels first)"
+        )
+
+
+def scale_pixels(x: np.ndarray, dtype: object = np.float32) -> np.ndarray:
+    r"""Turn pixels into intensities in [0, 1].
+
+        uint8:   x_scaled = x / 255          (0 -> 0.0, 255 -> 1.0 exactly)
+        bool:    x_scaled = 1.0 where True, else 0.0
+        float:   x_scaled = x                (must already lie in [0, 1]; only cast)
+
+    Parameters
+    ----------
+    x : array_like, any shape
+        uint8, bool or floating. Other integer types are refused: 0..255 and 0/1 data cannot be told apart.
+    dtype : float32 or float64
+        Dtype of the result, default float32.
+
+    Returns
+    -------
+    x_scaled : ndarray, shape of x, dtype ``dtype``
+        Always a new array.
+
+    Raises
+    ------
+    ValueError
+        Floating ``x`` with NaN, or with values outside [0, 1] (inf included).
+    TypeError
+        ``x`` of another dtype, or ``dtype`` not float32/float64.
+    """
+    dtype = _float_dtype(dtype)
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x.astype(dtype) / dtype.type(255)
+    if x.dtype == np.bool_:
+        return x.astype(dtype)
+    if np.issubdtype(x.dtype, np.floating):
+        _check_probabilities(x, "x")
+        return x.astype(dtype, copy=True)
+    raise TypeError(
+        f"x must be uint8 pixels (0..255), bool, or floating in [0, 1]; got dtype {x.dtype} "
+        "(cast 0..255 data to uint8 first)"
+    )
+
+
+def binarize(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    r"""Draw one binary image per row: each pixel is 1 with probability x.
+
+        u ~ Uniform[0, 1) elementwise,    x_binary = 1 if u < x else 0,    so P(x_binary = 1) = x
+
+    Call it on the training set at the start of every epoch with the training Generator: this is
+    *dynamic* (stochastic) binarization, a fresh 0/1 sample of each image each time it is seen, the
+    protocol of e.g. Burda, Grosse & Salakhutdinov (2016), "Importance Weighted Autoencoders", ICLR,
+    for MNIST; it acts as a regularizer. For a fixed 0/1 dataset (the test set, or the *static*
+    protocol) use :func:`binarize_static`. Reported log-likelihoods under the two protocols are not
+    comparable.
+
+    Parameters
+    ----------
+    x : ndarray, any shape, float32 or float64 (float16 too), values in [0, 1]
+        Probabilities, e.g. ``scale_pixels(images)``.
+    rng : numpy.random.Generator
+        Consumed: the next call gives a new draw. Uniforms are drawn in float32 for float32 ``x``
+        (half the memory), in float64 otherwise.
+
+    Returns
+    -------
+    x_binary : ndarray, shape of x, dtype of x, values 0 and 1
+
+    Raises
+    ------
+    TypeError
+        ``x`` not floating (scale uint8 pixels with :func:`scale_pixels` first), or ``rng`` not a Generator.
+    ValueError
+        ``x`` with NaN or outside [0, 1].
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+        )
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be floating probabilities in [0, 1], got dtype {x.dtype}; use scale_pixels first")
+    _check_probabilities(x, "x")
+    uniform_dtype = np.float32 if x.dtype == np.float32 else np.float64
+    uniform = rng.random(x.shape, dtype=uniform_dtype)
+    return (uniform < x).astype(x.dtype)  # u < 0 never, u < 1 always: p = 0 and p = 1 stay exact
+
+
+def binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
+    r"""One seeded Bernoulli draw of x, the same for the same seed: *static* binarization.
+
+        x_binary = binarize(x, np.random.default_rng(seed))
+
+    The static protocol fixes one binarization of the data and reuses it every epoch, as in the
+    binarized MNIST of Larochelle & Murray (2011), "The Neural Autoregressive Distribution Estimator",
+    AISTATS (following Salakhutdinov & Murray 2008). Use it to fix a test set too, so that every model
+    is scored on the same 0/1 images.
+
+    Parameters
+    ----------
+    x : ndarray, any shape, floating, values in [0, 1]
+    seed : int, >= 0
+        Its own stream, independent of the training Generator.
+
+    Returns
+    -------
+    x_binary : ndarray, shape of x, dtype of x, values 0 and 1
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+    return binarize(x, np.random.default_rng(int(seed)))
+
+
+def stratified_subset(y: np.ndarray, n_per_class: int, rng: np.random.Generator) -> np.ndarray:
+    r"""Pick ``n_per_class`` examples of every class, without replacement, and return their indices sorted.
+
+    Classes are visited in sorted order (``np.unique(y)``) and each draws ``rng.choice(indices_of_class,
+    n_per_class, replace=False)``, so a seeded Generator gives the same subset every time. The result is
+    sorted, which keeps the subset in the original order of the data.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+        Class labels.
+    n_per_class : int, >= 1
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    indices : ndarray of intp, shape (n_classes * n_per_class,), increasing
+
+    Raises
+    ------
+    ValueError
+        ``y`` not 1-D or empty, or a class with fewer than ``n_per_class`` examples (named in the message).
+    TypeError
+        ``n_per_class`` not an int, or ``rng`` not a Generator.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral):
+        raise TypeError(f"n_per_class must be an int, got {n_per_class!r}")
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] == 0:
+        raise ValueError(f"y must be a non-empty 1-D array of labels, got shape {y.shape}")
+    classes, counts = np.unique(y, return_counts=True)
+    short = {cls.item(): int(c) for cls, c in zip(classes, counts) if c < n_per_class}
+    if short:
+        raise ValueError(f"n_per_class={n_per_class} but these classes have fewer examples (class: count): {short}")
+    chosen = [rng.choice(np.flatnonzero(y == cls), size=n_per_class, replace=False) for cls in classes]
+    return np.sort(np.concatenate(chosen)).astype(np.intp, copy=False)
+
+
+def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
+    r"""SHA-256 of named arrays' contents: a fingerprint that does not depend on how they were stored.
+
+    For each key in sorted order the digest takes ``key``, the dtype (``dtype.str``, byte order
+    included), the shape and the C-order bytes. The digest of an ``.npz`` file's bytes also depends on
+    how zlib compressed it; this one depends only on the arrays.
+
+    Parameters
+    ----------
+    arrays : mapping str -> ndarray
+
+    Returns
+    -------
+    hexdigest : str, 64 hex characters
+    """
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        if array.dtype == object:
+            raise TypeError(f"arrays[{key!r}] is an object array; only plain arrays can be hashed")
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,130 @@
+r"""Model files: an ``.npz`` of the parameter arrays plus a JSON config entry. No pickle, written atomically.
+
+Layout of a file (``format_version`` 1)::
+
+    __purevae__          uint8 array: UTF-8 JSON {"format": "purevae", "format_version": 1,
+                          "config": VAE(**config) arguments, "purevae_version": ..., "training": {...}}
+    params/<name>         one array per parameter, e.g. params/encoder.0.weight
+
+The file is written to a temporary file in the same folder, flushed to disk (fsync) and renamed
+over the target, so a crash leaves either the old file or the new one, never half of one.
+Loading uses ``allow_pickle=False``: nothing in a file can execute code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "purevae"
+FORMAT_VERSION = 1
+_META = "__purevae__"
+
+
+def _json_array(obj: dict) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+
+
+def write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` to ``path`` (an .npz) through a temporary file + fsync + rename."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"model files end in .npz, got {str(path)!r}")
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on a folder
+        pass
+    return path
+
+
+def save(model, path) -> Path:
+    """Save the model's architecture and parameters to ``path`` (.npz). Returns the path."""
+    from . import __version__
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "purevae_version": __version__,
+            "config": model.config(),
+            "training": {"epochs_trained": model.epochs_trained, "steps_trained": model.steps_trained}}
+    arrays = {_META: _json_array(meta)}
+    arrays.update({f"params/{name}": value for name, value in model.params.items()})
+    return write_npz_atomic(path, arrays)
+
+
+def read_npz(path) -> dict[str, np.ndarray]:
+    """All arrays of an .npz, with allow_pickle=False; every failure is a ValueError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such model file: {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ValueError(f"{str(path)!r} holds a pickled object array, which purevae never writes and "
+                             f"refuses to load") from None
+        raise ValueError(f"{str(path)!r} is not a readable .npz file ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable .npz file (truncated or corrupted?): {exc}") from None
+
+
+def read_meta(path, arrays: dict[str, np.ndarray]) -> dict:
+    if _META not in arrays:
+        raise ValueError(f"{str(path)!r} is not a purevae file (no {_META} entry)")
+    try:
+        meta = json.loads(arrays[_META].tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} has a corrupted {_META} entry: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a purevae file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{str(path)!r} has format_version {meta.get('format_version')!r}; this purevae reads "
+                         f"version {FORMAT_VERSION}")
+    return meta
+
+
+def load(path):
+    """Load a model saved by ``VAE.save``; raises ValueError for a corrupt, foreign or mismatched file."""
+    from .model import VAE
+    arrays = read_npz(path)
+    meta = read_meta(path, arrays)
+    try:
+        model = VAE(**meta["config"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{str(path)!r} has an invalid config: {exc}") from None
+    expected = set(model.params)
+    found = {key[len("params/"):] for key in arrays if key.startswith("params/")}
+    if found != expected:
+        raise ValueError(f"{str(path)!r} does not match its architecture: missing {sorted(expected - found)}, "
+                         f"unexpected {sorted(found - expected)}")
+    for name, target in model.params.items():
+        value = arrays[f"params/{name}"]
+        if value.shape != target.shape:
+            raise ValueError(f"{str(path)!r}: parameter {name} has shape {value.shape}, expected {target.shape}")
+        if value.dtype != target.dtype:
+            raise ValueError(f"{str(path)!r}: parameter {name} has dtype {value.dtype}, expected {target.dtype}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{str(path)!r}: parameter {name} contains NaN or inf")
+        target[...] = value
+    training = meta.get("training", {})
+    model.epochs_trained = int(training.get("epochs_trained", 0))
+    model.steps_trained = int(training.get("steps_trained", 0))
+    return model

@@ -1,0 +1,352 @@
+r"""The VAE: parameters, encoder, reparameterization, decoder, and ``loss_and_grads``. Wiring only.
+
+Data flow of one step (the formulas live in ``ops``, ``likelihoods`` and their Cython twins)::
+
+    x --[dense + f]*--> h --dense--> [mu | logvar] --reparam(eps)--> z --[dense + f]*--> g --dense--> out
+    loss = mean_b( -log p(x_b | z_b)  +  beta * KL(q(z|x_b) || N(0, I)) )        (nats per example)
+
+Parameters live in one ordered dict ``params``; a dense layer called ``name`` has
+``name.weight`` of shape (n_in, n_out) (so that it computes ``x @ weight + bias``) and ``name.bias``
+of shape (n_out,). Layers: ``encoder.0 ... encoder.{n-1}`` (hidden), ``encoder.out`` (n_in, 2 n_latent)
+whose first n_latent outputs are ``mu`` and last n_latent ``logvar``; ``decoder.0 ...``, ``decoder.out``
+(n_in, n_input); the learned-variance Gaussian adds ``decoder.logvar`` (n_input,).
+"""
+from __future__ import annotations
+
+import numbers
+from collections import OrderedDict
+from typing import Sequence
+
+import numpy as np
+
+from . import backend
+from .likelihoods import Likelihood, make_likelihood
+from .ops import ACTIVATIONS, DEFAULT_ALPHA
+
+DTYPES = ("float32", "float64")
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral,)):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def _as_rng(rng: np.random.Generator | int | None, default_seed) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng(default_seed)
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+class VAE:
+    r"""A Variational Autoencoder with MLP encoder and decoder, written by hand in NumPy.
+
+    Parameters
+    ----------
+    n_input : int
+        Number of features of one example (784 for 28 x 28 images).
+    hidden : sequence of int
+        Widths of the encoder's hidden layers; ``()`` makes the encoder a linear map.
+    n_latent : int
+        Dimension of z.
+    likelihood : "bernoulli" or "gaussian"
+        p(x|z). Bernoulli reads the decoder output as logits (targets in [0, 1]); Gaussian as a mean.
+    variance : float or None
+        Gaussian only: a fixed pixel variance, or None to learn a per-pixel log-variance.
+    activation : str
+        Hidden non-linearity: relu, tanh, softplus, leaky_relu, elu (or identity).
+    alpha : float or None
+        Slope of leaky_relu (default 0.01) or scale of elu (default 1.0).
+    decoder_hidden : sequence of int or None
+        Widths of the decoder's hidden layers; None mirrors ``hidden``.
+    dtype : "float32" or "float64"
+        The precision of every parameter and computation; inputs are cast once at the edge.
+    seed : int or None
+        Seeds the model's ``numpy.random.Generator`` (initialisation, shuffling, eps). None draws one
+        and stores it in ``self.seed``.
+
+    Notes
+    -----
+    Initialisation is PyTorch's ``nn.Linear`` default: every weight and bias uniform in
+    +-1/sqrt(fan_in), drawn in float64 from the seeded generator (then cast), so float32 and float64
+    models with the same seed start from the same point.
+    """
+
+    def __init__(self, n_input: int, hidden: Sequence[int] = (400,), n_latent: int = 20,
+                 likelihood: str | Likelihood = "bernoulli", activation: str = "relu", dtype: str = "float32",
+                 seed: int | None = 0, *, variance: float | None = None, alpha: float | None = None,
+                 decoder_hidden: Sequence[int] | None = None):
+        self.n_input = _positive_int("n_input", n_input)
+        self.n_latent = _positive_int("n_latent", n_latent)
+        self.hidden = self._widths("hidden", hidden)
+        self.decoder_hidden = self.hidden[::-1] if decoder_hidden is None else self._widths("decoder_hidden",
+                                                                                             decoder_hidden)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.activation = activation
+        self.alpha = DEFAULT_ALPHA[activation] if alpha is None else float(alpha)
+        backend._activation_code(activation, self.alpha)  # validates alpha
+        if str(dtype) not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.dtype = np.dtype(str(dtype))
+        self.likelihood = make_likelihood(likelihood, variance)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+
+        code = ACTIVATIONS[activation]
+        enc_sizes = [self.n_input, *self.hidden]
+        self._encoder = [(f"encoder.{i}", code) for i in range(len(self.hidden))] + [("encoder.out", 0)]
+        dec_sizes = [self.n_latent, *self.decoder_hidden]
+        self._decoder = [(f"decoder.{i}", code) for i in range(len(self.decoder_hidden))] + [("decoder.out", 0)]
+        shapes = list(zip(enc_sizes, [*self.hidden, 2 * self.n_latent]))
+        shapes += list(zip(dec_sizes, [*self.decoder_hidden, self.n_input]))
+        self.params: OrderedDict[str, np.ndarray] = OrderedDict()
+        for (name, _), (n_in, n_out) in zip(self._encoder + self._decoder, shapes):
+            bound = 1.0 / np.sqrt(n_in)  # PyTorch nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+            self.params[f"{name}.weight"] = self.rng.uniform(-bound, bound, (n_in, n_out)).astype(self.dtype)
+            self.params[f"{name}.bias"] = self.rng.uniform(-bound, bound, n_out).astype(self.dtype)
+        self.params.update(self.likelihood.extra_params(self.n_input, self.dtype))
+        self.optimizer = None
+        self.epochs_trained = 0
+        self.steps_trained = 0
+        self.history: dict[str, list] = {}
+
+    @staticmethod
+    def _widths(name: str, widths) -> tuple[int, ...]:
+        if isinstance(widths, numbers.Integral):
+            widths = (widths,)
+        try:
+            widths = tuple(widths)
+        except TypeError:
+            raise TypeError(f"{name} must be a sequence of positive integers, got {widths!r}") from None
+        return tuple(_positive_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
+
+    # -----------------------------------------------------------------------------------------
+    # configuration
+    # -----------------------------------------------------------------------------------------
+    def config(self) -> dict:
+        """The JSON-able architecture, enough to rebuild the model with ``VAE(**config)``."""
+        lik = self.likelihood.config()
+        return {"n_input": self.n_input, "hidden": list(self.hidden), "n_latent": self.n_latent,
+                "likelihood": lik["likelihood"], "variance": lik.get("variance"), "activation": self.activation,
+                "alpha": self.alpha, "decoder_hidden": list(self.decoder_hidden), "dtype": self.dtype.name,
+                "seed": self.seed}
+
+    def __repr__(self) -> str:
+        c = self.config()
+        return (f"VAE(n_input={c['n_input']}, hidden={tuple(c['hidden'])}, n_latent={c['n_latent']}, "
+                f"likelihood={c['likelihood']!r}, activation={c['activation']!r}, dtype={c['dtype']!r}, "
+                f"seed={c['seed']})")
+
+    def astype(self, dtype: str) -> "VAE":
+        """A copy of the model (parameters cast, no optimizer state) in another dtype."""
+        cfg = self.config()
+        cfg["dtype"] = str(dtype)
+        other = VAE(**cfg)
+        for name, value in self.params.items():
+            other.params[name][...] = value
+        return other
+
+    # -----------------------------------------------------------------------------------------
+    # validation at the edge
+    # -----------------------------------------------------------------------------------------
+    def _check_data(self, x, name: str = "x", n_features: int | None = None, support: bool = True) -> np.ndarray:
+        """Cast x once to the model dtype, C-contiguous, after checking shape, dtype and values."""
+        n_features = self.n_input if n_features is None else n_features
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
+        if x.ndim != 2:
+            hint = f" (for one example use {name}.reshape(1, -1))" if x.ndim == 1 else ""
+            raise ValueError(f"{name} must be 2-D (n_examples, {n_features}), got shape {x.shape}{hint}")
+        if x.shape[1] != n_features:
+            raise ValueError(f"{name} must have {n_features} features per example, got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} is empty: shape {x.shape}")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} contains NaN or inf")
+        if support:
+            self.likelihood.check_data(x, name)
+        return x
+
+    def _check_eps(self, eps, batch: int) -> np.ndarray:
+        eps = np.asarray(eps)
+        if eps.dtype.kind != "f":
+            raise TypeError(f"eps must be a float array, got dtype {eps.dtype}")
+        if eps.shape not in ((batch, self.n_latent),) and not (eps.ndim == 3 and eps.shape[1:] == (batch, self.n_latent)
+                                                              and eps.shape[0] >= 1):
+            raise ValueError(f"eps must have shape ({batch}, {self.n_latent}) or (k, {batch}, {self.n_latent}), "
+                             f"got {eps.shape}")
+        eps = np.ascontiguousarray(eps, dtype=self.dtype)
+        if not np.all(np.isfinite(eps)):
+            raise ValueError("eps contains NaN or inf")
+        return eps
+
+    def _draw_eps(self, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+        # drawn in float64 then cast, so that float32 and float64 models see the same noise
+        return rng.standard_normal(shape).astype(self.dtype, copy=False)
+
+    # -----------------------------------------------------------------------------------------
+    # forward and backward through an MLP (validated arrays only)
+    # -----------------------------------------------------------------------------------------
+    def _mlp_forward(self, layers, h: np.ndarray, kern) -> list[np.ndarray]:
+        """outputs[0] = input, outputs[i + 1] = f(outputs[i] @ W_i + b_i)."""
+        outputs = [h]
+        for name, code in layers:
+            h = h @ self.params[f"{name}.weight"]                    # GEMM (BLAS)
+            kern.bias_activation_forward(h, self.params[f"{name}.bias"], code, self.alpha)  # in place
+            outputs.append(h)
+        return outputs
+
+    def _mlp_backward(self, layers, outputs: list[np.ndarray], grad_out: np.ndarray, grads: dict, kern,
+                      need_input_grad: bool) -> np.ndarray | None:
+        """Walk the layers backwards from grad_out = d loss / d outputs[-1]; fill grads; return grad of the input."""
+        grad_h = grad_out
+        for i in range(len(layers) - 1, -1, -1):
+            name, code = layers[i]
+            h, layer_input = outputs[i + 1], outputs[i]
+            grad_bias = np.empty(h.shape[1], h.dtype)
+            kern.activation_backward_bias(grad_h, h, code, self.alpha, grad_h, grad_bias)  # grad_h <- grad_pre
+            grads[f"{name}.weight"] = layer_input.T @ grad_h         # x^T grad_pre
+            grads[f"{name}.bias"] = grad_bias                         # column sums of grad_pre
+            if i > 0 or need_input_grad:
+                grad_h = grad_h @ self.params[f"{name}.weight"].T     # grad_pre W^T
+        return grad_h if need_input_grad else None
+
+    def _encode_raw(self, x: np.ndarray, kern) -> list[np.ndarray]:
+        return self._mlp_forward(self._encoder, x, kern)
+
+    def _decode_raw(self, z: np.ndarray, kern) -> list[np.ndarray]:
+        return self._mlp_forward(self._decoder, z, kern)
+
+    # -----------------------------------------------------------------------------------------
+    # one training step
+    # -----------------------------------------------------------------------------------------
+    def loss_and_grads(self, x, eps=None, beta: float = 1.0) -> tuple[float, dict[str, np.ndarray]]:
+        r"""Mean negative ELBO of a batch, in nats per example, and its gradient for every parameter.
+
+            loss = (1/B) sum_b [ -log p(x_b | z_b) + beta * KL(q(z|x_b) || N(0, I)) ],
+            z_b = mu_b + exp(logvar_b / 2) * eps_b
+
+        Parameters
+        ----------
+        x : array, shape (B, n_input)
+        eps : array, shape (B, n_latent) or (k, B, n_latent), optional
+            The noise of the reparameterization. With k samples the loss averages over them too.
+            Default: drawn from the model's generator (``self.rng``).
+        beta : float
+            Weight of the KL term (1 gives the ELBO; warm-up ramps it).
+
+        Returns
+        -------
+        loss : float
+        grads : dict name -> ndarray, same names and shapes as ``self.params``
+        """
+        loss, _, _, grads = self._loss_and_grads(x, eps, beta)
+        return loss, grads
+
+    def _loss_and_grads(self, x, eps=None, beta: float = 1.0, checked: bool = False):
+        if not checked:
+            x = self._check_data(x)
+        beta = float(beta)
+        if not np.isfinite(beta) or beta < 0:
+            raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+        batch = x.shape[0]
+        eps = self._draw_eps((batch, self.n_latent), self.rng) if eps is None else self._check_eps(eps, batch)
+        if eps.ndim == 3:  # k samples per example: the mean over k*B tiled examples is the mean over both
+            x = np.tile(x, (eps.shape[0], 1))
+            eps = eps.reshape(-1, self.n_latent)
+        kern = backend.kernels()
+        n = x.shape[0]
+        scale = 1.0 / n  # the loss is a mean over the batch
+
+        # ---- forward --------------------------------------------------------------------------
+        enc = self._encode_raw(x, kern)
+        mu_logvar = enc[-1]                                           # (n, 2L): [mu | logvar]
+        z, kl = np.empty_like(eps), np.empty(n, self.dtype)
+        kern.reparameterize_kl_forward(mu_logvar, eps, z, kl)       # z = mu + e^(logvar/2) eps; KL closed form
+        dec = self._decode_raw(z, kern)
+        nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, scale, kern)
+        recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
+        loss = recon + beta * kl_mean
+
+        # ---- backward, top to bottom ----------------------------------------------------------
+        grads: dict[str, np.ndarray] = {}
+        grad_z = self._mlp_backward(self._decoder, dec, grad_out, grads, kern, need_input_grad=True)
+        grad_mu_logvar = np.empty_like(mu_logvar)
+        kern.reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)  # through z, + KL
+        self._mlp_backward(self._encoder, enc, grad_mu_logvar, grads, kern, need_input_grad=False)
+        grads.update(lik_grads)
+        return loss, recon, kl_mean, OrderedDict((name, grads[name]) for name in self.params)
+
+    # -----------------------------------------------------------------------------------------
+    # inference
+    # -----------------------------------------------------------------------------------------
+    def encode(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """The parameters of q(z|x): ``mu`` and ``logvar`` (log-variance), each (n, n_latent)."""
+        x = self._check_data(x, support=False)
+        mu_logvar = self._encode_raw(x, backend.kernels())[-1]
+        return mu_logvar[:, :self.n_latent].copy(), mu_logvar[:, self.n_latent:].copy()
+
+    def decode(self, z) -> np.ndarray:
+        """The mean of p(x|z) for latent codes z of shape (n, n_latent): (n, n_input)."""
+        z = self._check_data(z, "z", self.n_latent, support=False)
+        return self.likelihood.mean(self._decode_raw(z, backend.kernels())[-1], self.params)
+
+    def reconstruct(self, x) -> np.ndarray:
+        """decode(mu(x)): the mean of p(x|z) at the mean of q(z|x), shape (n, n_input)."""
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """Means of p(x|z) for n draws z ~ N(0, I), shape (n, n_input).
+
+        ``rng``: a Generator or a seed; None uses a fixed stream derived from the model's seed, so the
+        same call gives the same images (the training generator is left untouched).
+        """
+        n = _positive_int("n", n)
+        rng = _as_rng(rng, [self.seed, 1])
+        return self.decode(self._draw_eps((n, self.n_latent), rng))
+
+    def elbo(self, x, k: int = 1, rng: np.random.Generator | int | None = None, batch_size: int = 1000
+             ) -> np.ndarray:
+        """Per-example ELBO in nats, shape (n,): E_q[log p(x|z)] - KL, averaged over k draws of z.
+
+        ``rng`` as in ``sample``; None gives the same answer on every call.
+        """
+        from .objectives import elbo_per_example
+        return elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size)
+
+    def log_likelihood(self, x, k: int = 5000, rng: np.random.Generator | int | None = None,
+                       batch_size: int = 100, max_rows: int = 4096) -> np.ndarray:
+        """Per-example importance-weighted estimate of log p(x) in nats (Burda et al. 2016), shape (n,).
+
+        See ``purevae.objectives.log_likelihood`` for the estimator and its memory use.
+        """
+        from .objectives import log_likelihood
+        return log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows)
+
+    # -----------------------------------------------------------------------------------------
+    # training and files
+    # -----------------------------------------------------------------------------------------
+    def fit(self, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, **kwargs
+            ) -> dict[str, list]:
+        """Train with minibatches; calling it again continues training. See ``purevae.train.fit``."""
+        from .train import fit
+        return fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data, **kwargs)
+
+    def save(self, path) -> None:
+        """Write parameters + JSON config to an ``.npz`` atomically (see ``purevae.io.save``)."""
+        from .io import save
+        save(self, path)

@@ -1,0 +1,363 @@
+r"""The NumPy reference of every hot operation, forward and backward: the readable math.
+
+Every function here is written to be read next to its equation in ``docs/derivations.md``.
+The functions in the second half (``bias_activation_forward`` ... ``sgd_momentum_update``) are
+the *kernel twins*: ``purevae/_kernels.pyx`` holds compiled functions with the same names, the
+same arguments and the same results, and ``purevae/backend.py`` picks one of the two. Twins write
+their results into output arrays the caller allocated (the Cython kernels must not allocate).
+
+Conventions
+-----------
+Arrays are batch first and row-major. A dense layer computes ``a = x @ W + b`` with
+
+======================  =================  ===========================================
+symbol                  code name          shape
+======================  =================  ===========================================
+x                       ``x``              (batch, n_in)   input of a layer / the data
+W                       ``weight``         (n_in, n_out)   so that ``x @ W`` works
+b                       ``bias``           (n_out,)
+a = x W + b             ``pre``            (batch, n_out)  pre-activation
+h = f(a)                ``h``              (batch, n_out)  activation output
+mu, log sigma^2         ``mu, logvar``     (batch, n_latent)  q(z|x) = N(mu, diag e^logvar)
+[mu | logvar]           ``mu_logvar``      (batch, 2 n_latent) the encoder's last layer
+eps ~ N(0, I)           ``eps``            (batch, n_latent)
+z = mu + e^(logvar/2)   ``z``              (batch, n_latent)
+    * eps
+l                       ``logits``         (batch, n_input)  Bernoulli decoder output
+d loss / d name         ``grad_<name>``    the shape of <name>
+======================  =================  ===========================================
+
+The loss is the mean over the batch of per-example quantities, so the gradient of every
+per-example term carries a factor ``scale = 1 / batch``; kernels take it as an argument so the
+multiplication is fused into the pass that computes the gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.special
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+# Activation codes shared with the Cython kernels (which cannot take a Python string inside nogil).
+ACTIVATIONS = {"identity": 0, "relu": 1, "tanh": 2, "softplus": 3, "leaky_relu": 4, "elu": 5}
+# alpha: slope of leaky_relu for a < 0; scale of elu for a < 0. Unused by the others.
+DEFAULT_ALPHA = {"identity": 0.0, "relu": 0.0, "tanh": 0.0, "softplus": 0.0, "leaky_relu": 0.01, "elu": 1.0}
+_NAMES = {code: name for name, code in ACTIVATIONS.items()}
+
+
+def _name(activation: str | int) -> str:
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        return activation
+    if int(activation) not in _NAMES:
+        raise ValueError(f"activation code must be one of {sorted(_NAMES)}, got {activation!r}")
+    return _NAMES[int(activation)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Readable building blocks
+# ---------------------------------------------------------------------------------------------
+def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    r"""Affine map of a batch.
+
+        pre = x @ weight + bias
+
+    Parameters
+    ----------
+    x : ndarray, shape (batch, n_in)
+    weight : ndarray, shape (n_in, n_out)
+    bias : ndarray, shape (n_out,)
+
+    Returns
+    -------
+    pre : ndarray, shape (batch, n_out)
+
+    Notes
+    -----
+    See ``dense_backward``. Derivation: docs/derivations.md#dense
+    """
+    return x @ weight + bias
+
+
+def dense_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Gradients of a dense layer, given grad_pre = d loss / d pre.
+
+        grad_weight = x.T @ grad_pre           (pre_bj = sum_i x_bi W_ij + b_j)
+        grad_bias   = sum_b grad_pre[b, :]     (b_j is added to every row)
+        grad_x      = grad_pre @ weight.T
+
+    Returns
+    -------
+    grad_x : (batch, n_in), grad_weight : (n_in, n_out), grad_bias : (n_out,)
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#dense
+    """
+    return grad_pre @ weight.T, x.T @ grad_pre, grad_pre.sum(axis=0)
+
+
+def activation_forward(pre: np.ndarray, activation: str | int, alpha: float | None = None) -> np.ndarray:
+    r"""Elementwise non-linearity h = f(pre).
+
+        identity    h = a
+        relu        h = max(a, 0)
+        tanh        h = tanh(a)
+        softplus    h = log(1 + e^a)
+        leaky_relu  h = a if a > 0 else alpha * a        (alpha defaults to 0.01)
+        elu         h = a if a > 0 else alpha (e^a - 1)  (alpha defaults to 1)
+
+    Notes
+    -----
+    Every derivative can be written from h alone (``activation_derivative``), so the forward pass
+    may overwrite ``pre`` with ``h``. Derivation: docs/derivations.md#activations
+    """
+    name = _name(activation)
+    alpha = DEFAULT_ALPHA[name] if alpha is None else alpha
+    if name == "identity":
+        return pre.copy()
+    if name == "relu":
+        return np.maximum(pre, 0)
+    if name == "tanh":
+        return np.tanh(pre)
+    if name == "softplus":
+        return np.logaddexp(0, pre)  # log(1 + e^a) = max(a, 0) + log1p(e^-|a|): never overflows
+    if name == "leaky_relu":
+        return np.where(pre > 0, pre, alpha * pre)
+    # elu: expm1 of min(a, 0) so that large positive a cannot overflow in the branch not taken
+    return np.where(pre > 0, pre, alpha * np.expm1(np.minimum(pre, 0)))
+
+
+def activation_derivative(h: np.ndarray, activation: str | int, alpha: float | None = None) -> np.ndarray:
+    r"""f'(a) written as a function of the output h = f(a).
+
+        identity    1
+        relu        1 if h > 0 else 0          (f'(0) taken as 0)
+        tanh        1 - h^2
+        softplus    sigmoid(a) = 1 - e^-h = -expm1(-h)
+        leaky_relu  1 if h > 0 else alpha      (needs alpha > 0 so that sign(h) = sign(a))
+        elu         1 if h > 0 else h + alpha  (alpha e^a = h + alpha)
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#activations
+    """
+    name = _name(activation)
+    alpha = DEFAULT_ALPHA[name] if alpha is None else alpha
+    if name == "identity":
+        return np.ones_like(h)
+    if name == "relu":
+        return (h > 0).astype(h.dtype)
+    if name == "tanh":
+        return 1 - h * h
+    if name == "softplus":
+        return -np.expm1(-h)
+    if name == "leaky_relu":
+        return np.where(h > 0, 1, alpha).astype(h.dtype)
+    return np.where(h > 0, 1, h + alpha).astype(h.dtype)
+
+
+def activation_backward(grad_h: np.ndarray, h: np.ndarray, activation: str | int,
+                        alpha: float | None = None) -> np.ndarray:
+    r"""grad_pre = grad_h * f'(pre), with f'(pre) computed from h (see ``activation_derivative``)."""
+    return grad_h * activation_derivative(h, activation, alpha)
+
+
+def reparameterize(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    r"""Draw z from q(z|x) = N(mu, diag(exp(logvar))) so that z stays differentiable.
+
+        z = mu + exp(logvar / 2) * eps,    eps ~ N(0, I)
+
+    Parameters
+    ----------
+    mu, logvar, eps : ndarray, shape (batch, n_latent)
+
+    Returns
+    -------
+    z : ndarray, shape (batch, n_latent)
+
+    Notes
+    -----
+    grad_mu     = grad_z                   (z is mu plus a term free of mu)
+    grad_logvar = grad_z * eps * exp(logvar / 2) / 2    (d/dv exp(v/2) = exp(v/2) / 2)
+    Derivation: docs/derivations.md#reparameterization
+    """
+    return mu + np.exp(0.5 * logvar) * eps  # exp(logvar / 2) is the standard deviation
+
+
+def kl_divergence(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    r"""Closed-form KL(N(mu, diag e^logvar) || N(0, I)) per example, in nats.
+
+        kl_b = 0.5 * sum_k (mu_bk^2 + e^logvar_bk - logvar_bk - 1)
+
+    Returns
+    -------
+    kl : ndarray, shape (batch,)
+
+    Notes
+    -----
+    d kl_b / d mu     = mu
+    d kl_b / d logvar = (e^logvar - 1) / 2
+    Derivation: docs/derivations.md#kl (Kingma & Welling 2014, appendix B)
+    """
+    return 0.5 * np.sum(mu * mu + np.exp(logvar) - logvar - 1, axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel twins: same names, arguments and results as purevae/_kernels.pyx
+# ---------------------------------------------------------------------------------------------
+def bias_activation_forward(h: np.ndarray, bias: np.ndarray, activation: int, alpha: float) -> None:
+    r"""In place on the GEMM output: h <- f(h + bias).
+
+    Parameters
+    ----------
+    h : ndarray, shape (batch, n_out), IN the product x @ W, OUT the activation
+    bias : ndarray, shape (n_out,)
+    activation : int, a value of ``ACTIVATIONS``
+    alpha : float, the activation's parameter (see ``activation_forward``)
+    """
+    h[...] = activation_forward(h + bias, activation, alpha)
+
+
+def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: int, alpha: float,
+                             grad_pre: np.ndarray, grad_bias: np.ndarray) -> None:
+    r"""One pass: grad_pre = grad_h * f'(pre) and grad_bias = sum_b grad_pre[b, :].
+
+    Parameters
+    ----------
+    grad_h, h : ndarray, shape (batch, n_out), IN (h is the forward output f(pre))
+    grad_pre : ndarray, shape (batch, n_out), OUT (may be the same array as grad_h)
+    grad_bias : ndarray, shape (n_out,), OUT
+    """
+    grad_pre[...] = activation_backward(grad_h, h, activation, alpha)
+    grad_bias[...] = grad_pre.sum(axis=0)
+
+
+def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float,
+                       nll: np.ndarray, grad_logits: np.ndarray) -> None:
+    r"""-log p(x|z) of a Bernoulli on logits, per example, and its gradient.
+
+        nll_b = sum_j log(1 + e^l_bj) - x_bj l_bj
+        grad_logits = scale * (sigmoid(l) - x)
+
+    Parameters
+    ----------
+    x : ndarray, shape (batch, n_input), targets in [0, 1] (grey values allowed)
+    logits : ndarray, shape (batch, n_input)
+    scale : float, the factor of the per-example term in the loss (1 / batch for a mean)
+    nll : ndarray, shape (batch,), OUT
+    grad_logits : ndarray, shape (batch, n_input), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#bernoulli
+    """
+    # logaddexp(0, l) = log(1 + e^l) without overflow at l = 1e4
+    nll[...] = np.sum(np.logaddexp(0, logits) - x * logits, axis=1)
+    grad_logits[...] = scale * (scipy.special.expit(logits) - x)
+
+
+def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: float,
+                      nll: np.ndarray, grad_mean: np.ndarray, grad_logvar: np.ndarray) -> None:
+    r"""-log p(x|z) of a diagonal Gaussian with per-pixel log-variance shared by all examples.
+
+        nll_b          = 0.5 * sum_j (log 2 pi + logvar_j + (x_bj - m_bj)^2 e^-logvar_j)
+        grad_mean      = scale * (m - x) e^-logvar
+        grad_logvar_j  = scale * sum_b 0.5 (1 - (x_bj - m_bj)^2 e^-logvar_j)
+
+    Parameters
+    ----------
+    x, mean : ndarray, shape (batch, n_input)
+    logvar : ndarray, shape (n_input,), fixed (a constant) or the learned ``decoder.logvar``
+    scale : float, 1 / batch for a batch mean
+    nll : (batch,), grad_mean : (batch, n_input), grad_logvar : (n_input,), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#gaussian
+    """
+    inv_var = np.exp(-logvar)
+    diff = mean - x
+    squared = diff * diff * inv_var  # (x - m)^2 / sigma^2
+    nll[...] = 0.5 * np.sum(LOG_2PI + logvar + squared, axis=1)
+    grad_mean[...] = scale * diff * inv_var
+    grad_logvar[...] = scale * 0.5 * np.sum(1 - squared, axis=0)
+
+
+def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, kl: np.ndarray) -> None:
+    r"""Sample z and compute the closed-form KL in one pass.
+
+        mu, logvar = mu_logvar[:, :L], mu_logvar[:, L:]
+        z    = mu + exp(logvar / 2) * eps
+        kl_b = 0.5 * sum_k (mu^2 + e^logvar - logvar - 1)
+
+    Parameters
+    ----------
+    mu_logvar : ndarray, shape (batch, 2 L)
+    eps : ndarray, shape (batch, L)
+    z : ndarray, shape (batch, L), OUT
+    kl : ndarray, shape (batch,), OUT
+    """
+    n_latent = eps.shape[1]
+    mu, logvar = mu_logvar[:, :n_latent], mu_logvar[:, n_latent:]
+    z[...] = reparameterize(mu, logvar, eps)
+    kl[...] = kl_divergence(mu, logvar)
+
+
+def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: float,
+                               scale: float, grad_mu_logvar: np.ndarray) -> None:
+    r"""Gradient w.r.t. [mu | logvar] of the loss, through z and through beta * scale * sum_b kl_b.
+
+        grad_mu     = grad_z + beta * scale * mu
+        grad_logvar = grad_z * eps * exp(logvar / 2) / 2 + beta * scale * (e^logvar - 1) / 2
+
+    Parameters
+    ----------
+    mu_logvar : (batch, 2 L), eps : (batch, L), grad_z : (batch, L), IN
+    grad_mu_logvar : (batch, 2 L), OUT
+    """
+    n_latent = eps.shape[1]
+    mu, logvar = mu_logvar[:, :n_latent], mu_logvar[:, n_latent:]
+    sigma = np.exp(0.5 * logvar)
+    grad_mu_logvar[:, :n_latent] = grad_z + beta * scale * mu
+    grad_mu_logvar[:, n_latent:] = grad_z * eps * sigma * 0.5 + beta * scale * 0.5 * np.expm1(logvar)
+
+
+def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float,
+                beta1: float, beta2: float, eps: float, step: int) -> None:
+    r"""One bias-corrected Adam step, in place on param, m and v (Kingma & Ba 2015, Algorithm 1).
+
+        m     = beta1 m + (1 - beta1) g
+        v     = beta2 v + (1 - beta2) g^2
+        param = param - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    Parameters
+    ----------
+    param, grad, m, v : ndarray, shape (n,), one flattened parameter array and its state
+    step : int, t >= 1, the number of this step (for the bias correction)
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#adam
+    """
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * grad * grad
+    m_hat = m / (1 - beta1**step)
+    v_hat = v / (1 - beta2**step)
+    param -= lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float,
+                        momentum: float) -> None:
+    r"""SGD with momentum, PyTorch's convention, in place on param and velocity.
+
+        velocity = momentum * velocity + g
+        param    = param - lr * velocity
+    """
+    velocity *= momentum
+    velocity += grad
+    param -= lr * velocity

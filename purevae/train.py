@@ -1,0 +1,131 @@
+r"""The fit loop: shuffled minibatches, KL warm-up, per-epoch history. Calling it again continues.
+
+Reproducibility: every random draw (shuffling, eps, dynamic binarization) comes from the model's
+``numpy.random.Generator`` ``model.rng``, seeded from ``model.seed``; the same seed, data, backend
+and thread count give bit-identical parameters. (BLAS may order its sums differently with another
+thread count or CPU, and the two backends round differently: those change the last bits.)
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+from .model import VAE, _positive_int
+from .objectives import elbo_terms, warmup_beta
+from .optim import make_optimizer
+
+HISTORY_KEYS = ("epoch", "beta", "loss", "recon", "kl", "val_loss", "val_recon", "val_kl", "examples_per_sec",
+                "time")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or inf; the model keeps the parameters from before the failing step."""
+
+
+def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
+        optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
+        binarize: bool = False, verbose: bool = False,
+        callback: Callable[[dict], None] | None = None) -> dict[str, list]:
+    r"""Train ``model`` on x by minibatch gradient descent on the negative ELBO.
+
+    Parameters
+    ----------
+    x : array (n, n_input)
+        Training data, cast once to the model's dtype (values in [0, 1] for Bernoulli).
+    epochs : int
+        Epochs to run in this call (training continues from the current parameters, optimizer
+        state and epoch count when ``fit`` is called again).
+    batch_size : int
+        Examples per step (1 <= batch_size <= n); the last batch of an epoch may be smaller.
+    lr : float
+        Learning rate (updates the existing optimizer's rate when continuing).
+    validation_data : array (m, n_input) or None
+        Evaluated after each epoch: negative ELBO with beta = 1, one draw of z per example from a
+        fixed stream, so the numbers of two epochs are comparable.
+    optimizer : "adam" or "sgd"
+        Adam (PyTorch's defaults) or SGD with momentum 0.9. Changing it on a later call starts a
+        fresh optimizer state.
+    beta : float
+        Weight of the KL term once warm-up is over.
+    warmup_epochs : int
+        Linear KL warm-up: beta rises as beta * min(1, (epoch + 1) / warmup_epochs), counted over all
+        epochs the model has trained (0 = no warm-up).
+    shuffle : bool
+        Draw a new permutation of x every epoch.
+    binarize : bool
+        Dynamic binarization: every epoch trains on a fresh Bernoulli draw with probabilities x.
+    verbose : bool
+        Print one line per epoch to stderr.
+    callback : callable(record) or None
+        Called after every epoch with that epoch's record (a dict with the keys of the history).
+
+    Returns
+    -------
+    history : dict of lists, accumulated over every call: epoch, beta, loss / recon / kl (training
+        negative ELBO with beta = 1 and its two terms, mean over the epoch's batches, nats per example),
+        val_loss / val_recon / val_kl (None without validation data), examples_per_sec, time (s).
+
+    Raises
+    ------
+    TrainingDiverged
+        when a step's loss is NaN or inf; the parameters are those before that step.
+    """
+    epochs = _positive_int("epochs", epochs)
+    batch_size = _positive_int("batch_size", batch_size)
+    x = model._check_data(x)
+    if batch_size > x.shape[0]:
+        raise ValueError(f"batch_size ({batch_size}) is larger than the number of examples ({x.shape[0]})")
+    x_val = None if validation_data is None else model._check_data(validation_data, "validation_data")
+    if not isinstance(warmup_epochs, (int, np.integer)) or warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
+    beta = float(beta)
+    if not np.isfinite(beta) or beta < 0:
+        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+    if model.optimizer is None or model.optimizer.name != optimizer:
+        model.optimizer = make_optimizer(optimizer, lr)
+    else:
+        model.optimizer.lr = float(lr)
+    for key in HISTORY_KEYS:
+        model.history.setdefault(key, [])
+
+    n = x.shape[0]
+    for _ in range(epochs):
+        epoch = model.epochs_trained
+        beta_e = warmup_beta(epoch, warmup_epochs, beta)
+        start = time.perf_counter()
+        order = model.rng.permutation(n) if shuffle else np.arange(n)
+        data = x
+        if binarize:
+            data = (model.rng.random(x.shape) < x).astype(model.dtype)
+        sums = np.zeros(2)  # recon, kl weighted by batch size
+        for step, first in enumerate(range(0, n, batch_size)):
+            batch = data[order[first:first + batch_size]]          # fancy indexing: a C-contiguous copy
+            loss, recon, kl, grads = model._loss_and_grads(batch, None, beta_e, checked=True)
+            if not np.isfinite(loss):
+                raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
+                                       f"keeps the parameters from before this step (lower the learning rate?)")
+            model.optimizer.step(model.params, grads)
+            model.steps_trained += 1
+            sums += (recon * len(batch), kl * len(batch))
+        elapsed = time.perf_counter() - start
+        recon, kl = sums / n
+        record = {"epoch": epoch + 1, "beta": beta_e, "loss": recon + kl, "recon": recon, "kl": kl,
+                  "val_loss": None, "val_recon": None, "val_kl": None, "examples_per_sec": n / elapsed,
+                  "time": (model.history["time"][-1] if model.history["time"] else 0.0) + elapsed}
+        if x_val is not None:
+            log_px_z, kl_val = elbo_terms(model, x_val, rng=np.random.default_rng([model.seed, 4]))
+            record.update(val_recon=float(-log_px_z.mean()), val_kl=float(kl_val.mean()))
+            record["val_loss"] = record["val_recon"] + record["val_kl"]
+        model.epochs_trained += 1
+        for key in HISTORY_KEYS:
+            model.history[key].append(record[key])
+        if verbose:
+            val = "" if x_val is None else f"  val {record['val_loss']:.3f}"
+            print(f"epoch {record['epoch']:3d}  loss {record['loss']:.3f} (recon {recon:.3f} + kl {kl:.3f}){val}"
+                  f"  {record['examples_per_sec']:.0f} ex/s", file=sys.stderr, flush=True)
+        if callback is not None:
+            callback(record)
+    return model.history
