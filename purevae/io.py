@@ -6,6 +6,11 @@ Layout of a file (``format_version`` 1)::
                           "config": VAE(**config) arguments, "purevae_version": ..., "training": {...}}
     params/<name>         one array per parameter, e.g. params/encoder.0.weight
 
+A *checkpoint* (``save_checkpoint``, written by ``fit(..., checkpoint=PATH)``) is the same file plus
+``optimizer/<state>/<name>`` arrays, ``fit/order`` (the epoch's permutation) and, in the JSON, the
+optimizer's settings and step count, the generator's state, the position inside the epoch and the
+history: ``load`` of a checkpoint gives a model whose next ``fit`` continues exactly where it stopped.
+
 The file is written to a temporary file in the same folder, flushed to disk (fsync) and renamed
 over the target, so a crash leaves either the old file or the new one, never half of one.
 Loading uses ``allow_pickle=False``: nothing in a file can execute code.
@@ -58,14 +63,43 @@ def write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def save(model, path) -> Path:
-    """Save the model's architecture and parameters to ``path`` (.npz). Returns the path."""
+def _model_arrays(model, extra_meta: dict | None = None) -> dict[str, np.ndarray]:
     from . import __version__
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "purevae_version": __version__,
             "config": model.config(),
             "training": {"epochs_trained": model.epochs_trained, "steps_trained": model.steps_trained}}
+    meta.update(extra_meta or {})
     arrays = {_META: _json_array(meta)}
     arrays.update({f"params/{name}": value for name, value in model.params.items()})
+    return arrays
+
+
+def save(model, path) -> Path:
+    """Save the model's architecture and parameters to ``path`` (.npz). Returns the path."""
+    return write_npz_atomic(path, _model_arrays(model))
+
+
+def save_checkpoint(model, path, position: dict | None = None) -> Path:
+    """Save parameters, optimizer state, generator state, counters and history (see the module docstring).
+
+    ``position`` (written by ``fit``) describes a stop inside an epoch: the generator state at the
+    epoch's start, the epoch's permutation, the steps done and the running sums. Refuses to write
+    parameters that are not finite, so a diverged run never overwrites a good checkpoint.
+    """
+    for name, value in model.params.items():
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"parameter {name} is not finite: refusing to write a checkpoint to {str(path)!r}")
+    opt = model.optimizer
+    position = dict(position or {})
+    order = position.pop("order", None)
+    extra = {"checkpoint": {"rng_state": model.rng.bit_generator.state, "history": model.history,
+                            "optimizer": None if opt is None else {**opt.config(), "t": opt.t},
+                            "position": position or None}}
+    arrays = _model_arrays(model, extra)
+    if opt is not None:
+        arrays.update({f"optimizer/{k}": v for k, v in opt.state_arrays().items()})
+    if order is not None:
+        arrays["fit/order"] = np.asarray(order, dtype=np.int64)
     return write_npz_atomic(path, arrays)
 
 
@@ -74,9 +108,13 @@ def read_npz(path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {str(path)!r}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+    try:  # open the file ourselves: np.load leaves it open when the archive is corrupt
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not an .npz archive")
+            with data:
+                return {key: data[key] for key in data.files}
     except ValueError as exc:
         if "pickle" in str(exc):
             raise ValueError(f"{str(path)!r} holds a pickled object array, which purevae never writes and "
@@ -127,4 +165,28 @@ def load(path):
     training = meta.get("training", {})
     model.epochs_trained = int(training.get("epochs_trained", 0))
     model.steps_trained = int(training.get("steps_trained", 0))
+    if "checkpoint" in meta:
+        _restore_checkpoint(path, model, meta["checkpoint"], arrays)
     return model
+
+
+def _restore_checkpoint(path, model, ckpt: dict, arrays: dict[str, np.ndarray]) -> None:
+    from .optim import make_optimizer
+    try:
+        model.rng.bit_generator.state = ckpt["rng_state"]
+        model.history = {k: list(v) for k, v in ckpt["history"].items()}
+        if ckpt["optimizer"] is not None:
+            settings = dict(ckpt["optimizer"])
+            name, t = settings.pop("optimizer"), settings.pop("t")
+            model.optimizer = make_optimizer(name, **settings)
+            state = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+            model.optimizer.load_state_arrays(state, t)
+            for key, value in state.items():
+                name_ = key.split("/", 1)[1]
+                if name_ not in model.params or value.shape != model.params[name_].shape \
+                        or value.dtype != model.dtype:
+                    raise ValueError(f"optimizer state {key} does not match the parameters")
+        if ckpt["position"] is not None:
+            model._resume = {**ckpt["position"], "order": arrays["fit/order"]}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{str(path)!r} has an invalid checkpoint section: {exc}") from None

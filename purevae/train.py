@@ -28,7 +28,8 @@ class TrainingDiverged(FloatingPointError):
 def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
         optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
         binarize: bool = False, verbose: bool = False,
-        callback: Callable[[dict], None] | None = None) -> dict[str, list]:
+        callback: Callable[[dict], None] | None = None, checkpoint=None,
+        checkpoint_every: int | None = None) -> dict[str, list]:
     r"""Train ``model`` on x by minibatch gradient descent on the negative ELBO.
 
     Parameters
@@ -61,6 +62,14 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
         Print one line per epoch to stderr.
     callback : callable(record) or None
         Called after every epoch with that epoch's record (a dict with the keys of the history).
+    checkpoint : path or None
+        Where to save a checkpoint (``purevae.io.save_checkpoint``: parameters, optimizer state,
+        generator state, counters, history), atomically, at the end of every epoch and every
+        ``checkpoint_every`` steps. ``purevae.load(checkpoint)`` then ``fit`` with the same data and
+        arguments continues bit-identically to a run that was never interrupted, even from the
+        middle of an epoch.
+    checkpoint_every : int or None
+        Also checkpoint every this many optimizer steps (None: only at the end of each epoch).
 
     Returns
     -------
@@ -88,20 +97,39 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
         model.optimizer = make_optimizer(optimizer, lr)
     else:
         model.optimizer.lr = float(lr)
+    if checkpoint_every is not None:
+        checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
+        if checkpoint is None:
+            raise ValueError("checkpoint_every needs a checkpoint path")
+    if checkpoint is not None:
+        from .io import save_checkpoint
     for key in HISTORY_KEYS:
         model.history.setdefault(key, [])
 
     n = x.shape[0]
+    n_steps = -(-n // batch_size)
     for _ in range(epochs):
         epoch = model.epochs_trained
         beta_e = warmup_beta(epoch, warmup_epochs, beta)
         start = time.perf_counter()
+        resume, model._resume = getattr(model, "_resume", None), None
+        epoch_rng_state = resume["epoch_rng_state"] if resume else model.rng.bit_generator.state
+        model.rng.bit_generator.state = epoch_rng_state
         order = model.rng.permutation(n) if shuffle else np.arange(n)
         data = x
         if binarize:
             data = (model.rng.random(x.shape) < x).astype(model.dtype)
         sums = np.zeros(2)  # recon, kl weighted by batch size
-        for step, first in enumerate(range(0, n, batch_size)):
+        first_step, elapsed_before = 0, 0.0
+        if resume:  # continue inside an epoch, as saved by a checkpoint
+            if len(resume["order"]) != n or not np.array_equal(resume["order"], order) \
+                    or resume["batch_size"] != batch_size:
+                raise ValueError("this checkpoint stopped inside an epoch of other data, batch size or shuffling: "
+                                 "resume it with the same x, batch_size and shuffle")
+            model.rng.bit_generator.state = resume["rng_state"]
+            first_step, sums[:], elapsed_before = resume["step"], resume["sums"], resume["elapsed"]
+        for step in range(first_step, n_steps):
+            first = step * batch_size
             batch = data[order[first:first + batch_size]]          # fancy indexing: a C-contiguous copy
             loss, recon, kl, grads = model._loss_and_grads(batch, None, beta_e, checked=True)
             if not np.isfinite(loss):
@@ -110,8 +138,13 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
             model.optimizer.step(model.params, grads)
             model.steps_trained += 1
             sums += (recon * len(batch), kl * len(batch))
-        elapsed = time.perf_counter() - start
-        recon, kl = sums / n
+            if checkpoint_every is not None and model.steps_trained % checkpoint_every == 0 and step + 1 < n_steps:
+                save_checkpoint(model, checkpoint, {
+                    "epoch_rng_state": epoch_rng_state, "rng_state": model.rng.bit_generator.state,
+                    "order": order, "step": step + 1, "sums": sums.tolist(), "batch_size": batch_size,
+                    "elapsed": elapsed_before + time.perf_counter() - start})
+        elapsed = elapsed_before + time.perf_counter() - start
+        recon, kl = (float(v) for v in sums / n)
         record = {"epoch": epoch + 1, "beta": beta_e, "loss": recon + kl, "recon": recon, "kl": kl,
                   "val_loss": None, "val_recon": None, "val_kl": None, "examples_per_sec": n / elapsed,
                   "time": (model.history["time"][-1] if model.history["time"] else 0.0) + elapsed}
@@ -122,6 +155,8 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
         model.epochs_trained += 1
         for key in HISTORY_KEYS:
             model.history[key].append(record[key])
+        if checkpoint is not None:
+            save_checkpoint(model, checkpoint)
         if verbose:
             val = "" if x_val is None else f"  val {record['val_loss']:.3f}"
             print(f"epoch {record['epoch']:3d}  loss {record['loss']:.3f} (recon {recon:.3f} + kl {kl:.3f}){val}"
