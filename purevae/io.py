@@ -110,6 +110,9 @@ def read_npz(path) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"no such model file: {str(path)!r}")
     try:  # open the file ourselves: np.load leaves it open when the archive is corrupt
         with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+                raise ValueError("it does not start like a zip archive")
+            f.seek(0)
             data = np.load(f, allow_pickle=False)
             if not isinstance(data, np.lib.npyio.NpzFile):
                 raise ValueError("it holds a single array, not an .npz archive")
