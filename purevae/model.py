@@ -22,26 +22,11 @@ import numpy as np
 from . import backend
 from .likelihoods import Likelihood, make_likelihood
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
+from .validation import as_rng as _as_rng
+from .validation import check_data, check_eps
+from .validation import positive_int as _positive_int
 
 DTYPES = ("float32", "float64")
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral,)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
-
-
-def _as_rng(rng: np.random.Generator | int | None, default_seed) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng(default_seed)
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
 class VAE:
@@ -161,37 +146,14 @@ class VAE:
     # validation at the edge
     # -----------------------------------------------------------------------------------------
     def _check_data(self, x, name: str = "x", n_features: int | None = None, support: bool = True) -> np.ndarray:
-        """Cast x once to the model dtype, C-contiguous, after checking shape, dtype and values."""
-        n_features = self.n_input if n_features is None else n_features
-        x = np.asarray(x)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
-        if x.ndim != 2:
-            hint = f" (for one example use {name}.reshape(1, -1))" if x.ndim == 1 else ""
-            raise ValueError(f"{name} must be 2-D (n_examples, {n_features}), got shape {x.shape}{hint}")
-        if x.shape[1] != n_features:
-            raise ValueError(f"{name} must have {n_features} features per example, got shape {x.shape}")
-        if x.shape[0] == 0:
-            raise ValueError(f"{name} is empty: shape {x.shape}")
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"{name} contains NaN or inf")
+        """Cast x once to the model dtype, C-contiguous, after checking shape, dtype, values (``validation``)."""
+        x = check_data(name, x, self.n_input if n_features is None else n_features, self.dtype)
         if support:
             self.likelihood.check_data(x, name)
         return x
 
     def _check_eps(self, eps, batch: int) -> np.ndarray:
-        eps = np.asarray(eps)
-        if eps.dtype.kind != "f":
-            raise TypeError(f"eps must be a float array, got dtype {eps.dtype}")
-        if eps.shape not in ((batch, self.n_latent),) and not (eps.ndim == 3 and eps.shape[1:] == (batch, self.n_latent)
-                                                              and eps.shape[0] >= 1):
-            raise ValueError(f"eps must have shape ({batch}, {self.n_latent}) or (k, {batch}, {self.n_latent}), "
-                             f"got {eps.shape}")
-        eps = np.ascontiguousarray(eps, dtype=self.dtype)
-        if not np.all(np.isfinite(eps)):
-            raise ValueError("eps contains NaN or inf")
-        return eps
+        return check_eps(eps, batch, self.n_latent, self.dtype)
 
     def _draw_eps(self, shape: tuple, rng: np.random.Generator) -> np.ndarray:
         # drawn in float64 then cast, so that float32 and float64 models see the same noise

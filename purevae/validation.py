@@ -1,0 +1,100 @@
+r"""Validation at the edge: every public entry point checks its arguments here and names the one at fault.
+
+Arrays are checked for shape, dtype, finiteness and range, then cast *once* to the model's dtype as a
+C-contiguous array (strided, transposed, negatively strided, Fortran-ordered and read-only inputs are
+copied, so the kernels behind always see what they trust). Floating inputs of another precision
+(float64 data for a float32 model) are cast silently, as documented; boolean, integer and float16
+inputs are accepted and cast with a ``CastWarning`` that says so; complex, object, string and
+other dtypes are refused with ``TypeError``.
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+
+class CastWarning(UserWarning):
+    """An input array of a non-float (or float16) dtype was cast to the model's float dtype."""
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as an int >= 1; TypeError for a non-integer (bool included), ValueError for < 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def finite_float(name: str, value, minimum: float | None = None, strict: bool = False) -> float:
+    """``value`` as a finite float, optionally >= minimum (> minimum when strict)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value}")
+    return value
+
+
+def as_rng(rng, default_seed) -> np.random.Generator:
+    """A Generator from a Generator, an int seed, or None (then ``default_rng(default_seed)``)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng(default_seed)
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(f"rng seed must be >= 0, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
+    """``value`` as an ndarray of ``dtype`` (C-contiguous, a copy when needed), refusing what cannot be cast."""
+    if isinstance(value, np.ndarray):
+        a = value
+    else:
+        try:
+            a = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name} must be an array of numbers: {exc}") from None
+    kind = a.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}"
+                        + (" (complex values have no meaning here)" if kind == "c" else ""))
+    if kind in "biu" or a.dtype == np.float16:
+        warnings.warn(f"{name} had dtype {a.dtype}; cast to {np.dtype(dtype)}", CastWarning, stacklevel=4)
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def check_data(name: str, value, n_features: int, dtype: np.dtype) -> np.ndarray:
+    """A 2-D, non-empty, finite (n, n_features) array of ``dtype``, C-contiguous."""
+    x = as_float_array(name, value, dtype)
+    if x.ndim != 2:
+        hint = f" (for one example use {name}.reshape(1, -1))" if x.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_examples, {n_features}), got shape {x.shape}{hint}")
+    if x.shape[1] != n_features:
+        raise ValueError(f"{name} must have {n_features} features per example, got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty: shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise ValueError(f"{name} contains NaN or inf ({bad} values)")
+    return x
+
+
+def check_eps(value, batch: int, n_latent: int, dtype: np.dtype) -> np.ndarray:
+    """eps of shape (batch, n_latent) or (k, batch, n_latent), float, finite, cast to ``dtype``."""
+    a = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if a.dtype.kind != "f":
+        raise TypeError(f"eps must be a float array (standard normal noise), got dtype {a.dtype}")
+    if not (a.shape == (batch, n_latent) or (a.ndim == 3 and a.shape[0] >= 1 and a.shape[1:] == (batch, n_latent))):
+        raise ValueError(f"eps must have shape ({batch}, {n_latent}) or (k, {batch}, {n_latent}), got {a.shape}")
+    eps = np.ascontiguousarray(a, dtype=dtype)
+    if not np.all(np.isfinite(eps)):
+        raise ValueError("eps contains NaN or inf")
+    return eps
