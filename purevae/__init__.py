@@ -13,5 +13,8 @@ from .backend import cython_available, get_backend, set_backend
 from .gradcheck import gradcheck
 from .io import load, save
 from .model import VAE
+from .train import TrainingDiverged
+from .validation import CastWarning
 
-__all__ = ["VAE", "load", "save", "gradcheck", "set_backend", "get_backend", "cython_available", "__version__"]
+__all__ = ["VAE", "load", "save", "gradcheck", "set_backend", "get_backend", "cython_available", "CastWarning",
+           "TrainingDiverged", "__version__"]
