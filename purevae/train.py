@@ -131,7 +131,10 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
         for step in range(first_step, n_steps):
             first = step * batch_size
             batch = data[order[first:first + batch_size]]          # fancy indexing: a C-contiguous copy
-            loss, recon, kl, grads = model._loss_and_grads(batch, None, beta_e, checked=True)
+            # a diverging step overflows (exp, matmul) on its way to a NaN/inf loss: TrainingDiverged below
+            # reports it, instead of NumPy RuntimeWarnings that -W error would turn into the wrong exception
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss, recon, kl, grads = model._loss_and_grads(batch, None, beta_e, checked=True)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
                                        f"keeps the parameters from before this step (lower the learning rate?)")
