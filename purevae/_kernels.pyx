@@ -2,9 +2,28 @@
 # purevae/_kernels.pyx -- Cython twins of the hot ops in purevae/ops.py: same names, arguments and results.
 # Bounds checks are off file-wide (setup.py; PUREVAE_DEBUG_KERNELS=1 turns them on): every kernel trusts
 # backend.py (or the model, which validated at its edge) for dtype, C-contiguity and the IN/OUT shapes listed.
+# Kernels that walk rows through raw pointers (which bounds checks cannot see) `assert` their shapes instead:
+# the asserts are compiled only into the debug build (setup.py defines CYTHON_WITHOUT_ASSERTIONS otherwise).
 # One fused `floating` per call: all array arguments of a call share float32 or float64.
+#
+# Speed notes (numbers: benchmarks/bench_kernels.py, benchmarks/RESULTS.md):
+# - float32 calls use float math (expf, log1pf, ...): `_exp` & co. pick the libm function at compile time with
+#   `floating is float`, so a float32 kernel never round-trips through double except where a sum says so.
+# - Sums over a row (nll, KL) are accumulated in double for both dtypes: the kernel's own rounding is then far
+#   below float32's, and the twin's float32 pairwise sum sets the tolerance (tests/test_kernels.py derives it).
+# - Loops that the bench shows gain from a second core use `prange`; without OpenMP at build time they are
+#   plain loops. Threads follow OMP_NUM_THREADS (never set here).
+# - Subnormals: `adam_update` flushes its moments m and v to 0 once |value| < the smallest normal float of the
+#   dtype (FLT_MIN / DBL_MIN). Below that, the step they would add is < lr * 1e-30 -- far below the float
+#   resolution of any parameter -- while subnormal arithmetic costs ~100x on x86, and Adam's v decays into
+#   that range after ~1,000 steps of a zero gradient (dead ReLU units, always-black pixels). The choice is
+#   local to the optimizer state (no MXCSR change, so BLAS and NumPy keep IEEE behaviour); the test
+#   tests/test_kernels.py::test_adam_flush_matches_twin_over_many_steps shows the result does not move.
 from cython cimport floating
-from libc.math cimport exp, expm1, fabs, log1p, sqrt, tanh
+from cython.parallel cimport prange
+from libc.float cimport DBL_MIN, FLT_MIN
+from libc.math cimport copysign, copysignf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, sqrt, sqrtf
+from libc.stdlib cimport free, malloc
 
 cdef enum:                       # the codes of ops.ACTIVATIONS
     IDENTITY = 0
@@ -14,7 +33,196 @@ cdef enum:                       # the codes of ops.ACTIVATIONS
     LEAKY_RELU = 4
     ELU = 5
 
+cdef extern from *:
+    """
+    #include <float.h>
+    #include <math.h>
+    #include <stdint.h>
+    #include <string.h>
+
+    /* The two loops that dominate the step outside BLAS (Bernoulli rows, Adam) are compiled three times,
+       for AVX-512, AVX2 and the baseline x86-64 (SSE2), and the loader picks the one the CPU runs
+       (GCC target_clones, an ifunc: Linux/glibc). Elsewhere they are compiled once, for the baseline. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define PUREVAE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+    #else
+    #define PUREVAE_CLONES
+    #endif
+
+    /* e^-a for a >= 0, in float, without a call or a branch so that a loop of it vectorizes: Cephes' expf
+       polynomial (S. L. Moshier), relative error < 1e-7 (tests/test_kernels.py compares with the twin).
+       -a = n ln2 + r with |r| <= ln2 / 2;  e^r = 1 + r + r^2 P(r);  2^n written into the exponent bits.
+       a is first clamped to 88 by an integer min on its bits (for a >= 0 the bit patterns order like the
+       values, and an integer select needs no branch). From a = 87.7 on, n = -127 and the "2^n" bits are
+       those of +0: the result is 0 where e^-a < 1.2e-38 would be subnormal (flushed, as in adam_update). */
+    static inline float purevae_expnegf(float a) {
+        int32_t bits;
+        float x, n, r, p, scale;
+        memcpy(&bits, &a, sizeof bits);
+        bits = bits < 0x42b00000 ? bits : 0x42b00000;                  /* 0x42b00000 is 88.0f */
+        memcpy(&a, &bits, sizeof a);
+        x = -a;
+        n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round(x / ln2): the 1.5 * 2^23 trick */
+        r = (x - n * 0.693359375f) + n * 2.12194440e-4f;             /* x - n ln2, ln2 split in two parts */
+        p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r * r + r + 1.0f;
+        bits = ((int32_t)n + 127) << 23;                             /* 2^n, n in [-127, 0]; 2^-127 -> 0 */
+        memcpy(&scale, &bits, sizeof scale);
+        return p * scale;
+    }
+
+    /* One example of the Bernoulli likelihood; the math is in _bernoulli_row's docstring below. In C for
+       one reason: `omp simd reduction` lets the compiler vectorize the two sums without -ffast-math (the
+       -fopenmp-simd flag needs no OpenMP runtime). The sigmoid picks r or e r without a branch:
+       s = e r + [l >= 0] (r - e r). */
+    static PUREVAE_CLONES void purevae_bernoulli_row_f(const float* x, const float* logits, float scale,
+                                                       Py_ssize_t k, float* nll, float* grad) {
+        double total = 0;
+        for (Py_ssize_t start = 0; start < k; start += 512) {
+            Py_ssize_t stop = start + 512 < k ? start + 512 : k;
+            double acc = 0, product = 1;
+            #pragma omp simd reduction(+:acc) reduction(*:product)
+            for (Py_ssize_t j = start; j < stop; j++) {
+                float l = logits[j];
+                float e = purevae_expnegf(fabsf(l));                     /* e^-|l| in (0, 1] */
+                float r = 1.0f / (1.0f + e);
+                float er = e * r;
+                float sigmoid = er + (float)(l >= 0.0f) * (r - er);      /* r if l >= 0 else e r */
+                grad[j] = scale * (sigmoid - x[j]);
+                acc += (double)((l > 0.0f ? l : 0.0f) - x[j] * l);
+                product *= 1.0 + (double)e;
+            }
+            total += acc + log(product);
+        }
+        *nll = (float)total;
+    }
+
+    static PUREVAE_CLONES void purevae_bernoulli_row_d(const double* x, const double* logits, double scale,
+                                                       Py_ssize_t k, double* nll, double* grad) {
+        double total = 0;
+        for (Py_ssize_t start = 0; start < k; start += 512) {
+            Py_ssize_t stop = start + 512 < k ? start + 512 : k;
+            double acc = 0, product = 1;
+            #pragma omp simd reduction(+:acc) reduction(*:product)
+            for (Py_ssize_t j = start; j < stop; j++) {
+                double l = logits[j];
+                double e = exp(-fabs(l));
+                double r = 1.0 / (1.0 + e);
+                double er = e * r;
+                grad[j] = scale * (er + (double)(l >= 0.0) * (r - er) - x[j]);
+                acc += (l > 0.0 ? l : 0.0) - x[j] * l;
+                product *= 1.0 + e;
+            }
+            total += acc + log(product);
+        }
+        *nll = total;
+    }
+
+    /* Adam on n elements; the math and the flush of subnormal moments: _adam_span / adam_update below. */
+    static PUREVAE_CLONES void purevae_adam_f(float* param, const float* grad, float* m, float* v,
+                                              Py_ssize_t n, float lr_c1, float b1, float one_b1, float b2, float one_b2,
+                                              float c2, float e) {
+        #pragma omp simd
+        for (Py_ssize_t i = 0; i < n; i++) {
+            float g = grad[i];
+            float mi = b1 * m[i] + one_b1 * g;
+            float vi = b2 * v[i] + one_b2 * g * g;
+            mi = fabsf(mi) >= FLT_MIN ? mi : 0.0f;
+            vi = vi >= FLT_MIN ? vi : 0.0f;
+            m[i] = mi;
+            v[i] = vi;
+            param[i] -= lr_c1 * mi / (sqrtf(vi * c2) + e);
+        }
+    }
+
+    static PUREVAE_CLONES void purevae_adam_d(double* param, const double* grad, double* m, double* v,
+                                              Py_ssize_t n, double lr_c1, double b1, double one_b1, double b2,
+                                              double one_b2, double c2, double e) {
+        #pragma omp simd
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double g = grad[i];
+            double mi = b1 * m[i] + one_b1 * g;
+            double vi = b2 * v[i] + one_b2 * g * g;
+            mi = fabs(mi) >= DBL_MIN ? mi : 0.0;
+            vi = vi >= DBL_MIN ? vi : 0.0;
+            m[i] = mi;
+            v[i] = vi;
+            param[i] -= lr_c1 * mi / (sqrt(vi * c2) + e);
+        }
+    }
+    """
+    float purevae_expnegf(float a) nogil
+    void purevae_bernoulli_row_f(const float* x, const float* logits, float scale, Py_ssize_t k,
+                                 float* nll, float* grad) nogil
+    void purevae_bernoulli_row_d(const double* x, const double* logits, double scale, Py_ssize_t k,
+                                 double* nll, double* grad) nogil
+    void purevae_adam_f(float* param, const float* grad, float* m, float* v, Py_ssize_t n, float lr_c1, float b1,
+                        float one_b1, float b2, float one_b2, float c2, float e) nogil
+    void purevae_adam_d(double* param, const double* grad, double* m, double* v, Py_ssize_t n, double lr_c1,
+                        double b1, double one_b1, double b2, double one_b2, double c2, double e) nogil
+
+
 cdef double LOG_2PI = 1.8378770664093453
+# Work below this many elements runs on one thread: starting the OpenMP team costs more than it saves.
+cdef Py_ssize_t PARALLEL_MIN = 1 << 16
+
+
+# ---------------------------------------------------------------------------------------------
+# float math in the precision of the call
+# ---------------------------------------------------------------------------------------------
+cdef inline floating _exp(floating a) noexcept nogil:
+    if floating is float:
+        return expf(a)
+    else:
+        return exp(a)
+
+
+cdef inline floating _expm1(floating a) noexcept nogil:
+    if floating is float:
+        return expm1f(a)
+    else:
+        return expm1(a)
+
+
+cdef inline floating _log1p(floating a) noexcept nogil:
+    if floating is float:
+        return log1pf(a)
+    else:
+        return log1p(a)
+
+
+cdef inline floating _tanh(floating a) noexcept nogil:
+    """tanh(a) = sign(a) (1 - t) / (1 + t), t = e^-2|a| in (0, 1]: one exp, no overflow, no branch.
+
+    libm's tanhf costs ~17 ns here, 20x NumPy's SIMD tanh; this form vectorizes in float32 (purevae_expnegf).
+    Near a = 0 its error is ~1 ulp of 1 in absolute terms (the twin's tolerance), not relative.
+    """
+    cdef floating t
+    if floating is float:
+        t = purevae_expnegf(2 * fabsf(a))
+        return copysignf((1 - t) / (1 + t), a)
+    else:
+        t = exp(-2 * fabs(a))
+        return copysign((1 - t) / (1 + t), a)
+
+
+cdef inline floating _sqrt(floating a) noexcept nogil:
+    if floating is float:
+        return sqrtf(a)
+    else:
+        return sqrt(a)
+
+
+cdef inline floating _fabs(floating a) noexcept nogil:
+    if floating is float:
+        return fabsf(a)
+    else:
+        return fabs(a)
 
 
 cdef inline floating _activate(floating a, int activation, floating alpha) noexcept nogil:
@@ -22,13 +230,13 @@ cdef inline floating _activate(floating a, int activation, floating alpha) noexc
     if activation == RELU:
         return a if a > 0 else 0
     if activation == TANH:
-        return tanh(a)
+        return _tanh(a)
     if activation == SOFTPLUS:
-        return (a if a > 0 else 0) + log1p(exp(-fabs(a)))     # max(a, 0) + log1p(e^-|a|): never overflows
+        return (a if a > 0 else 0) + _log1p(_exp(-_fabs(a)))   # max(a, 0) + log1p(e^-|a|): never overflows
     if activation == LEAKY_RELU:
         return a if a > 0 else alpha * a
     if activation == ELU:
-        return a if a > 0 else alpha * expm1(a)
+        return a if a > 0 else alpha * _expm1(a)
     return a
 
 
@@ -39,7 +247,7 @@ cdef inline floating _derivative(floating h, int activation, floating alpha) noe
     if activation == TANH:
         return 1 - h * h
     if activation == SOFTPLUS:
-        return -expm1(-h)                                       # sigmoid(a) = 1 - e^-h
+        return -_expm1(-h)                                      # sigmoid(a) = 1 - e^-h
     if activation == LEAKY_RELU:
         return 1 if h > 0 else alpha
     if activation == ELU:
@@ -47,16 +255,64 @@ cdef inline floating _derivative(floating h, int activation, floating alpha) noe
     return 1
 
 
+# ---------------------------------------------------------------------------------------------
+# dense layers: bias + activation around the GEMM
+# ---------------------------------------------------------------------------------------------
+# The row helpers take plain pointers: one row at a time keeps the bias / grad_bias row in L1, and the
+# ReLU and identity loops (the common cases) are branch-free selects that the C compiler vectorizes.
+cdef inline void _forward_row(floating* h, const floating* bias, Py_ssize_t k, int activation,
+                              floating alpha) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating a, zero = 0
+    if activation == RELU:
+        for j in range(k):
+            a = h[j] + bias[j]
+            h[j] = a if a > zero else zero
+    elif activation == IDENTITY:
+        for j in range(k):
+            h[j] = h[j] + bias[j]
+    elif activation == TANH:
+        for j in range(k):
+            h[j] = _tanh(h[j] + bias[j])
+    else:
+        for j in range(k):
+            h[j] = _activate(h[j] + bias[j], activation, alpha)
+
+
+cdef inline void _backward_row(const floating* grad_h, const floating* h, Py_ssize_t k, int activation,
+                               floating alpha, floating* grad_pre, floating* grad_bias) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating g, zero = 0
+    if activation == RELU:
+        for j in range(k):
+            g = grad_h[j]                                      # loaded unconditionally: a select, no branch
+            g = g if h[j] > zero else zero
+            grad_pre[j] = g
+            grad_bias[j] += g
+    elif activation == IDENTITY:
+        for j in range(k):
+            g = grad_h[j]
+            grad_pre[j] = g
+            grad_bias[j] += g
+    else:
+        for j in range(k):
+            g = grad_h[j] * _derivative(h[j], activation, alpha)
+            grad_pre[j] = g
+            grad_bias[j] += g
+
+
 def bias_activation_forward(floating[:, ::1] h,                 # IN/OUT (batch, n_out): x @ W in, f(x @ W + b) out
                             const floating[::1] bias,           # IN (n_out,)
                             int activation, double alpha):
     """h <- f(h + bias), in place."""
-    cdef Py_ssize_t b, j
+    cdef Py_ssize_t b, n = h.shape[0], k = h.shape[1]
     cdef floating a_ = <floating>alpha
+    assert bias.shape[0] == k, "bias must have shape (n_out,)"
+    if n == 0 or k == 0:
+        return
     with nogil:
-        for b in range(h.shape[0]):
-            for j in range(h.shape[1]):
-                h[b, j] = _activate(h[b, j] + bias[j], activation, a_)
+        for b in range(n):
+            _forward_row(&h[b, 0], &bias[0], k, activation, a_)
 
 
 def activation_backward_bias(const floating[:, ::1] grad_h,     # IN (batch, n_out)
@@ -64,17 +320,38 @@ def activation_backward_bias(const floating[:, ::1] grad_h,     # IN (batch, n_o
                              int activation, double alpha,
                              floating[:, ::1] grad_pre,         # OUT (batch, n_out), may alias grad_h
                              floating[::1] grad_bias):          # OUT (n_out,)
-    """grad_pre = grad_h * f'(pre);  grad_bias = column sums of grad_pre."""
-    cdef Py_ssize_t b, j
-    cdef floating g, a_ = <floating>alpha
+    """grad_pre = grad_h * f'(pre);  grad_bias = column sums of grad_pre (row by row: stays in cache)."""
+    cdef Py_ssize_t b, j, n = h.shape[0], k = h.shape[1]
+    cdef floating a_ = <floating>alpha
+    assert grad_h.shape[0] == n and grad_h.shape[1] == k and grad_pre.shape[0] == n and grad_pre.shape[1] == k
+    assert grad_bias.shape[0] == k, "grad_bias must have shape (n_out,)"
+    if k == 0:
+        return
     with nogil:
-        for j in range(h.shape[1]):
+        for j in range(k):
             grad_bias[j] = 0
-        for b in range(h.shape[0]):
-            for j in range(h.shape[1]):
-                g = grad_h[b, j] * _derivative(h[b, j], activation, a_)
-                grad_pre[b, j] = g
-                grad_bias[j] += g
+        for b in range(n):
+            _backward_row(&grad_h[b, 0], &h[b, 0], k, activation, a_, &grad_pre[b, 0], &grad_bias[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# likelihoods
+# ---------------------------------------------------------------------------------------------
+cdef inline void _bernoulli_row(const floating* x, const floating* logits, floating s, Py_ssize_t k,
+                                floating* nll, floating* grad) noexcept nogil:
+    """One example: nll = sum_j softplus(l_j) - x_j l_j;  grad_j = s (sigmoid(l_j) - x_j).
+
+    softplus(l) = max(l, 0) + log1p(e^-|l|). The log1p terms are summed as one log of a product,
+    sum_j log(1 + e_j) = log prod_j (1 + e_j) with every factor in (1, 2], the product kept in double
+    and taken every 512 pixels (2^512 < DBL_MAX): a row of 784 pixels costs 784 exp and 2 log instead
+    of 784 exp and 784 log1p. sigmoid(l) = 1 / (1 + e^-|l|) for l >= 0, e^-|l| / (1 + e^-|l|) below:
+    no overflow at either sign. The loop is C (purevae_bernoulli_row_f/_d above) so that it vectorizes;
+    float32 uses the polynomial exp purevae_expnegf.
+    """
+    if floating is float:
+        purevae_bernoulli_row_f(x, logits, s, k, nll, grad)
+    else:
+        purevae_bernoulli_row_d(x, logits, s, k, nll, grad)
 
 
 def bernoulli_nll_grad(const floating[:, ::1] x,                # IN (batch, n_input), values in [0, 1]
@@ -83,17 +360,20 @@ def bernoulli_nll_grad(const floating[:, ::1] x,                # IN (batch, n_i
                        floating[::1] nll,                       # OUT (batch,)
                        floating[:, ::1] grad_logits):           # OUT (batch, n_input)
     """nll[b] = sum_j log(1 + e^l_bj) - x_bj l_bj;   grad_logits = scale * (sigmoid(l) - x)"""
-    cdef Py_ssize_t b, j
-    cdef floating l, e, acc, s = <floating>scale
+    cdef Py_ssize_t b, n = x.shape[0], k = x.shape[1]
+    cdef floating s = <floating>scale
+    assert logits.shape[0] == n and logits.shape[1] == k and grad_logits.shape[0] == n and grad_logits.shape[1] == k
+    assert nll.shape[0] == n, "nll must have shape (batch,)"
+    if k == 0:
+        nll[:] = 0
+        return
     with nogil:
-        for b in range(x.shape[0]):
-            acc = 0
-            for j in range(x.shape[1]):
-                l = logits[b, j]
-                e = exp(-fabs(l))                                # in (0, 1]: no overflow
-                acc += (l if l > 0 else 0) + log1p(e) - x[b, j] * l
-                grad_logits[b, j] = s * ((1 / (1 + e) if l >= 0 else e / (1 + e)) - x[b, j])
-            nll[b] = acc
+        if n * k >= PARALLEL_MIN:
+            for b in prange(n, schedule="static"):             # rows are independent
+                _bernoulli_row(&x[b, 0], &logits[b, 0], s, k, &nll[b], &grad_logits[b, 0])
+        else:
+            for b in range(n):
+                _bernoulli_row(&x[b, 0], &logits[b, 0], s, k, &nll[b], &grad_logits[b, 0])
 
 
 def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (batch, n_input)
@@ -103,43 +383,54 @@ def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (batch, n_i
                       floating[::1] nll,                        # OUT (batch,)
                       floating[:, ::1] grad_mean,               # OUT (batch, n_input)
                       floating[::1] grad_logvar):               # OUT (n_input,)
-    """nll_b = 0.5 sum_j (log 2pi + lv_j + (x-m)^2 e^-lv_j); grad_mean = s (m-x) e^-lv; grad_lv_j = s sum_b (1 - (x-m)^2 e^-lv_j)/2"""
-    cdef Py_ssize_t b, j
-    cdef floating d, q, acc, s = <floating>scale
-    cdef floating const_part = 0
+    """nll_b = 0.5 sum_j (log 2pi + lv_j + (x-m)^2 e^-lv_j);  grad_mean = s (m-x) e^-lv;
+    grad_lv_j = s sum_b (1 - (x-m)^2 e^-lv_j) / 2"""
+    cdef Py_ssize_t b, j, n = x.shape[0], k = x.shape[1]
+    cdef floating d, q, s = <floating>scale
+    cdef double acc, const_part = 0
+    cdef floating* inv_var = <floating*>malloc(max(k, 1) * sizeof(floating))  # scratch, made before the loop
+    if inv_var == NULL:
+        raise MemoryError()
     with nogil:
-        for j in range(x.shape[1]):
+        for j in range(k):
             grad_logvar[j] = 0
-            const_part += <floating>LOG_2PI + logvar[j]
-        for b in range(x.shape[0]):
+            inv_var[j] = _exp(-logvar[j])                         # 1 / sigma_j^2, once per pixel
+            const_part += LOG_2PI + logvar[j]
+        for b in range(n):
             acc = 0
-            for j in range(x.shape[1]):
+            for j in range(k):
                 d = mean[b, j] - x[b, j]
-                q = d * exp(-logvar[j])                          # (m - x) / sigma^2
+                q = d * inv_var[j]                                # (m - x) / sigma^2
                 acc += d * q
                 grad_mean[b, j] = s * q
                 grad_logvar[j] += 1 - d * q
-            nll[b] = <floating>0.5 * (const_part + acc)
-        for j in range(x.shape[1]):
+            nll[b] = <floating>(0.5 * (const_part + acc))
+        for j in range(k):
             grad_logvar[j] *= <floating>0.5 * s
+    free(inv_var)
 
 
+# ---------------------------------------------------------------------------------------------
+# reparameterization and KL
+# ---------------------------------------------------------------------------------------------
 def reparameterize_kl_forward(const floating[:, ::1] mu_logvar,   # IN (batch, 2 L)
                               const floating[:, ::1] eps,         # IN (batch, L)
                               floating[:, ::1] z,                 # OUT (batch, L)
                               floating[::1] kl):                  # OUT (batch,)
-    """z = mu + exp(logvar/2) eps;  kl_b = 0.5 sum_k (mu^2 + e^logvar - logvar - 1)"""
+    """z = mu + exp(logvar/2) eps;  kl_b = 0.5 sum_k (mu^2 + e^logvar - logvar - 1)   (one exp: e^logvar = sigma^2)"""
     cdef Py_ssize_t b, k, n_latent = eps.shape[1]
-    cdef floating mu, lv, acc
+    cdef floating mu, lv, sigma
+    cdef double acc
     with nogil:
         for b in range(eps.shape[0]):
             acc = 0
             for k in range(n_latent):
                 mu = mu_logvar[b, k]
                 lv = mu_logvar[b, n_latent + k]
-                z[b, k] = mu + exp(<floating>0.5 * lv) * eps[b, k]
-                acc += mu * mu + exp(lv) - lv - 1
-            kl[b] = <floating>0.5 * acc
+                sigma = _exp(<floating>0.5 * lv)
+                z[b, k] = mu + sigma * eps[b, k]
+                acc += mu * mu + sigma * sigma - lv - 1
+            kl[b] = <floating>(0.5 * acc)
 
 
 def reparameterize_kl_backward(const floating[:, ::1] mu_logvar,  # IN (batch, 2 L)
@@ -147,34 +438,65 @@ def reparameterize_kl_backward(const floating[:, ::1] mu_logvar,  # IN (batch, 2
                                const floating[:, ::1] grad_z,     # IN (batch, L)
                                double beta, double scale,
                                floating[:, ::1] grad_mu_logvar):  # OUT (batch, 2 L)
-    """grad_mu = grad_z + beta s mu;  grad_logvar = grad_z eps sigma / 2 + beta s (e^logvar - 1) / 2"""
+    """grad_mu = grad_z + beta s mu;  grad_logvar = grad_z eps sigma / 2 + beta s (sigma^2 - 1) / 2"""
     cdef Py_ssize_t b, k, n_latent = eps.shape[1]
-    cdef floating lv, bs = <floating>(beta * scale)
+    cdef floating sigma, bs = <floating>(beta * scale), half = 0.5
     with nogil:
         for b in range(eps.shape[0]):
             for k in range(n_latent):
-                lv = mu_logvar[b, n_latent + k]
+                sigma = _exp(half * mu_logvar[b, n_latent + k])
                 grad_mu_logvar[b, k] = grad_z[b, k] + bs * mu_logvar[b, k]
-                grad_mu_logvar[b, n_latent + k] = (<floating>0.5 * grad_z[b, k] * eps[b, k] * exp(<floating>0.5 * lv)
-                                                   + <floating>0.5 * bs * expm1(lv))
+                grad_mu_logvar[b, n_latent + k] = half * (grad_z[b, k] * eps[b, k] * sigma + bs * (sigma * sigma - 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizers
+# ---------------------------------------------------------------------------------------------
+cdef inline void _adam_span(floating* param, const floating* grad, floating* m, floating* v,
+                            Py_ssize_t start, Py_ssize_t stop, floating lr_c1, floating b1, floating one_b1,
+                            floating b2, floating one_b2, floating c2, floating e) noexcept nogil:
+    """Adam on elements [start, stop), one pass:
+
+        m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;   m, v <- 0 where |m|, v < smallest normal float
+        param -= lr_c1 m / (sqrt(v c2) + e)
+
+    1 - beta1 and 1 - beta2 come in rounded from double, as the twin's Python floats are. The loop is C
+    (purevae_adam_f/_d above): compiled for AVX-512 / AVX2 / baseline, chosen at load time.
+    """
+    if floating is float:
+        purevae_adam_f(param + start, grad + start, m + start, v + start, stop - start, lr_c1, b1, one_b1, b2,
+                       one_b2, c2, e)
+    else:
+        purevae_adam_d(param + start, grad + start, m + start, v + start, stop - start, lr_c1, b1, one_b1, b2,
+                       one_b2, c2, e)
 
 
 def adam_update(floating[::1] param,                             # IN/OUT (n,)
                 const floating[::1] grad,                        # IN (n,)
                 floating[::1] m, floating[::1] v,                # IN/OUT (n,)
                 double lr, double beta1, double beta2, double eps, long step):
-    """Bias-corrected Adam, one pass; see ops.adam_update."""
-    cdef Py_ssize_t i
-    cdef floating g, b1 = <floating>beta1, b2 = <floating>beta2, e = <floating>eps
-    cdef floating c1 = <floating>(1.0 / (1.0 - beta1 ** step))
+    """Bias-corrected Adam, one pass; see ops.adam_update.
+
+    m_hat / (sqrt(v_hat) + eps) is computed as (m c1) / (sqrt(v c2) + eps) with c1 = 1 / (1 - beta1^t),
+    c2 = 1 / (1 - beta2^t) taken once in double, and lr folded into c1.
+    """
+    cdef Py_ssize_t n = param.shape[0], chunk, t, n_chunks
+    cdef floating b1 = <floating>beta1, b2 = <floating>beta2, e = <floating>eps
+    cdef floating one_b1 = <floating>(1.0 - beta1), one_b2 = <floating>(1.0 - beta2)
+    cdef floating lr_c1 = <floating>(lr / (1.0 - beta1 ** step))
     cdef floating c2 = <floating>(1.0 / (1.0 - beta2 ** step))
-    cdef floating lr_ = <floating>lr
+    assert grad.shape[0] == n and m.shape[0] == n and v.shape[0] == n, "grad, m, v must have the shape of param"
+    if n == 0:
+        return
     with nogil:
-        for i in range(param.shape[0]):
-            g = grad[i]
-            m[i] = b1 * m[i] + (1 - b1) * g
-            v[i] = b2 * v[i] + (1 - b2) * g * g
-            param[i] -= lr_ * (m[i] * c1) / (sqrt(v[i] * c2) + e)
+        if n >= PARALLEL_MIN:
+            n_chunks = 64
+            chunk = (n + n_chunks - 1) // n_chunks
+            for t in prange(n_chunks, schedule="static"):
+                _adam_span(&param[0], &grad[0], &m[0], &v[0], min(t * chunk, n), min((t + 1) * chunk, n),
+                           lr_c1, b1, one_b1, b2, one_b2, c2, e)
+        else:
+            _adam_span(&param[0], &grad[0], &m[0], &v[0], 0, n, lr_c1, b1, one_b1, b2, one_b2, c2, e)
 
 
 def sgd_momentum_update(floating[::1] param, const floating[::1] grad, floating[::1] velocity,
@@ -186,3 +508,23 @@ def sgd_momentum_update(floating[::1] param, const floating[::1] grad, floating[
         for i in range(param.shape[0]):
             velocity[i] = mom * velocity[i] + grad[i]
             param[i] -= lr_ * velocity[i]
+
+
+# ---------------------------------------------------------------------------------------------
+# build information
+# ---------------------------------------------------------------------------------------------
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int purevae_openmp_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int purevae_openmp_threads(void) { return 0; }
+    #endif
+    """
+    int purevae_openmp_threads() nogil
+
+
+def openmp_threads():
+    """OpenMP threads a `prange` loop would use now (OMP_NUM_THREADS); 0 when built without OpenMP."""
+    return purevae_openmp_threads()

@@ -45,6 +45,12 @@ def set_backend(name: str) -> None:
     _current = name
 
 
+def openmp_threads() -> int:
+    """Threads of the kernels' OpenMP loops (follows OMP_NUM_THREADS); 0 when built without OpenMP or without
+    the extension."""
+    return 0 if _cython_kernels is None else int(_cython_kernels.openmp_threads())
+
+
 def get_backend() -> str:
     """The name of the backend in use: ``"cython"`` or ``"numpy"``."""
     return _current
@@ -92,6 +98,14 @@ def as_kernel_arrays(*, dtype: np.dtype | None = None, **arrays: np.ndarray) -> 
             raise ValueError(f"{name} contains NaN or inf")
         out.append(np.ascontiguousarray(a))
     return out
+
+
+def _as_real(name: str, value, dtype: np.dtype) -> np.ndarray:
+    """Data (x) or a fixed parameter (logvar) cast to the dtype of the model's arrays; real numbers only."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
+    return a.astype(dtype, copy=False)
 
 
 def _check_shape(name: str, a: np.ndarray, shape: tuple) -> None:
@@ -145,7 +159,7 @@ def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float = 1.0, *,
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Return (nll per example (batch,), grad_logits (batch, n_input)); see ``ops.bernoulli_nll_grad``."""
     logits, = as_kernel_arrays(logits=logits)
-    x, = as_kernel_arrays(dtype=logits.dtype, x=np.asarray(x, dtype=logits.dtype))
+    x, = as_kernel_arrays(dtype=logits.dtype, x=_as_real("x", x, logits.dtype))
     _check_2d("logits", logits)
     _check_shape("x", x, logits.shape)
     if x.size and (x.min() < 0 or x.max() > 1):
@@ -159,8 +173,8 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
                       impl: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (nll (batch,), grad_mean (batch, n_input), grad_logvar (n_input,)); see ``ops.gaussian_nll_grad``."""
     mean, = as_kernel_arrays(mean=mean)
-    x, logvar = as_kernel_arrays(dtype=mean.dtype, x=np.asarray(x, dtype=mean.dtype),
-                                 logvar=np.asarray(logvar, dtype=mean.dtype))
+    x, logvar = as_kernel_arrays(dtype=mean.dtype, x=_as_real("x", x, mean.dtype),
+                                 logvar=_as_real("logvar", logvar, mean.dtype))
     _check_2d("mean", mean)
     _check_shape("x", x, mean.shape)
     _check_shape("logvar", logvar, (mean.shape[1],))

@@ -20,13 +20,44 @@ from typing import Sequence
 import numpy as np
 
 from . import backend
-from .likelihoods import Likelihood, make_likelihood
+from .likelihoods import Bernoulli, Gaussian, Likelihood, make_likelihood
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
 from .validation import as_rng as _as_rng
 from .validation import check_data, check_eps
 from .validation import positive_int as _positive_int
 
 DTYPES = ("float32", "float64")
+_MAX_WORKSPACES = 4  # batch sizes whose step arrays a model keeps (an epoch uses two: full and last batch)
+
+
+class _Workspace:
+    """Arrays of one training step, made on first request and handed out again on every later one.
+
+    ``array(key, shape, dtype)`` returns the array stored under ``key`` (a new one when the shape or dtype
+    changed). The Cython step of ``fit`` writes every intermediate and gradient into these, so that a
+    steady-state step allocates no large array (benchmarks/bench_step.py reports the bytes per step).
+    """
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def array(self, key: str, shape: tuple, dtype) -> np.ndarray:
+        a = self.arrays.get(key)
+        if a is None or a.shape != tuple(shape) or a.dtype != dtype:
+            a = self.arrays[key] = np.empty(shape, dtype)
+        return a
+
+
+class _FreshArrays:
+    """The same interface, but a new array on every request: the plain reference path (NumPy backend,
+    public ``loss_and_grads``), whose results the caller owns."""
+
+    @staticmethod
+    def array(key: str, shape: tuple, dtype) -> np.ndarray:
+        return np.empty(shape, dtype)
+
+
+_FRESH = _FreshArrays()
 
 
 class VAE:
@@ -102,6 +133,7 @@ class VAE:
             self.params[f"{name}.bias"] = self.rng.uniform(-bound, bound, n_out).astype(self.dtype)
         self.params.update(self.likelihood.extra_params(self.n_input, self.dtype))
         self.optimizer = None
+        self._workspaces: OrderedDict[int, _Workspace] = OrderedDict()  # batch size -> arrays of a step
         self.epochs_trained = 0
         self.steps_trained = 0
         self.history: dict[str, list] = {}
@@ -155,42 +187,86 @@ class VAE:
     def _check_eps(self, eps, batch: int) -> np.ndarray:
         return check_eps(eps, batch, self.n_latent, self.dtype)
 
-    def _draw_eps(self, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    def _draw_eps(self, shape: tuple, rng: np.random.Generator, ws: "_Workspace | None" = None) -> np.ndarray:
         # drawn in float64 then cast, so that float32 and float64 models see the same noise
-        return rng.standard_normal(shape).astype(self.dtype, copy=False)
+        ws = _FRESH if ws is None else ws
+        eps64 = rng.standard_normal(out=ws.array("eps64", shape, np.float64))
+        if self.dtype == np.float64:
+            return eps64
+        eps = ws.array("eps", shape, self.dtype)
+        np.copyto(eps, eps64, casting="same_kind")
+        return eps
 
     # -----------------------------------------------------------------------------------------
     # forward and backward through an MLP (validated arrays only)
     # -----------------------------------------------------------------------------------------
-    def _mlp_forward(self, layers, h: np.ndarray, kern) -> list[np.ndarray]:
-        """outputs[0] = input, outputs[i + 1] = f(outputs[i] @ W_i + b_i)."""
+    def _mlp_forward(self, layers, h: np.ndarray, kern, ws: "_Workspace | None" = None) -> list[np.ndarray]:
+        """outputs[0] = input, outputs[i + 1] = f(outputs[i] @ W_i + b_i); arrays from ``ws`` (default: new)."""
+        ws = _FRESH if ws is None else ws
         outputs = [h]
         for name, code in layers:
-            h = h @ self.params[f"{name}.weight"]                    # GEMM (BLAS)
-            kern.bias_activation_forward(h, self.params[f"{name}.bias"], code, self.alpha)  # in place
+            weight = self.params[f"{name}.weight"]
+            out = ws.array(f"{name}.out", (h.shape[0], weight.shape[1]), h.dtype)
+            h = np.matmul(h, weight, out=out)                        # GEMM (BLAS): h W, the bias comes next
+            kern.bias_activation_forward(h, self.params[f"{name}.bias"], code, self.alpha)  # in place: f(h W + b)
             outputs.append(h)
         return outputs
 
     def _mlp_backward(self, layers, outputs: list[np.ndarray], grad_out: np.ndarray, grads: dict, kern,
-                      need_input_grad: bool) -> np.ndarray | None:
-        """Walk the layers backwards from grad_out = d loss / d outputs[-1]; fill grads; return grad of the input."""
+                      need_input_grad: bool, ws: "_Workspace | None" = None) -> np.ndarray | None:
+        """Walk the layers backwards from grad_out = d loss / d outputs[-1]; fill grads; return grad of the input.
+
+        grad_out is overwritten: it becomes grad_pre of the last layer.
+        """
+        ws = _FRESH if ws is None else ws
         grad_h = grad_out
         for i in range(len(layers) - 1, -1, -1):
             name, code = layers[i]
             h, layer_input = outputs[i + 1], outputs[i]
-            grad_bias = np.empty(h.shape[1], h.dtype)
+            weight = self.params[f"{name}.weight"]
+            grad_weight = ws.array(f"{name}.weight.grad", weight.shape, h.dtype)
+            grad_bias = ws.array(f"{name}.bias.grad", (h.shape[1],), h.dtype)
             kern.activation_backward_bias(grad_h, h, code, self.alpha, grad_h, grad_bias)  # grad_h <- grad_pre
-            grads[f"{name}.weight"] = layer_input.T @ grad_h         # x^T grad_pre
-            grads[f"{name}.bias"] = grad_bias                         # column sums of grad_pre
+            grads[f"{name}.weight"] = np.matmul(layer_input.T, grad_h, out=grad_weight)  # x^T grad_pre
+            grads[f"{name}.bias"] = grad_bias                                           # column sums of grad_pre
             if i > 0 or need_input_grad:
-                grad_h = grad_h @ self.params[f"{name}.weight"].T     # grad_pre W^T
+                grad_input = ws.array(f"{name}.input.grad", layer_input.shape, h.dtype)
+                grad_h = np.matmul(grad_h, weight.T, out=grad_input)                    # grad_pre W^T
         return grad_h if need_input_grad else None
 
-    def _encode_raw(self, x: np.ndarray, kern) -> list[np.ndarray]:
-        return self._mlp_forward(self._encoder, x, kern)
+    def _encode_raw(self, x: np.ndarray, kern, ws: "_Workspace | None" = None) -> list[np.ndarray]:
+        return self._mlp_forward(self._encoder, x, kern, ws)
 
-    def _decode_raw(self, z: np.ndarray, kern) -> list[np.ndarray]:
-        return self._mlp_forward(self._decoder, z, kern)
+    def _decode_raw(self, z: np.ndarray, kern, ws: "_Workspace | None" = None) -> list[np.ndarray]:
+        return self._mlp_forward(self._decoder, z, kern, ws)
+
+    def _likelihood_nll_grad(self, x: np.ndarray, out: np.ndarray, scale: float, kern, ws: "_Workspace"):
+        """(nll, grad_out, extra grads) of p(x|z); the built-in likelihoods write into ``ws`` arrays.
+
+        The formulas are the likelihood's kernels (``likelihoods.py`` / ``ops``); only the output arrays
+        differ from ``self.likelihood.nll_grad``, which any other likelihood still uses.
+        """
+        lik = self.likelihood
+        if type(lik) is Bernoulli:
+            nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
+            kern.bernoulli_nll_grad(x, out, scale, nll, grad_out)
+            return nll, grad_out, {}
+        if type(lik) is Gaussian and lik.learned:
+            nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
+            grad_logvar = ws.array("decoder.logvar.grad", (x.shape[1],), x.dtype)
+            kern.gaussian_nll_grad(x, out, self.params["decoder.logvar"], scale, nll, grad_out, grad_logvar)
+            return nll, grad_out, {"decoder.logvar": grad_logvar}
+        return lik.nll_grad(x, out, self.params, scale, kern)
+
+    def _workspace(self, batch: int) -> "_Workspace":
+        """The arrays of a training step of ``batch`` rows (made on first use; the last few sizes are kept)."""
+        ws = self._workspaces.pop(batch, None)
+        if ws is None:
+            ws = _Workspace()
+            while len(self._workspaces) >= _MAX_WORKSPACES:          # forget the least recently used size
+                self._workspaces.popitem(last=False)
+        self._workspaces[batch] = ws                                 # most recently used last
+        return ws
 
     # -----------------------------------------------------------------------------------------
     # one training step
@@ -219,36 +295,46 @@ class VAE:
         return loss, grads
 
     def _loss_and_grads(self, x, eps=None, beta: float = 1.0, checked: bool = False):
+        """(loss, recon, kl, grads): the step behind ``loss_and_grads`` and ``fit``.
+
+        With ``checked=True`` (``fit``, ``gradcheck``: x already validated) on the Cython backend, the step
+        writes into this batch size's workspace: a steady-state step allocates no large array, and the
+        returned gradients are workspace arrays, overwritten by the next such call (``fit`` hands them to
+        the optimizer first). Otherwise, and always on the NumPy backend, every array is new.
+        """
         if not checked:
             x = self._check_data(x)
         beta = float(beta)
         if not np.isfinite(beta) or beta < 0:
             raise ValueError(f"beta must be a finite number >= 0, got {beta}")
         batch = x.shape[0]
-        eps = self._draw_eps((batch, self.n_latent), self.rng) if eps is None else self._check_eps(eps, batch)
+        reuse = checked and backend.get_backend() == "cython"
+        ws = self._workspace(batch) if reuse else _FRESH
+        eps = self._draw_eps((batch, self.n_latent), self.rng, ws) if eps is None else self._check_eps(eps, batch)
         if eps.ndim == 3:  # k samples per example: the mean over k*B tiled examples is the mean over both
             x = np.tile(x, (eps.shape[0], 1))
             eps = eps.reshape(-1, self.n_latent)
+            ws = self._workspace(x.shape[0]) if reuse else _FRESH
         kern = backend.kernels()
         n = x.shape[0]
         scale = 1.0 / n  # the loss is a mean over the batch
 
         # ---- forward --------------------------------------------------------------------------
-        enc = self._encode_raw(x, kern)
+        enc = self._encode_raw(x, kern, ws)
         mu_logvar = enc[-1]                                           # (n, 2L): [mu | logvar]
-        z, kl = np.empty_like(eps), np.empty(n, self.dtype)
+        z, kl = ws.array("z", eps.shape, self.dtype), ws.array("kl", (n,), self.dtype)
         kern.reparameterize_kl_forward(mu_logvar, eps, z, kl)       # z = mu + e^(logvar/2) eps; KL closed form
-        dec = self._decode_raw(z, kern)
-        nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, scale, kern)
+        dec = self._decode_raw(z, kern, ws)
+        nll, grad_out, lik_grads = self._likelihood_nll_grad(x, dec[-1], scale, kern, ws)
         recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
         loss = recon + beta * kl_mean
 
         # ---- backward, top to bottom ----------------------------------------------------------
         grads: dict[str, np.ndarray] = {}
-        grad_z = self._mlp_backward(self._decoder, dec, grad_out, grads, kern, need_input_grad=True)
-        grad_mu_logvar = np.empty_like(mu_logvar)
+        grad_z = self._mlp_backward(self._decoder, dec, grad_out, grads, kern, need_input_grad=True, ws=ws)
+        grad_mu_logvar = ws.array("mu_logvar.grad", mu_logvar.shape, self.dtype)
         kern.reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)  # through z, + KL
-        self._mlp_backward(self._encoder, enc, grad_mu_logvar, grads, kern, need_input_grad=False)
+        self._mlp_backward(self._encoder, enc, grad_mu_logvar, grads, kern, need_input_grad=False, ws=ws)
         grads.update(lik_grads)
         return loss, recon, kl_mean, OrderedDict((name, grads[name]) for name in self.params)
 

@@ -50,6 +50,10 @@ class Adam(Optimizer):
 
         m = beta1 m + (1 - beta1) g;   v = beta2 v + (1 - beta2) g^2
         param -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    On the Cython backend the update of one array is a single pass, and m and v are flushed to 0 below
+    the smallest normal float (see ``ops.adam_update``), so the step does not slow down once the
+    moments of unused weights decay.
     """
 
     name = "adam"

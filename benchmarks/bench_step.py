@@ -1,0 +1,342 @@
+"""Median time of one full training step (forward, backward, Adam): NumPy vs Cython backend vs the GEMM floor,
+and PyTorch / JAX when they are importable. All cases interleaved in one process, in steady state.
+
+    python benchmarks/bench_step.py                 # batch 32 / 128 / 1024, float32 + float64, 1500 warm-up steps
+    python benchmarks/bench_step.py --quick         # float32, 150 warm-up steps, fewer rounds: under a minute
+    python benchmarks/bench_step.py --batch 128 --dtype float32 --warmup 1500 --rounds 15
+    python benchmarks/bench_step.py --profile --batch 128 --dtype float32   # where the Cython step's time goes
+
+The model is the classic one: 784-400-20 (decoder 20-400-784), ReLU, Bernoulli on logits, Adam (lr 1e-3),
+trained on the bundled Fashion-MNIST subset scaled to [0, 1]. Every case first trains ``--warmup`` steps
+(Adam's second moments of dead units decay into subnormal floats after ~1,000 steps, which slows a plain
+NumPy step down 2x: a fresh model is not the steady state), then the cases are timed in alternating rounds
+of ``--repeats`` steps; the median over rounds is reported.
+
+Cases
+-----
+floor   the step's matrix products alone (11 GEMMs, same shapes, preallocated outputs, NumPy's BLAS)
+numpy   ``purevae.set_backend("numpy")``: the plain readable reference
+cython  ``purevae.set_backend("cython")``: the fused kernels and the workspace
+torch   PyTorch eager, same model, same initial weights, ``torch.optim.Adam`` (if importable)
+jax     JAX ``jit`` of the whole step with a hand-written Adam (if importable)
+
+Threads: BLAS keeps its default (all cores, or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); torch gets
+``torch.set_num_threads`` with the same count; XLA uses its own pool (all cores). Printed at the top.
+
+torch and jax run in child processes of this script (same warm-up, rounds and data), one after the other
+with the purevae cases: loaded into one process, their thread pools and OpenBLAS's threads spin against
+each other on a 2-core machine and every case slows down 5-20x (measured; see benchmarks/RESULTS.md).
+The floor, numpy and cython cases are interleaved round by round in this process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import machine_info  # noqa: E402
+
+import purevae  # noqa: E402
+from purevae import backend  # noqa: E402
+from purevae.data import load_bundled, scale_pixels  # noqa: E402
+from purevae.optim import Adam  # noqa: E402
+
+N_INPUT, HIDDEN, N_LATENT = 784, 400, 20
+
+
+def blas_threads() -> int:
+    try:
+        import threadpoolctl
+        counts = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+        if counts:
+            return int(counts[0])
+    except ImportError:
+        pass
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return os.cpu_count() or 1
+
+
+def make_batches(x: np.ndarray, batch: int, dtype, count: int = 16) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    return [np.ascontiguousarray(x[rng.choice(len(x), batch, replace=False)], dtype=dtype) for _ in range(count)]
+
+
+# ---------------------------------------------------------------------------------------------
+# the cases: each is a callable doing one step on the next batch
+# ---------------------------------------------------------------------------------------------
+class PurevaeStep:
+    def __init__(self, impl: str, batches: list[np.ndarray], dtype: str):
+        self.impl, self.batches, self.i = impl, batches, 0
+        self.model = purevae.VAE(N_INPUT, (HIDDEN,), N_LATENT, dtype=dtype, seed=0)
+        self.model.optimizer = Adam(1e-3)
+
+    def __call__(self):
+        backend.set_backend(self.impl)
+        x = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        _, _, _, grads = self.model._loss_and_grads(x, None, 1.0, checked=True)   # what fit calls
+        self.model.optimizer.step(self.model.params, grads)
+
+
+class GemmFloor:
+    """The 11 matrix products of the step, alone: 4 forward, 4 weight gradients, 3 input gradients."""
+
+    def __init__(self, batch: int, dtype: str):
+        rng = np.random.default_rng(0)
+        r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+        self.x, self.z = r(batch, N_INPUT), r(batch, N_LATENT)
+        self.w = [r(N_INPUT, HIDDEN), r(HIDDEN, 2 * N_LATENT), r(N_LATENT, HIDDEN), r(HIDDEN, N_INPUT)]
+        self.h, self.ml = r(batch, HIDDEN), r(batch, 2 * N_LATENT)
+        self.g, self.out = r(batch, HIDDEN), r(batch, N_INPUT)
+        self.gw = [np.empty_like(w) for w in self.w]
+        self.gh, self.gz, self.gh2 = r(batch, HIDDEN), r(batch, N_LATENT), r(batch, HIDDEN)
+
+    def __call__(self):
+        mm, w, gw = np.matmul, self.w, self.gw
+        mm(self.x, w[0], out=self.h)
+        mm(self.h, w[1], out=self.ml)
+        mm(self.z, w[2], out=self.g)
+        mm(self.g, w[3], out=self.out)
+        mm(self.g.T, self.out, out=gw[3])
+        mm(self.out, w[3].T, out=self.gh)
+        mm(self.z.T, self.gh, out=gw[2])
+        mm(self.gh, w[2].T, out=self.gz)
+        mm(self.h.T, self.ml, out=gw[1])
+        mm(self.ml, w[1].T, out=self.gh2)
+        mm(self.x.T, self.gh2, out=gw[0])
+
+
+def torch_step(batches, dtype: str, params: dict, threads: int):
+    import torch
+    torch.set_num_threads(threads)
+    tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    enc1, enc2 = torch.nn.Linear(N_INPUT, HIDDEN), torch.nn.Linear(HIDDEN, 2 * N_LATENT)
+    dec1, dec2 = torch.nn.Linear(N_LATENT, HIDDEN), torch.nn.Linear(HIDDEN, N_INPUT)
+    layers = {"encoder.0": enc1, "encoder.out": enc2, "decoder.0": dec1, "decoder.out": dec2}
+    with torch.no_grad():
+        for name, layer in layers.items():     # the same initial weights: ours are (n_in, n_out), torch's (out, in)
+            layer.to(tdtype)
+            layer.weight.copy_(torch.from_numpy(params[f"{name}.weight"].T.astype(dtype)))
+            layer.bias.copy_(torch.from_numpy(params[f"{name}.bias"].astype(dtype)))
+    modules = torch.nn.ModuleList(layers.values())
+    opt = torch.optim.Adam(modules.parameters(), lr=1e-3)
+    xs = [torch.from_numpy(b) for b in batches]
+    gen = torch.Generator().manual_seed(0)
+    state = {"i": 0}
+
+    def step():
+        x = xs[state["i"] % len(xs)]
+        state["i"] += 1
+        mu_logvar = enc2(torch.relu(enc1(x)))
+        mu, logvar = mu_logvar[:, :N_LATENT], mu_logvar[:, N_LATENT:]
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen, dtype=tdtype)
+        logits = dec2(torch.relu(dec1(z)))
+        nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        kl = 0.5 * torch.sum(mu * mu + torch.exp(logvar) - logvar - 1) / x.shape[0]
+        opt.zero_grad(set_to_none=True)
+        (nll + kl).backward()
+        opt.step()
+    return step
+
+
+def jax_step(batches, dtype: str, params: dict):
+    import jax
+    import jax.numpy as jnp
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    p = {k: jnp.asarray(v, dtype=dtype) for k, v in params.items()}
+    m = {k: jnp.zeros_like(v) for k, v in p.items()}
+    v = {k: jnp.zeros_like(val) for k, val in p.items()}
+
+    def loss_fn(p, x, eps):
+        h = jax.nn.relu(x @ p["encoder.0.weight"] + p["encoder.0.bias"])
+        mu_logvar = h @ p["encoder.out.weight"] + p["encoder.out.bias"]
+        mu, logvar = mu_logvar[:, :N_LATENT], mu_logvar[:, N_LATENT:]
+        z = mu + jnp.exp(0.5 * logvar) * eps
+        g = jax.nn.relu(z @ p["decoder.0.weight"] + p["decoder.0.bias"])
+        logits = g @ p["decoder.out.weight"] + p["decoder.out.bias"]
+        nll = jnp.sum(jax.nn.softplus(logits) - x * logits, axis=1)
+        kl = 0.5 * jnp.sum(mu * mu + jnp.exp(logvar) - logvar - 1, axis=1)
+        return jnp.mean(nll + kl)
+
+    @jax.jit
+    def train_step(p, m, v, t, x, key):
+        key, sub = jax.random.split(key)
+        eps = jax.random.normal(sub, (x.shape[0], N_LATENT), dtype=x.dtype)
+        loss, grads = jax.value_and_grad(loss_fn)(p, x, eps)
+        b1, b2, lr, e = 0.9, 0.999, 1e-3, 1e-8
+        m = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, m, grads)
+        v = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, v, grads)
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        p = jax.tree_util.tree_map(lambda w, a, b: w - lr * (a / c1) / (jnp.sqrt(b / c2) + e), p, m, v)
+        return p, m, v, key, loss
+
+    xs = [jnp.asarray(b) for b in batches]
+    state = {"p": p, "m": m, "v": v, "t": 0, "key": jax.random.PRNGKey(0)}
+
+    def step():
+        state["t"] += 1
+        x = xs[state["t"] % len(xs)]
+        state["p"], state["m"], state["v"], state["key"], loss = train_step(
+            state["p"], state["m"], state["v"], jnp.asarray(state["t"], dtype=dtype), x, state["key"])
+        loss.block_until_ready()
+    return step
+
+
+def bytes_per_step(step) -> int:
+    """Peak bytes above the starting level that one step allocates (tracemalloc: NumPy reports its buffers)."""
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+def time_cases(cases: dict, args) -> tuple[dict[str, float], float]:
+    """Warm every case up, then interleaved rounds; returns (median seconds per step, warm-up seconds)."""
+    start = time.perf_counter()
+    for name, step in cases.items():
+        for _ in range(args.warmup if name != "floor" else 20):
+            step()
+    warm = time.perf_counter() - start
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.rounds):
+        for name, step in cases.items():
+            t0 = time.perf_counter()
+            for _ in range(args.repeats):
+                step()
+            samples[name].append((time.perf_counter() - t0) / args.repeats)
+    return {name: statistics.median(s) for name, s in samples.items()}, warm
+
+
+def peer_main(args, x_all: np.ndarray, threads: int) -> int:
+    """Child process: time one peer on one (batch, dtype) and print its median as JSON."""
+    batch, dtype = args.batch[0], args.dtype[0]
+    batches = make_batches(x_all, batch, dtype)
+    params = purevae.VAE(N_INPUT, (HIDDEN,), N_LATENT, dtype=dtype, seed=0).params
+    step = torch_step(batches, dtype, params, threads) if args.peer == "torch" else jax_step(batches, dtype, params)
+    med, warm = time_cases({args.peer: step}, args)
+    print(json.dumps({"median": med[args.peer], "warm": warm}))
+    return 0
+
+
+def run_peer(peer: str, batch: int, dtype: str, args) -> float | None:
+    try:
+        __import__(peer)
+    except ImportError:
+        return None
+    cmd = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--batch", str(batch), "--dtype", dtype,
+           "--warmup", str(args.warmup), "--rounds", str(args.rounds), "--repeats", str(args.repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"  {peer} failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])["median"]
+
+
+def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[str, float]:
+    batches = make_batches(x_all, batch, dtype)
+    cases = {"floor": GemmFloor(batch, dtype), "numpy": PurevaeStep("numpy", batches, dtype)}
+    if backend.cython_available():
+        cases["cython"] = PurevaeStep("cython", batches, dtype)
+    med, warm = time_cases(cases, args)
+    alloc = {name: bytes_per_step(cases[name]) for name in ("numpy", "cython") if name in cases}
+    if not args.no_peers:
+        for peer in ("torch", "jax"):
+            t = run_peer(peer, batch, dtype, args)
+            if t is not None:
+                med[peer] = t
+    row = " ".join(f"{name} {med[name] * 1e3:7.3f} ms" for name in med)
+    print(f"\nbatch {batch:5d}  {dtype}  (warm-up {args.warmup} steps, {warm:.0f} s for floor/numpy/cython; median of "
+          f"{args.rounds} rounds x {args.repeats} steps)\n  {row}")
+    if "cython" in med:
+        c = med["cython"]
+        print(f"  numpy/cython = {med['numpy'] / c:5.2f}x   cython/floor = {c / med['floor']:5.2f}x   "
+              f"numpy/floor = {med['numpy'] / med['floor']:5.2f}x")
+        peers = "   ".join(f"{p}/cython = {med[p] / c:5.2f}x (cython/{p} = {c / med[p]:5.2f}x)"
+                           for p in ("torch", "jax") if p in med)
+        if peers:
+            print("  " + peers)
+    print("  bytes allocated at the peak of one steady-state step (tracemalloc): "
+          + ", ".join(f"{k} {v:,d}" for k, v in alloc.items()))
+    return med
+
+
+def profile(batch: int, dtype: str, args, x_all: np.ndarray) -> None:
+    """cProfile of the Cython step in steady state: where the time goes (GEMMs = numpy.matmul)."""
+    import cProfile
+    import pstats
+    step = PurevaeStep("cython", make_batches(x_all, batch, dtype), dtype)
+    for _ in range(args.warmup):
+        step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(args.rounds * args.repeats):
+        step()
+    profiler.disable()
+    print(f"\nprofile of {args.rounds * args.repeats} Cython steps, batch {batch}, {dtype} (after {args.warmup} "
+          f"warm-up steps); tottime = time inside the function itself")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="float32 only, 150 warm-up steps, 7 rounds")
+    parser.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024])
+    parser.add_argument("--dtype", nargs="+", default=None)
+    parser.add_argument("--warmup", type=int, default=None, help="steps before timing (default 1500; quick 150)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 15; quick 7)")
+    parser.add_argument("--repeats", type=int, default=5, help="steps per case per round")
+    parser.add_argument("--no-peers", action="store_true", help="skip torch and jax even when importable")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the Cython step instead")
+    parser.add_argument("--peer", choices=["torch", "jax"], help=argparse.SUPPRESS)   # the child process mode
+    args = parser.parse_args(argv)
+    args.dtype = args.dtype or (["float32"] if args.quick else ["float32", "float64"])
+    args.warmup = args.warmup if args.warmup is not None else (150 if args.quick else 1500)
+    args.rounds = args.rounds or (7 if args.quick else 15)
+    threads = blas_threads()
+    if args.peer:
+        return peer_main(args, scale_pixels(load_bundled().x_train), threads)
+    print(machine_info())
+    versions = []
+    for mod in ("torch", "jax"):
+        try:
+            versions.append(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            versions.append(f"{mod} not installed")
+    print(f"peers: {', '.join(versions)}; threads: BLAS {threads}, torch {threads}, XLA default pool")
+    if not backend.cython_available():
+        print("the Cython extension is not built: the cython column is empty (pip install -e .)")
+    x_all = scale_pixels(load_bundled().x_train)
+    if args.profile:
+        for dtype in args.dtype:
+            for batch in args.batch:
+                profile(batch, dtype, args, x_all)
+        return 0
+    results = {}
+    for dtype in args.dtype:
+        for batch in args.batch:
+            results[(batch, dtype)] = run(batch, dtype, args, x_all, threads)
+    if "float32" in args.dtype and "float64" in args.dtype:
+        print("\nfloat64 / float32 (cython): " + ", ".join(
+            f"batch {b}: {results[(b, 'float64')]['cython'] / results[(b, 'float32')]['cython']:.2f}x"
+            for b in args.batch if (b, "float64") in results and "cython" in results[(b, "float64")]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
