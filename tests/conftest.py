@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 # never a test criterion here). Locally the default profile runs a few more examples.
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("many", max_examples=2000, deadline=None)
 settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 

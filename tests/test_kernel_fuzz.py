@@ -1,0 +1,110 @@
+"""The Cython kernels cannot be crashed from Python (issue 5).
+
+Hypothesis drives every kernel's Python wrapper (``purevae.backend``) with arbitrary shapes (0 and
+1 included), dtypes, memory layouts and mismatched argument shapes. For each draw the Cython path
+must do what the NumPy twin does: raise the same clear exception (TypeError / ValueError naming an
+argument), or return the same numbers within float tolerance. A segfault or an out-of-bounds write
+would kill or corrupt this process; CI also runs this file against a build with bounds checks on
+(``PUREVAE_DEBUG_KERNELS=1``), where an out-of-bounds index raises IndexError instead.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from purevae import backend
+
+pytestmark = pytest.mark.skipif(not backend.cython_available(), reason="extension not built")
+
+DTYPES = [np.float32, np.float64, np.float16, np.int32, np.complex128, bool]
+LAYOUTS = ["C", "F", "strided", "negative", "readonly"]
+TOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-10}
+
+# argument name -> the rank it has in a valid call
+KERNELS = {
+    "bias_activation_forward": (("pre", 2), ("bias", 1)),
+    "activation_backward_bias": (("grad_h", 2), ("h", 2)),
+    "bernoulli_nll_grad": (("x", 2), ("logits", 2)),
+    "gaussian_nll_grad": (("x", 2), ("mean", 2), ("logvar", 1)),
+    "reparameterize_kl_forward": (("mu_logvar", 2), ("eps", 2)),
+    "reparameterize_kl_backward": (("mu_logvar", 2), ("eps", 2), ("grad_z", 2)),
+}
+
+
+def arrange(a: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "F":
+        return np.asfortranarray(a)
+    if layout == "strided" and a.ndim:
+        wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+        wide[..., ::2] = a
+        return wide[..., ::2]
+    if layout == "negative" and a.ndim:
+        return a[::-1].copy()[::-1]
+    if layout == "readonly":
+        a = a.copy()
+        a.flags.writeable = False
+    return a
+
+
+@st.composite
+def kernel_calls(draw):
+    name = draw(st.sampled_from(sorted(KERNELS)))
+    batch, n = draw(st.integers(0, 5)), draw(st.integers(0, 7))
+    mismatch = draw(st.booleans())
+    common = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    args = {}
+    for arg, rank in KERNELS[name]:
+        width = 2 * n if arg == "mu_logvar" else n
+        shape = (batch, width) if rank == 2 else (width,)
+        if mismatch and draw(st.booleans()):
+            shape = tuple(draw(st.integers(0, 6)) for _ in range(draw(st.integers(0, 3))))
+        dtype = draw(st.sampled_from(DTYPES)) if mismatch and draw(st.booleans()) else common
+        values = rng.random(shape) if arg == "x" else rng.normal(0, 3, shape)
+        args[arg] = arrange(np.asarray(values).astype(dtype), draw(st.sampled_from(LAYOUTS)))
+    return name, args
+
+
+def call(name, args, impl):
+    try:
+        extra = {"activation": "elu", "alpha": 0.7} if "activation" in name else {}
+        return getattr(backend, name)(*[a.copy() if a.flags.writeable else a for a in args.values()], **extra,
+                                      impl=impl)
+    except (TypeError, ValueError) as exc:
+        return exc
+
+
+@given(kernel_calls())
+def test_cython_wrapper_matches_twin_or_raises_the_same(case):
+    name, args = case
+    got, want = call(name, args, "cython"), call(name, args, "numpy")
+    if isinstance(want, Exception):
+        assert type(got) is type(want) and str(got) == str(want)
+        assert any(arg in str(want) for arg in args), f"message names no argument: {want}"
+        return
+    assert not isinstance(got, Exception), got
+    got = got if isinstance(got, tuple) else (got,)
+    want = want if isinstance(want, tuple) else (want,)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        tol = TOL[w.dtype] * max(1, w.shape[-1] if w.ndim else 1)
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+
+
+@given(st.integers(0, 9), st.sampled_from(DTYPES), st.sampled_from(LAYOUTS), st.booleans())
+def test_optimizer_updates_validate_in_place_arrays(n, dtype, layout, mismatch):
+    rng = np.random.default_rng(n)
+    for impl in ("numpy", "cython"):
+        param = arrange(rng.normal(size=n).astype(dtype), layout)
+        grad = rng.normal(size=n + int(mismatch)).astype(np.float64)
+        m, v = np.zeros_like(param), np.zeros_like(param)
+        # NumPy calls arrays of 0 or 1 element contiguous whatever their strides: those are accepted
+        contiguous = layout in ("C", "F") or (n <= 1 and layout != "readonly")
+        ok = np.dtype(dtype) in (np.float32, np.float64) and contiguous and not mismatch
+        if ok:
+            before = param.copy()
+            backend.adam_update(param, grad.astype(dtype), m, v, lr=0.1, impl=impl)
+            assert np.all(np.isfinite(param)) and (n == 0 or not np.array_equal(param, before))
+        else:
+            with pytest.raises((TypeError, ValueError), match="param|grad|m |v |must"):
+                backend.adam_update(param, grad, m, v, lr=0.1, impl=impl)
