@@ -168,6 +168,11 @@ cdef extern from *:
 
 
 cdef double LOG_2PI = 1.8378770664093453
+cdef double LOGVAR_LIMIT = 30.0        # ops.LOGVAR_LIMIT: log-variances are clamped to [-30, 30]
+
+
+cdef inline floating _clamp_logvar(floating lv) noexcept nogil:
+    return <floating>LOGVAR_LIMIT if lv > LOGVAR_LIMIT else (<floating>-LOGVAR_LIMIT if lv < -LOGVAR_LIMIT else lv)
 # Work below this many elements runs on one thread: starting the OpenMP team costs more than it saves.
 cdef Py_ssize_t PARALLEL_MIN = 1 << 16
 
@@ -394,8 +399,8 @@ def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (batch, n_i
     with nogil:
         for j in range(k):
             grad_logvar[j] = 0
-            inv_var[j] = _exp(-logvar[j])                         # 1 / sigma_j^2, once per pixel
-            const_part += LOG_2PI + logvar[j]
+            inv_var[j] = _exp(-_clamp_logvar(logvar[j]))          # 1 / sigma_j^2, once per pixel
+            const_part += LOG_2PI + _clamp_logvar(logvar[j])
         for b in range(n):
             acc = 0
             for j in range(k):
@@ -406,7 +411,10 @@ def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (batch, n_i
                 grad_logvar[j] += 1 - d * q
             nll[b] = <floating>(0.5 * (const_part + acc))
         for j in range(k):
-            grad_logvar[j] *= <floating>0.5 * s
+            if logvar[j] > LOGVAR_LIMIT or logvar[j] < -LOGVAR_LIMIT:
+                grad_logvar[j] = 0                                # flat beyond the clamp
+            else:
+                grad_logvar[j] *= <floating>0.5 * s
     free(inv_var)
 
 
@@ -426,7 +434,7 @@ def reparameterize_kl_forward(const floating[:, ::1] mu_logvar,   # IN (batch, 2
             acc = 0
             for k in range(n_latent):
                 mu = mu_logvar[b, k]
-                lv = mu_logvar[b, n_latent + k]
+                lv = _clamp_logvar(mu_logvar[b, n_latent + k])
                 sigma = _exp(<floating>0.5 * lv)
                 z[b, k] = mu + sigma * eps[b, k]
                 acc += mu * mu + sigma * sigma - lv - 1
@@ -440,13 +448,17 @@ def reparameterize_kl_backward(const floating[:, ::1] mu_logvar,  # IN (batch, 2
                                floating[:, ::1] grad_mu_logvar):  # OUT (batch, 2 L)
     """grad_mu = grad_z + beta s mu;  grad_logvar = grad_z eps sigma / 2 + beta s (sigma^2 - 1) / 2"""
     cdef Py_ssize_t b, k, n_latent = eps.shape[1]
-    cdef floating sigma, bs = <floating>(beta * scale), half = 0.5
+    cdef floating sigma, lv, bs = <floating>(beta * scale), half = 0.5
     with nogil:
         for b in range(eps.shape[0]):
             for k in range(n_latent):
-                sigma = _exp(half * mu_logvar[b, n_latent + k])
+                lv = mu_logvar[b, n_latent + k]
                 grad_mu_logvar[b, k] = grad_z[b, k] + bs * mu_logvar[b, k]
-                grad_mu_logvar[b, n_latent + k] = half * (grad_z[b, k] * eps[b, k] * sigma + bs * (sigma * sigma - 1))
+                if lv > LOGVAR_LIMIT or lv < -LOGVAR_LIMIT:
+                    grad_mu_logvar[b, n_latent + k] = 0               # flat beyond the clamp
+                else:
+                    sigma = _exp(half * lv)
+                    grad_mu_logvar[b, n_latent + k] = half * (grad_z[b, k] * eps[b, k] * sigma + bs * (sigma * sigma - 1))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from types import ModuleType
 import numpy as np
 import scipy.special
 
-from .ops import LOG_2PI, bernoulli_nll_grad, gaussian_nll_grad  # noqa: F401  (re-exported for readers)
+from .ops import LOG_2PI, LOGVAR_LIMIT, bernoulli_nll_grad, clamp_logvar, gaussian_nll_grad  # noqa: F401  (re-exported for readers)
 
 __all__ = ["Likelihood", "Bernoulli", "Gaussian", "make_likelihood", "bernoulli_nll_grad", "gaussian_nll_grad"]
 
@@ -107,6 +107,9 @@ class Gaussian(Likelihood):
             variance = float(variance)
             if not np.isfinite(variance) or variance <= 0:
                 raise ValueError(f"variance must be a finite number > 0 or None (learned), got {variance}")
+            if abs(np.log(variance)) > LOGVAR_LIMIT:
+                raise ValueError(f"variance must lie in [e^-{LOGVAR_LIMIT:g}, e^{LOGVAR_LIMIT:g}] (log-variances are "
+                                 f"clamped to that range), got {variance}")
         self.variance = variance
 
     @property
@@ -128,7 +131,7 @@ class Gaussian(Likelihood):
         return nll, grad_out, ({"decoder.logvar": grad_logvar} if self.learned else {})
 
     def log_prob(self, x, out, params):
-        logvar = self._logvar(params, out.shape[-1], out.dtype)
+        logvar = clamp_logvar(self._logvar(params, out.shape[-1], out.dtype))
         diff = x - out
         return -0.5 * np.sum(LOG_2PI + logvar + diff * diff * np.exp(-logvar), axis=-1)
 

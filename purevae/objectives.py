@@ -13,7 +13,7 @@ import numpy as np
 import scipy.special
 
 from . import backend
-from .ops import LOG_2PI
+from .ops import LOG_2PI, clamp_logvar
 
 
 def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
@@ -38,7 +38,7 @@ def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
                    ) -> tuple[np.ndarray, np.ndarray]:
     """z = mu + sigma eps for eps of shape (s, b, L), and log p(x|z) of shape (s, b) in float64."""
     s, b, n_latent = eps.shape
-    mu, logvar = mu_logvar[:, :n_latent], mu_logvar[:, n_latent:]
+    mu, logvar = mu_logvar[:, :n_latent], clamp_logvar(mu_logvar[:, n_latent:])
     z = mu + np.exp(0.5 * logvar) * eps                               # (s, b, L)
     out = model._decode_raw(np.ascontiguousarray(z.reshape(s * b, n_latent)), kern)[-1]
     x_rep = np.broadcast_to(x, (s, b, x.shape[1])).reshape(s * b, -1)
@@ -52,7 +52,7 @@ def _log_weights(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, k
         log q(z|x) = -0.5 sum_k (log 2 pi + logvar_k + eps_k^2)      (z - mu = sigma eps)
     """
     z, log_px_z = _sample_log_px(model, x, mu_logvar, eps, kern)
-    logvar = mu_logvar[:, eps.shape[2]:].astype(np.float64)
+    logvar = clamp_logvar(mu_logvar[:, eps.shape[2]:]).astype(np.float64)
     log_pz = -0.5 * np.sum(LOG_2PI + z.astype(np.float64) ** 2, axis=-1)
     log_qz = -0.5 * np.sum(LOG_2PI + logvar + eps.astype(np.float64) ** 2, axis=-1)
     return log_px_z + log_pz - log_qz
@@ -81,7 +81,7 @@ def elbo_terms(model, x, k: int = 1, rng=None, batch_size: int = 1000) -> tuple[
         eps = model._draw_eps((k, sl.stop - sl.start, model.n_latent), rng)
         log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern)[1].mean(axis=0)
         mu, logvar = (mu_logvar[:, :model.n_latent].astype(np.float64),
-                      mu_logvar[:, model.n_latent:].astype(np.float64))
+                      clamp_logvar(mu_logvar[:, model.n_latent:]).astype(np.float64))
         kl[sl] = 0.5 * np.sum(mu ** 2 + np.exp(logvar) - logvar - 1, axis=1)
     return log_px_z, kl
 

@@ -37,6 +37,16 @@ import numpy as np
 import scipy.special
 
 LOG_2PI = float(np.log(2.0 * np.pi))
+# Every log-variance (of q(z|x) and of a Gaussian p(x|z)) is clamped to [-LOGVAR_LIMIT, LOGVAR_LIMIT] before
+# use, so that e^logvar and e^-logvar (<= 1.1e13) stay finite in float32 even summed over thousands of
+# terms; beyond the limit the value is constant and its gradient 0. A trained model is never near it (its
+# standard deviation would be 3e6 or 3e-7). Reason and alternatives: docs/derivations.md#numerics
+LOGVAR_LIMIT = 30.0
+
+
+def clamp_logvar(logvar: np.ndarray) -> np.ndarray:
+    """logvar clipped to [-LOGVAR_LIMIT, LOGVAR_LIMIT] (a new array)."""
+    return np.clip(logvar, -LOGVAR_LIMIT, LOGVAR_LIMIT)
 
 # Activation codes shared with the Cython kernels (which cannot take a Python string inside nogil).
 ACTIVATIONS = {"identity": 0, "relu": 1, "tanh": 2, "softplus": 3, "leaky_relu": 4, "elu": 5}
@@ -278,18 +288,20 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
     -----
     Derivation: docs/derivations.md#gaussian
     """
+    inside = np.abs(logvar) <= LOGVAR_LIMIT   # beyond the clamp the loss is flat in logvar
+    logvar = clamp_logvar(logvar)
     inv_var = np.exp(-logvar)
     diff = mean - x
     squared = diff * diff * inv_var  # (x - m)^2 / sigma^2
     nll[...] = 0.5 * np.sum(LOG_2PI + logvar + squared, axis=1)
     grad_mean[...] = scale * diff * inv_var
-    grad_logvar[...] = scale * 0.5 * np.sum(1 - squared, axis=0)
+    grad_logvar[...] = np.where(inside, scale * 0.5 * np.sum(1 - squared, axis=0), 0)
 
 
 def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, kl: np.ndarray) -> None:
     r"""Sample z and compute the closed-form KL in one pass.
 
-        mu, logvar = mu_logvar[:, :L], mu_logvar[:, L:]
+        mu, logvar = mu_logvar[:, :L], clamp(mu_logvar[:, L:], -30, 30)     (see LOGVAR_LIMIT)
         z    = mu + exp(logvar / 2) * eps
         kl_b = 0.5 * sum_k (mu^2 + e^logvar - logvar - 1)
 
@@ -301,7 +313,7 @@ def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndar
     kl : ndarray, shape (batch,), OUT
     """
     n_latent = eps.shape[1]
-    mu, logvar = mu_logvar[:, :n_latent], mu_logvar[:, n_latent:]
+    mu, logvar = mu_logvar[:, :n_latent], clamp_logvar(mu_logvar[:, n_latent:])
     z[...] = reparameterize(mu, logvar, eps)
     kl[...] = kl_divergence(mu, logvar)
 
@@ -320,9 +332,12 @@ def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: n
     """
     n_latent = eps.shape[1]
     mu, logvar = mu_logvar[:, :n_latent], mu_logvar[:, n_latent:]
+    inside = np.abs(logvar) <= LOGVAR_LIMIT   # beyond the clamp z and the KL are flat in logvar
+    logvar = clamp_logvar(logvar)
     sigma = np.exp(0.5 * logvar)
     grad_mu_logvar[:, :n_latent] = grad_z + beta * scale * mu
-    grad_mu_logvar[:, n_latent:] = grad_z * eps * sigma * 0.5 + beta * scale * 0.5 * np.expm1(logvar)
+    grad_mu_logvar[:, n_latent:] = np.where(inside, grad_z * eps * sigma * 0.5 + beta * scale * 0.5 * np.expm1(logvar),
+                                            0)
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float,
