@@ -1,0 +1,649 @@
+r"""The command line: ``purevae train | evaluate | sample | reconstruct | traverse | gradcheck``.
+
+Installed as the ``purevae`` console script and reachable as ``python -m purevae``. ``main(argv)``
+returns the exit status instead of exiting, so tests (and other programs) can call it in-process:
+
+    0    success
+    1    an error while running (missing file, bad data, diverged training, failed gradient check)
+    2    a usage error (unknown option, bad value)
+    130  interrupted with Ctrl-C (``train`` first saves what it has trained)
+
+Every error is one line on stderr, ``purevae <command>: error: ...``, never a traceback.
+
+Files a ``train`` run writes to its output folder (``--out``, default ``runs/latest``):
+
+    model.npz          the trained model (``purevae.load``)
+    metrics.json       the arguments, the data, and per epoch: train / validation negative ELBO, its
+                       reconstruction and KL terms, examples per second, wall time; then the final test
+                       negative ELBO with its standard error
+    samples.png, reconstructions.png, traversals.png, latent.png, loss_curves.png
+                       when matplotlib is installed (``pip install "purevae[plot]"``)
+
+The validation set is the test set of the data (the convention of the classic VAE examples; nothing
+is selected with it: it is only reported).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, backend
+from .data import Dataset, binarize_static, load_dataset, scale_pixels
+from .gradcheck import format_table
+from .gradcheck import gradcheck as run_gradcheck
+from .io import load
+from .io import save as save_model
+from .model import VAE
+from .objectives import elbo_terms
+from .ops import ACTIVATIONS
+from .train import TrainingDiverged
+
+PROG = "purevae"
+# Fixed seeds of the static binarizations, independent of the model's seed, so that every model trained
+# with --binarize static sees the same 0/1 training set and every binarized run is scored on the same test set.
+TRAIN_BINARIZE_SEED = 1
+TEST_BINARIZE_SEED = 2
+_COMMANDS = ("train", "evaluate", "sample", "reconstruct", "traverse", "gradcheck")
+
+
+class CommandError(Exception):
+    """A problem with the user's request found while running (exit status 1)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# argument parsing: one-line errors, exit status 2
+# ------------------------------------------------------------------------------------------------
+class _UsageError(Exception):
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):   # argparse prints usage + error and exits; we want one line and a return code
+        raise _UsageError(self.prog, message)
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _float_in(low: float, low_inclusive: bool = True):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (value == low and not low_inclusive):
+            raise argparse.ArgumentTypeError(f"expected a finite number {'>=' if low_inclusive else '>'} {low}, "
+                                             f"got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def _image_shape(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ROWSxCOLS such as 28x28, got {text!r}") from None
+    if rows < 1 or cols < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ROWSxCOLS, got {text!r}")
+    return rows, cols
+
+
+positive_int = _int_at_least(1)
+nonnegative_int = _int_at_least(0)
+positive_float = _float_in(0.0, low_inclusive=False)
+nonnegative_float = _float_in(0.0)
+
+
+def _model_options(hidden: list[int], latent: int) -> argparse.ArgumentParser:
+    """Architecture options; a fresh parser per command (argparse shares the Action objects of parents,
+    so set_defaults on one command would change another's defaults)."""
+    model_opts = _Parser(add_help=False)
+    model_opts.add_argument("--hidden", type=positive_int, nargs="*", default=hidden, metavar="N",
+                            help="hidden layer widths of the encoder (the decoder mirrors them) "
+                                 f"(default: {' '.join(map(str, hidden))})")
+    model_opts.add_argument("--latent", type=positive_int, default=latent, metavar="N",
+                            help=f"dimension of z (default: {latent})")
+    model_opts.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
+                            help="p(x|z) (default: bernoulli)")
+    model_opts.add_argument("--variance", type=positive_float, default=None,
+                            help="gaussian only: fixed pixel variance (default: learned per pixel)")
+    model_opts.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
+                            help="hidden non-linearity (default: relu)")
+    model_opts.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default: 0)")
+    return model_opts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="A Variational Autoencoder written from scratch in NumPy.",
+                     epilog="Run `purevae COMMAND --help` for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"purevae {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    common = _Parser(add_help=False)
+    common.add_argument("--backend", choices=backend.BACKENDS, default=None,
+                        help=f"kernels to use (default: {backend.get_backend()})")
+
+    data_opts = _Parser(add_help=False)
+    data_opts.add_argument("--data", default=None,
+                           help="'bundled' (10,000 + 2,000 Fashion-MNIST images shipped with purevae), "
+                                "'fashion-mnist' (the full set from the Debian package dataset-fashion-mnist), "
+                                "a folder of IDX files or an .npz file (default for train: bundled; for the "
+                                "other commands: the data the model was trained on, from metrics.json)")
+    data_opts.add_argument("--binarize", choices=("none", "dynamic", "static"), default=None,
+                           help="none: grey values in [0, 1]; dynamic: a fresh Bernoulli draw of the training "
+                                "images every epoch; static: one seeded draw (test images: one seeded draw "
+                                "in both binarized cases) (default for train: none; else as trained)")
+
+    # ---- train ----------------------------------------------------------------------------------
+    p = sub.add_parser("train", parents=[common, data_opts, _model_options([400], 20)],
+                       help="train a model on image data",
+                       description="Train a VAE and write model.npz, metrics.json and pictures to --out.")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default: float32)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="(default: 10)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="(default: 128)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default: 1e-3)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="(default: adam)")
+    p.add_argument("--beta", type=nonnegative_float, default=1.0, help="weight of the KL term (default: 1)")
+    p.add_argument("--warmup", type=nonnegative_int, default=0, metavar="EPOCHS",
+                   help="linear KL warm-up over this many epochs (default: 0, none)")
+    p.add_argument("--n-train", type=positive_int, default=None, metavar="N",
+                   help="train on the first N training images only (default: all)")
+    p.add_argument("--n-test", type=positive_int, default=None, metavar="N",
+                   help="validate and test on the first N test images only (default: all)")
+    p.add_argument("--out", default="runs/latest", help="output folder (default: runs/latest)")
+    p.add_argument("--no-plots", action="store_true", help="do not write pictures")
+    p.add_argument("--quiet", action="store_true", help="print only the final numbers")
+    p.set_defaults(run=cmd_train)
+
+    # ---- evaluate -------------------------------------------------------------------------------
+    p = sub.add_parser("evaluate", parents=[common, data_opts], help="test-set ELBO and log-likelihood of a model",
+                       description="Test-set negative ELBO and importance-weighted estimate of -log p(x), "
+                                   "each with its standard error (std / sqrt(n) over images), in nats per image.")
+    p.add_argument("model", help="a model file written by `purevae train` (model.npz)")
+    p.add_argument("--k", type=positive_int, default=5000, help="importance samples per image (default: 5000)")
+    p.add_argument("--n", type=positive_int, default=None, help="use the first N test images (default: all)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the importance samples (default: 0)")
+    p.add_argument("--json", default=None, metavar="PATH",
+                   help="write the numbers here (default: <model>_evaluation.json next to the model)")
+    p.add_argument("--quiet", action="store_true", help="print only the final numbers")
+    p.set_defaults(run=cmd_evaluate)
+
+    # ---- pictures -------------------------------------------------------------------------------
+    shape_help = "ROWSxCOLS of an image (default: from the data or metrics.json, else square)"
+    p = sub.add_parser("sample", parents=[common], help="a grid of images sampled from the prior",
+                       description="Decode z ~ N(0, I) and write the means of p(x|z) as a PNG grid.")
+    p.add_argument("model")
+    p.add_argument("--n", type=positive_int, default=64, help="number of images (default: 64)")
+    p.add_argument("--ncols", type=positive_int, default=8, help="images per row (default: 8)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="(default: 0)")
+    p.add_argument("--image-shape", type=_image_shape, default=None, help=shape_help)
+    p.add_argument("--out", default=None, help="PNG path (default: samples.png next to the model)")
+    p.set_defaults(run=cmd_sample)
+
+    p = sub.add_parser("reconstruct", parents=[common, data_opts], help="test images above their reconstructions",
+                       description="Write test images, each above its reconstruction decode(mu(x)), as a PNG.")
+    p.add_argument("model")
+    p.add_argument("--n", type=positive_int, default=32, help="number of test images (default: 32)")
+    p.add_argument("--ncols", type=positive_int, default=8, help="images per row (default: 8)")
+    p.add_argument("--image-shape", type=_image_shape, default=None, help=shape_help)
+    p.add_argument("--out", default=None, help="PNG path (default: reconstructions.png next to the model)")
+    p.set_defaults(run=cmd_reconstruct)
+
+    p = sub.add_parser("traverse", parents=[common, data_opts], help="latent traversals",
+                       description="One row per latent dimension (those with the largest average KL on the test "
+                                   "set): the dimension goes from -LIMIT to +LIMIT, the others stay at the "
+                                   "encoding of one test image.")
+    p.add_argument("model")
+    p.add_argument("--dims", type=positive_int, default=8, help="number of dimensions shown (default: 8)")
+    p.add_argument("--steps", type=positive_int, default=9, help="values per dimension (default: 9)")
+    p.add_argument("--limit", type=positive_float, default=3.0, help="(default: 3)")
+    p.add_argument("--index", type=nonnegative_int, default=0, help="test image whose encoding is kept (default: 0)")
+    p.add_argument("--image-shape", type=_image_shape, default=None, help=shape_help)
+    p.add_argument("--out", default=None, help="PNG path (default: traversals.png next to the model)")
+    p.set_defaults(run=cmd_traverse)
+
+    # ---- gradcheck ------------------------------------------------------------------------------
+    p = sub.add_parser("gradcheck", parents=[common, _model_options([8], 3)], help="check the hand-written gradients",
+                       description="Compare loss_and_grads with central differences on a small float64 model "
+                                   "of the requested architecture and random data; print the table.")
+    p.add_argument("--n-input", type=positive_int, default=12, help="features per example (default: 12)")
+    p.add_argument("--batch", type=positive_int, default=4, help="examples in the batch (default: 4)")
+    p.add_argument("--beta", type=nonnegative_float, default=1.0, help="(default: 1)")
+    p.add_argument("--max-entries", type=positive_int, default=200, help="entries checked per parameter")
+    p.add_argument("--tol", type=positive_float, default=1e-6, help="largest accepted relative error (default: 1e-6)")
+    p.set_defaults(run=cmd_gradcheck)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+def _say(args, *parts, end="\n") -> None:
+    if not getattr(args, "quiet", False):
+        print(*parts, end=end, file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _mean_se(values: np.ndarray) -> tuple[float, float | None]:
+    """Mean and standard error std / sqrt(n) (sample std, n - 1); None for one value."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 2:
+        return float(values.mean()), None
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def _pm(mean: float, se: float | None) -> str:
+    return f"{mean:.3f}" if se is None else f"{mean:.3f} +- {se:.3f}"
+
+
+def _write_json(path: Path, obj: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _describe(model: VAE) -> str:
+    c = model.config()
+    arch = "-".join(str(n) for n in [c["n_input"], *c["hidden"], c["n_latent"]])
+    return f"{arch} {c['likelihood']} {c['activation']} {c['dtype']}"
+
+
+def _load_data(spec: str) -> Dataset:
+    data = load_dataset(spec)
+    if data.x_test is None:
+        raise CommandError(f"the data {spec!r} has no test set; give x_test in the .npz")
+    return data
+
+
+def _test_images(data: Dataset, binarize: str, dtype, n: int | None) -> np.ndarray:
+    x = scale_pixels(data.x_test[:n] if n else data.x_test, dtype)
+    if binarize != "none":   # binarized runs are scored on one fixed binarization of the test set
+        x = binarize_static(scale_pixels(data.x_test, dtype), TEST_BINARIZE_SEED)[:len(x)]
+    return x
+
+
+def _run_info(model_path: Path) -> dict:
+    """The metrics.json of the run that wrote model_path, if it sits next to it ({} otherwise)."""
+    metrics = model_path.parent / "metrics.json"
+    if not metrics.is_file():
+        return {}
+    try:
+        info = json.loads(metrics.read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _data_for_model(args, model_path: Path) -> tuple[str, str, dict]:
+    """--data and --binarize, defaulting to those the model was trained with."""
+    info = _run_info(model_path)
+    trained = info.get("args", {}) if isinstance(info.get("args"), dict) else {}
+    data = args.data or trained.get("data") or "bundled"
+    binarize = args.binarize or trained.get("binarize") or "none"
+    return data, binarize, info
+
+
+def _image_shape_for(args, model: VAE, data: Dataset | None = None, info: dict | None = None) -> tuple[int, int]:
+    if getattr(args, "image_shape", None):
+        shape = args.image_shape
+    elif data is not None and data.image_shape is not None:
+        shape = data.image_shape
+    elif info and isinstance(info.get("image_shape"), list) and len(info["image_shape"]) == 2:
+        shape = tuple(int(s) for s in info["image_shape"])
+    else:
+        side = math.isqrt(model.n_input)
+        if side * side != model.n_input:
+            raise CommandError(f"cannot tell the image shape of {model.n_input} features; pass --image-shape "
+                               f"ROWSxCOLS")
+        shape = (side, side)
+    if shape[0] * shape[1] != model.n_input:
+        raise CommandError(f"image shape {shape[0]}x{shape[1]} has {shape[0] * shape[1]} pixels but the model "
+                           f"has {model.n_input} inputs")
+    return shape
+
+
+def _load_model(path: str) -> tuple[VAE, Path]:
+    model_path = Path(path)
+    return load(model_path), model_path
+
+
+def _plots():
+    """purevae.plots, or CommandError with the install command when matplotlib is missing."""
+    from . import plots
+    if not plots.matplotlib_available():
+        raise CommandError(f"pictures need matplotlib, which is not installed: {plots.PLOT_INSTALL}")
+    return plots
+
+
+# ------------------------------------------------------------------------------------------------
+# train
+# ------------------------------------------------------------------------------------------------
+class _Progress:
+    """One line per epoch on stderr (or a tqdm bar when tqdm is importable): losses, speed, time left."""
+
+    def __init__(self, args, epochs: int, first_epoch: int = 0):
+        self.args, self.epochs, self.first_epoch, self.start = args, epochs, first_epoch, time.perf_counter()
+        self.bar = None
+        if not args.quiet:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, record: dict) -> None:
+        if self.args.quiet:
+            return
+        done = record["epoch"] - self.first_epoch
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / done * (self.epochs - done)
+        val = "" if record["val_loss"] is None else f"  val {record['val_loss']:.2f}"
+        line = (f"epoch {record['epoch']:>3d}/{self.first_epoch + self.epochs}  train -ELBO {record['loss']:.2f} "
+                f"(recon {record['recon']:.2f} + KL {record['kl']:.2f}){val}  {record['examples_per_sec']:.0f} "
+                f"images/s  {_duration(elapsed)} elapsed, {_duration(left)} left")
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+            self.bar.update(1)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _epoch_records(history: dict) -> list[dict]:
+    keys = {"epoch": "epoch", "beta": "beta", "train_neg_elbo": "loss", "train_recon": "recon", "train_kl": "kl",
+            "val_neg_elbo": "val_loss", "val_recon": "val_recon", "val_kl": "val_kl",
+            "examples_per_sec": "examples_per_sec", "wall_time": "time"}
+    n = len(history.get("epoch", []))
+    return [{name: history[key][i] for name, key in keys.items()} for i in range(n)]
+
+
+def cmd_train(args) -> int:
+    if args.likelihood != "gaussian" and args.variance is not None:
+        raise _UsageError(f"{PROG} train", "--variance applies to --likelihood gaussian only")
+    data_spec, binarize = args.data or "bundled", args.binarize or "none"
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {str(out)!r} exists and is not a folder")
+    data = _load_data(data_spec)
+    x_train = scale_pixels(data.x_train[:args.n_train] if args.n_train else data.x_train, args.dtype)
+    x_test = _test_images(data, binarize, args.dtype, args.n_test)
+    if binarize == "static":
+        x_train = binarize_static(x_train, TRAIN_BINARIZE_SEED)
+    y_test = None if data.y_test is None else data.y_test[:len(x_test)]
+    model = VAE(n_input=x_train.shape[1], hidden=tuple(args.hidden), n_latent=args.latent,
+                likelihood=args.likelihood, variance=args.variance, activation=args.activation, dtype=args.dtype,
+                seed=args.seed)
+    batch_size = min(args.batch_size, len(x_train))
+    config = {key: value for key, value in vars(args).items() if key not in ("run", "command")}
+    config.update(data=data_spec, binarize=binarize, backend=backend.get_backend(), batch_size=batch_size)
+    _say(args, f"training {_describe(model)} on {data.name} ({len(x_train)} train, {len(x_test)} test images"
+               f"{', binarized ' + binarize if binarize != 'none' else ''}): {args.epochs} epochs, batch {batch_size}, "
+               f"{args.optimizer} lr {args.lr:g}, beta {args.beta:g}{f', warm-up {args.warmup}' if args.warmup else ''}"
+               f", backend {backend.get_backend()} -> {out}/")
+    progress = _Progress(args, args.epochs)
+    interrupted = False
+    try:
+        model.fit(x_train, epochs=args.epochs, batch_size=batch_size, lr=args.lr, validation_data=x_test,
+                  optimizer=args.optimizer, beta=args.beta, warmup_epochs=args.warmup,
+                  binarize=binarize == "dynamic", callback=progress)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        progress.close()
+
+    metrics = {"purevae_version": __version__, "command": "train", "args": config, "model": model.config(),
+               "data": {"name": data.name, "n_train": len(x_train), "n_test": len(x_test),
+                        "validation": "the test set"},
+               "image_shape": list(data.image_shape) if data.image_shape else None,
+               "units": "nats per image; negative ELBO = recon + KL",
+               "epochs_completed": model.epochs_trained, "steps": model.steps_trained,
+               "interrupted": interrupted, "epochs": _epoch_records(model.history)}
+    model_path = save_model(model, out / "model.npz")
+    if interrupted:
+        _write_json(out / "metrics.json", metrics)
+        print(f"interrupted: saved the model after {model.epochs_trained} complete epoch(s) and {model.steps_trained}"
+              f" steps to {model_path} (metrics in {out / 'metrics.json'})", file=sys.stderr, flush=True)
+        return 130
+
+    start = time.perf_counter()
+    rng = np.random.default_rng([args.seed, 10])
+    log_px_z, kl = elbo_terms(model, x_test, rng=rng)
+    neg_elbo, se = _mean_se(kl - log_px_z)
+    final = {"test_neg_elbo": neg_elbo, "test_neg_elbo_se": se, "test_recon": float(-log_px_z.mean()),
+             "test_kl": float(kl.mean()), "n_test": len(x_test),
+             "train_neg_elbo": model.history["loss"][-1], "train_seconds": model.history["time"][-1]}
+    metrics["final"] = final
+
+    pictures, skipped = [], None
+    if not args.no_plots:
+        try:
+            pictures = _train_pictures(model, x_test, y_test, data, out)
+        except ImportError as exc:
+            skipped = str(exc)
+    metrics["pictures"] = [p.name for p in pictures]
+    metrics_path = _write_json(out / "metrics.json", metrics)
+
+    print(f"test negative ELBO: {_pm(neg_elbo, se)} nats per image (recon {final['test_recon']:.3f} + KL "
+          f"{final['test_kl']:.3f}), {len(x_test)} test images; train {final['train_neg_elbo']:.3f}; "
+          f"{model.epochs_trained} epoch{'s' if model.epochs_trained != 1 else ''} in "
+          f"{_duration(final['train_seconds'])}")
+    print(f"wrote {model_path}, {metrics_path}")
+    if pictures:
+        print(f"pictures: {', '.join(str(p) for p in pictures)}")
+    elif skipped:
+        print(f"pictures skipped: {skipped}")
+    _say(args, f"({_duration(time.perf_counter() - start)} for the final evaluation and pictures; "
+               f"`purevae evaluate {model_path}` adds the importance-weighted log-likelihood)")
+    return 0
+
+
+def _train_pictures(model: VAE, x_test, y_test, data: Dataset, out: Path) -> list[Path]:
+    from . import plots
+    if not plots.matplotlib_available():
+        raise ImportError(f"matplotlib is not installed ({plots.PLOT_INSTALL})")
+    written = []
+    shape = data.image_shape
+    if shape is None:
+        side = math.isqrt(model.n_input)
+        shape = (side, side) if side * side == model.n_input else None
+    if shape is not None:
+        written.append(plots.save_samples(model.sample(64), shape, out / "samples.png"))
+        originals = x_test[:32]
+        written.append(plots.save_reconstructions(originals, model.reconstruct(originals), shape,
+                                                  out / "reconstructions.png"))
+        written.append(plots.save_traversals(model, x_test, shape, out / "traversals.png"))
+    mu, _ = model.encode(x_test)
+    names = plots.FASHION_MNIST_CLASSES if data.name.startswith("fashion-mnist") else None
+    written.append(plots.save_latent_scatter(mu, out / "latent.png", labels=y_test, class_names=names,
+                                             title=f"latent means of {len(mu)} test images"
+                                                   + (" (PCA)" if model.n_latent > 2 else "")))
+    written.append(plots.save_loss_curves(model.history, out / "loss_curves.png",
+                                          title=f"{_describe(model)} on {data.name}"))
+    return written
+
+
+# ------------------------------------------------------------------------------------------------
+# evaluate
+# ------------------------------------------------------------------------------------------------
+def cmd_evaluate(args) -> int:
+    model, model_path = _load_model(args.model)
+    data_spec, binarize, _ = _data_for_model(args, model_path)
+    data = _load_data(data_spec)
+    x = _test_images(data, binarize, model.dtype, args.n)
+    if x.shape[1] != model.n_input:
+        raise CommandError(f"the model has {model.n_input} inputs but the data {data_spec!r} has {x.shape[1]} "
+                           f"features")
+    _say(args, f"evaluating {model_path} ({_describe(model)}, {model.epochs_trained} epochs) on {len(x)} test "
+               f"images of {data.name}{', binarized' if binarize != 'none' else ''}, k={args.k}")
+    start = time.perf_counter()
+    rng = np.random.default_rng([args.seed, 20])
+    elbo = model.elbo(x, rng=rng)
+    log_px = np.empty(len(x))
+    chunk = max(1, min(len(x), 200_000 // args.k or 1, 500))   # ~ a few seconds per chunk, for the progress line
+    last = start
+    for first in range(0, len(x), chunk):
+        sl = slice(first, min(len(x), first + chunk))
+        log_px[sl] = model.log_likelihood(x[sl], k=args.k, rng=rng)
+        now = time.perf_counter()
+        if now - last > 15 and sl.stop < len(x):   # a line every 15 s at most
+            done = sl.stop / len(x)
+            _say(args, f"  {sl.stop}/{len(x)} images, {_duration(now - start)} elapsed, "
+                       f"{_duration((now - start) * (1 - done) / done)} left")
+            last = now
+    seconds = time.perf_counter() - start
+    neg_elbo, neg_elbo_se = _mean_se(-elbo)
+    nll, nll_se = _mean_se(-log_px)
+    result = {"model": str(model_path), "data": data_spec, "dataset": data.name, "binarize": binarize,
+              "n": len(x), "k": args.k, "seed": args.seed, "neg_elbo": neg_elbo, "neg_elbo_se": neg_elbo_se,
+              "nll": nll, "nll_se": nll_se, "units": "nats per image; se = std / sqrt(n) over images",
+              "seconds": seconds, "backend": backend.get_backend(), "purevae_version": __version__}
+    json_path = Path(args.json) if args.json else model_path.with_name(f"{model_path.stem}_evaluation.json")
+    _write_json(json_path, result)
+    iw_label = f"-log p(x) (IW, k={args.k})"
+    print(f"{'negative ELBO':<{len(iw_label)}}  {_pm(neg_elbo, neg_elbo_se)} nats per image")
+    print(f"{iw_label}  {_pm(nll, nll_se)} nats per image")
+    print(f"({len(x)} test images of {data.name}; +- is the standard error over images; {_duration(seconds)}; "
+          f"wrote {json_path})")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# pictures on demand
+# ------------------------------------------------------------------------------------------------
+def _default_out(args, model_path: Path, name: str) -> Path:
+    return Path(args.out) if args.out else model_path.with_name(name)
+
+
+def cmd_sample(args) -> int:
+    plots = _plots()
+    model, model_path = _load_model(args.model)
+    shape = _image_shape_for(args, model, info=_run_info(model_path))
+    path = plots.save_samples(model.sample(args.n, rng=args.seed), shape, _default_out(args, model_path,
+                                                                                         "samples.png"),
+                              ncols=args.ncols)
+    print(f"wrote {path} ({args.n} samples from the prior)")
+    return 0
+
+
+def _model_and_test_data(args):
+    model, model_path = _load_model(args.model)
+    data_spec, binarize, info = _data_for_model(args, model_path)
+    data = _load_data(data_spec)
+    if data.n_features != model.n_input:
+        raise CommandError(f"the model has {model.n_input} inputs but the data {data_spec!r} has "
+                           f"{data.n_features} features")
+    return model, model_path, data, binarize, info
+
+
+def cmd_reconstruct(args) -> int:
+    plots = _plots()
+    model, model_path, data, binarize, info = _model_and_test_data(args)
+    x = _test_images(data, binarize, model.dtype, args.n)
+    shape = _image_shape_for(args, model, data, info)
+    path = plots.save_reconstructions(x, model.reconstruct(x), shape,
+                                      _default_out(args, model_path, "reconstructions.png"), ncols=args.ncols)
+    print(f"wrote {path} ({len(x)} test images of {data.name}, each above its reconstruction)")
+    return 0
+
+
+def cmd_traverse(args) -> int:
+    plots = _plots()
+    model, model_path, data, binarize, info = _model_and_test_data(args)
+    x = _test_images(data, binarize, model.dtype, None)
+    if args.index >= len(x):
+        raise CommandError(f"--index {args.index} is out of range: the test set has {len(x)} images")
+    shape = _image_shape_for(args, model, data, info)
+    images, dims, kl = plots.traversal_images(model, x, n_dims=args.dims, n_steps=args.steps, limit=args.limit,
+                                              index=args.index)
+    path = plots.image_grid(images, shape, _default_out(args, model_path, "traversals.png"), ncols=args.steps)
+    shown = ", ".join(f"z[{d}] (KL {kl[d]:.2f})" for d in dims)
+    print(f"wrote {path}: rows vary {shown} from -{args.limit:g} to +{args.limit:g}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# gradcheck
+# ------------------------------------------------------------------------------------------------
+def cmd_gradcheck(args) -> int:
+    if args.likelihood != "gaussian" and args.variance is not None:
+        raise _UsageError(f"{PROG} gradcheck", "--variance applies to --likelihood gaussian only")
+    model = VAE(n_input=args.n_input, hidden=tuple(args.hidden), n_latent=args.latent, likelihood=args.likelihood,
+                variance=args.variance, activation=args.activation, dtype="float64", seed=args.seed)
+    rng = np.random.default_rng([args.seed, 30])
+    if args.likelihood == "bernoulli":
+        x = rng.random((args.batch, args.n_input))
+    else:
+        x = rng.standard_normal((args.batch, args.n_input))
+    errors = run_gradcheck(model, x, beta=args.beta, max_entries=args.max_entries, seed=args.seed)
+    worst = max(errors.values())
+    print(f"gradient check of {_describe(model)}, batch {args.batch}, backend {backend.get_backend()}:")
+    print(format_table(errors))
+    ok = worst <= args.tol
+    print(f"largest relative error {worst:.2e}: {'ok' if ok else 'FAILED'} (tolerance {args.tol:g})")
+    return 0 if ok else 1
+
+
+# ------------------------------------------------------------------------------------------------
+# entry point
+# ------------------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        args = parser.parse_args(argv)
+        if args.backend:
+            backend.set_backend(args.backend)
+        return args.run(args)
+    except _UsageError as exc:
+        prog = f"{PROG} {command}" if exc.prog == PROG and command in _COMMANDS else exc.prog
+        print(f"{prog}: error: {exc} (see `{prog} --help`)", file=sys.stderr)
+        return 2
+    except SystemExit as exc:   # --help and --version print and "exit"; main returns instead
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, TrainingDiverged, ValueError, TypeError, OSError, ImportError) as exc:
+        where = f"{PROG} {command}" if command else PROG
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{where}: error: {message}", file=sys.stderr)
+        return 1

@@ -1,0 +1,316 @@
+r"""Pictures of a VAE: image grids of samples and reconstructions, latent traversals, a latent scatter, loss curves.
+
+matplotlib is optional (the ``plot`` extra: ``pip install "purevae[plot]"``); it is imported inside the
+functions, never when purevae is imported, and only through its Agg (file-only) machinery: image grids are
+written with ``matplotlib.image.imsave`` and figures with ``matplotlib.figure.Figure`` + the Agg canvas,
+so the global pyplot backend of a notebook is left alone.
+
+Every ``save_*`` function takes arrays (or a model and arrays), writes one PNG and returns its path.
+Images are rows of ``n_features = rows * cols`` values, batch first, shown as grey levels with 0 black
+and 1 white (values outside [0, 1], e.g. a Gaussian decoder's means, are clipped).
+
+Pixel size of an image grid of ``n`` images of ``rows x cols`` in ``ncols`` columns, with ``nrows =
+ceil(n / ncols)``, a padding of ``pad`` pixels around and between images, and an integer ``scale``::
+
+    height = scale * (nrows * rows + (nrows + 1) * pad)
+    width  = scale * (ncols * cols + (ncols + 1) * pad)
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["PLOT_INSTALL", "FASHION_MNIST_CLASSES", "matplotlib_available", "grid_array", "image_grid",
+           "save_samples", "save_reconstructions", "traversal_images", "kl_per_dimension", "save_traversals",
+           "pca_2d", "save_latent_scatter", "save_loss_curves"]
+
+PLOT_INSTALL = 'pip install "purevae[plot]"'
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot")
+PAD_VALUE = 0.5   # mid grey between images: a white garment and the black background both stand out
+
+
+def matplotlib_available() -> bool:
+    """True when matplotlib can be imported (the pictures need it)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _require_matplotlib():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(f"purevae's pictures need matplotlib: {PLOT_INSTALL}") from None
+    return matplotlib
+
+
+def _new_figure(width_in: float, height_in: float):
+    """A matplotlib Figure on an Agg canvas (no pyplot, no global backend change)."""
+    _require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width_in, height_in), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _check_images(images, image_shape, name: str = "images") -> tuple[np.ndarray, tuple[int, int]]:
+    images = np.asarray(images)
+    if images.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric array, got dtype {images.dtype}")
+    if len(image_shape) != 2 or any(int(s) < 1 for s in image_shape):
+        raise ValueError(f"image_shape must be (rows, cols) of positive integers, got {image_shape!r}")
+    rows, cols = int(image_shape[0]), int(image_shape[1])
+    if images.ndim == 3 and images.shape[1:] == (rows, cols):
+        images = images.reshape(len(images), -1)
+    if images.ndim != 2 or images.shape[1] != rows * cols or images.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (n >= 1, {rows * cols}) for image_shape {(rows, cols)}, "
+                         f"got {images.shape}")
+    if images.dtype == np.uint8:
+        images = images / 255.0
+    return np.clip(images.astype(np.float64), 0.0, 1.0), (rows, cols)
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def grid_array(images, image_shape: Sequence[int], ncols: int = 8, pad: int = 2, scale: int = 1) -> np.ndarray:
+    r"""Tile images row by row into one 2-D array (values in [0, 1], grey padding); see the module docstring.
+
+    Parameters
+    ----------
+    images : array (n, rows * cols) or (n, rows, cols); floats in [0, 1] (clipped) or uint8 0..255
+    image_shape : (rows, cols)
+    ncols : int, images per grid row (fewer when n < ncols)
+    pad : int >= 0, pixels of padding around and between the images
+    scale : int >= 1, every pixel becomes a scale x scale block
+
+    Returns
+    -------
+    grid : ndarray float64, shape (height, width) as in the module docstring
+    """
+    images, (rows, cols) = _check_images(images, image_shape)
+    ncols = min(_positive("ncols", ncols), len(images))
+    scale = _positive("scale", scale)
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
+        raise ValueError(f"pad must be an integer >= 0, got {pad!r}")
+    nrows = math.ceil(len(images) / ncols)
+    grid = np.full((nrows * rows + (nrows + 1) * pad, ncols * cols + (ncols + 1) * pad), PAD_VALUE)
+    for i, image in enumerate(images):
+        r, c = divmod(i, ncols)
+        top, left = pad + r * (rows + pad), pad + c * (cols + pad)
+        grid[top:top + rows, left:left + cols] = image.reshape(rows, cols)
+    if scale > 1:
+        grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)   # nearest neighbour: crisp pixels
+    return grid
+
+
+def image_grid(images, image_shape: Sequence[int], path, ncols: int = 8, pad: int = 2, scale: int = 2) -> Path:
+    r"""Write ``images`` as one PNG grid (grey levels, 0 black, 1 white) and return the path.
+
+    The PNG has exactly the pixel size of :func:`grid_array` (no axes, no margins).
+    """
+    matplotlib = _require_matplotlib()
+    import matplotlib.image  # noqa: F401  (file writing only; no pyplot, no backend switch)
+    grid = grid_array(images, image_shape, ncols=ncols, pad=pad, scale=scale)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    matplotlib.image.imsave(os.fspath(path), grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    return path
+
+
+def save_samples(samples, image_shape: Sequence[int], path, ncols: int = 8, scale: int = 2) -> Path:
+    """A grid of images decoded from the prior, e.g. ``model.sample(64)``. Returns the path."""
+    return image_grid(samples, image_shape, path, ncols=ncols, scale=scale)
+
+
+def save_reconstructions(originals, reconstructions, image_shape: Sequence[int], path, ncols: int = 8,
+                         scale: int = 2) -> Path:
+    r"""Originals above their reconstructions: grid rows alternate originals / reconstructions.
+
+    ``originals`` and ``reconstructions`` have the same shape (n, rows * cols); with ``ncols`` images per
+    row, a grid row of originals is followed by the row of their reconstructions (e.g.
+    ``model.reconstruct(x)``), so each image sits directly above its reconstruction.
+    """
+    originals, shape = _check_images(originals, image_shape, "originals")
+    reconstructions, _ = _check_images(reconstructions, image_shape, "reconstructions")
+    if originals.shape != reconstructions.shape:
+        raise ValueError(f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape")
+    ncols = min(_positive("ncols", ncols), len(originals))
+    n_full = math.ceil(len(originals) / ncols) * ncols
+    blank = np.full((n_full - len(originals), originals.shape[1]), PAD_VALUE)
+    top, bottom = np.vstack([originals, blank]), np.vstack([reconstructions, blank])
+    rows = [block for i in range(0, n_full, ncols) for block in (top[i:i + ncols], bottom[i:i + ncols])]
+    return image_grid(np.vstack(rows), shape, path, ncols=ncols, scale=scale)
+
+
+def kl_per_dimension(mu, logvar) -> np.ndarray:
+    r"""Average KL of each latent dimension over examples, shape (n_latent,), nats.
+
+        KL_k = mean_b 0.5 (mu_bk^2 + e^logvar_bk - logvar_bk - 1)
+
+    Dimensions with KL near 0 are unused ("collapsed" to the prior); the large ones carry the information.
+    """
+    mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
+    return np.mean(0.5 * (mu ** 2 + np.exp(logvar) - logvar - 1.0), axis=0)
+
+
+def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float = 3.0, index: int = 0,
+                     dims: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Decode latent traversals: one row per latent dimension, one column per value in [-limit, limit].
+
+    The dimensions are those with the largest average KL over ``x`` (:func:`kl_per_dimension`), largest
+    first, unless ``dims`` is given. Every other coordinate stays at the encoding mu of ``x[index]``::
+
+        z_row(d), column j = mu(x[index]) with coordinate d set to v_j,  v = linspace(-limit, limit, n_steps)
+
+    Returns
+    -------
+    images : ndarray (len(dims) * n_steps, n_input), row-major: the rows of the grid one after another
+    dims : ndarray of int, the dimensions shown, top to bottom
+    kl : ndarray (n_latent,), the average KL per dimension over x
+    """
+    mu, logvar = model.encode(x)
+    kl = kl_per_dimension(mu, logvar)
+    if dims is None:
+        dims = np.argsort(-kl, kind="stable")[:min(_positive("n_dims", n_dims), model.n_latent)]
+    dims = np.asarray(dims, dtype=int)
+    if dims.ndim != 1 or len(dims) == 0 or dims.min() < 0 or dims.max() >= model.n_latent:
+        raise ValueError(f"dims must be latent dimensions in 0..{model.n_latent - 1}, got {dims.tolist()}")
+    if not 0 <= index < len(mu):
+        raise ValueError(f"index must be in 0..{len(mu) - 1}, got {index}")
+    values = np.linspace(-limit, limit, _positive("n_steps", n_steps))
+    z = np.repeat(mu[index][None, :], len(dims) * len(values), axis=0)
+    for row, d in enumerate(dims):
+        z[row * len(values):(row + 1) * len(values), d] = values
+    return model.decode(z), dims, kl
+
+
+def save_traversals(model, x, image_shape: Sequence[int], path, n_dims: int = 8, n_steps: int = 9,
+                    limit: float = 3.0, index: int = 0, scale: int = 2) -> Path:
+    r"""Latent traversals (see :func:`traversal_images`) as a grid: row i varies the i-th most used dimension
+    from -limit (left) to +limit (right) with the others fixed at the encoding of ``x[index]``."""
+    images, _, _ = traversal_images(model, x, n_dims=n_dims, n_steps=n_steps, limit=limit, index=index)
+    return image_grid(images, image_shape, path, ncols=n_steps, scale=scale)
+
+
+def pca_2d(points) -> tuple[np.ndarray, np.ndarray]:
+    r"""Project points (n, d) onto their two principal axes, by the SVD of the centred data.
+
+        X_c = X - mean(X) = U S V^T,    projection = X_c V[:, :2] = U[:, :2] S[:2]
+
+    Returns the projection (n, 2) and the fraction of variance of each axis (2,). With d <= 2 the points
+    are returned as they are (padded with zeros to two columns when d = 1), with fractions of NaN.
+    """
+    points = np.asarray(points, np.float64)
+    if points.ndim != 2 or points.shape[0] < 1:
+        raise ValueError(f"points must be 2-D (n, d), got shape {points.shape}")
+    if points.shape[1] <= 2:
+        out = np.zeros((points.shape[0], 2))
+        out[:, :points.shape[1]] = points
+        return out, np.full(2, np.nan)
+    centred = points - points.mean(axis=0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    total = np.sum(s ** 2)
+    fraction = s[:2] ** 2 / total if total > 0 else np.zeros(2)
+    return u[:, :2] * s[:2], fraction
+
+
+def save_latent_scatter(mu, path, labels=None, class_names: Sequence[str] | None = None,
+                        title: str | None = None) -> Path:
+    r"""Scatter of the latent means in 2-D (PCA of ``mu`` when n_latent > 2), coloured by label.
+
+    Parameters
+    ----------
+    mu : array (n, n_latent), e.g. ``model.encode(x)[0]``
+    labels : array (n,) of integer classes, or None (one colour)
+    class_names : names for the legend, indexed by label; default "0", "1", ...
+    """
+    mu = np.asarray(mu, np.float64)
+    if mu.ndim != 2:
+        raise ValueError(f"mu must be 2-D (n, n_latent), got shape {mu.shape}")
+    xy, fraction = pca_2d(mu)
+    fig = _new_figure(6.4, 5.6)
+    ax = fig.add_subplot()
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.6, color="tab:blue", linewidths=0)
+    else:
+        labels = np.asarray(labels).reshape(-1)
+        if labels.shape[0] != mu.shape[0]:
+            raise ValueError(f"labels has {labels.shape[0]} entries but mu has {mu.shape[0]} rows")
+        classes = np.unique(labels)
+        cmap = _colormap("tab10" if len(classes) <= 10 else "tab20")
+        for i, cls in enumerate(classes):
+            sel = labels == cls
+            name = class_names[int(cls)] if class_names is not None and 0 <= int(cls) < len(class_names) \
+                else str(cls)
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=4, alpha=0.6, color=cmap(i % cmap.N), label=name, linewidths=0)
+        ax.legend(markerscale=3, fontsize=8, loc="best", framealpha=0.8)
+    if mu.shape[1] > 2:
+        ax.set_xlabel(f"principal axis 1 ({100 * fraction[0]:.0f}% of variance)")
+        ax.set_ylabel(f"principal axis 2 ({100 * fraction[1]:.0f}% of variance)")
+        default = f"latent means ({mu.shape[1]}-D), PCA to 2-D"
+    else:
+        ax.set_xlabel("z[0]")
+        ax.set_ylabel("z[1]" if mu.shape[1] == 2 else "(none)")
+        default = "latent means"
+    ax.set_title(title or default)
+    return _save_figure(fig, path)
+
+
+def _colormap(name: str):
+    from matplotlib import colormaps
+    return colormaps[name]
+
+
+def _save_figure(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), format="png")
+    return path
+
+
+def save_loss_curves(history: dict, path, title: str | None = None) -> Path:
+    r"""Train and validation negative ELBO per epoch (left), and the KL term (right), in nats per example.
+
+    ``history``: the dict returned by ``VAE.fit`` (keys ``epoch``, ``loss``, ``kl``, ``val_loss``, ``val_kl``;
+    validation entries may be None).
+    """
+    epochs = np.asarray(history.get("epoch", []), dtype=float)
+    if len(epochs) == 0:
+        raise ValueError("history has no epochs to plot")
+
+    def series(key):
+        values = history.get(key) or []
+        if len(values) != len(epochs) or any(v is None for v in values):
+            return None
+        return np.asarray(values, dtype=float)
+
+    fig = _new_figure(9.6, 3.8)
+    from matplotlib.ticker import MaxNLocator
+    for i, (label, train_key, val_key) in enumerate([("negative ELBO", "loss", "val_loss"),
+                                                     ("KL(q(z|x) || p(z))", "kl", "val_kl")]):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for key, name, style in ((train_key, "train", "o-"), (val_key, "validation", "s--")):
+            values = series(key)
+            if values is not None:
+                ax.plot(epochs, values, style, markersize=4, label=name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(f"{label}, nats per example")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _save_figure(fig, path)

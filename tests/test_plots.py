@@ -1,0 +1,141 @@
+"""Pictures: grid geometry by hand, PNGs of the stated pixel size that are not constant, traversals, PCA."""
+import numpy as np
+import pytest
+
+import purevae
+from purevae import plots
+
+image = pytest.importorskip("matplotlib.image")   # the pictures need the optional `plot` extra
+
+
+def _constant_images(values, shape=(3, 4)):
+    """One image per value, every pixel equal to it: (n, rows * cols)."""
+    return np.repeat(np.asarray(values, float)[:, None], shape[0] * shape[1], axis=1)
+
+
+def test_grid_array_places_each_image_by_hand():
+    images = _constant_images([0.0, 0.25, 0.75, 1.0, 0.5])
+    grid = plots.grid_array(images, (3, 4), ncols=2, pad=1)
+    # 3 grid rows x 2 columns of 3 x 4 images, 1 pixel of padding around and between
+    assert grid.shape == (3 * 3 + 4 * 1, 2 * 4 + 3 * 1)
+    for i, value in enumerate([0.0, 0.25, 0.75, 1.0, 0.5]):
+        r, c = divmod(i, 2)
+        top, left = 1 + r * 4, 1 + c * 5
+        np.testing.assert_array_equal(grid[top:top + 3, left:left + 4], value)
+    assert grid[0, 0] == plots.PAD_VALUE and grid[1, 5] == plots.PAD_VALUE    # padding, incl. between columns
+    np.testing.assert_array_equal(grid[9:12, 6:10], plots.PAD_VALUE)         # the empty sixth cell
+
+
+def test_grid_array_scale_clip_and_uint8():
+    images = np.array([[0, 255, 128, 0]], dtype=np.uint8)
+    grid = plots.grid_array(images, (2, 2), ncols=1, pad=0, scale=3)
+    assert grid.shape == (6, 6)
+    np.testing.assert_allclose(grid[:3, 3:], 1.0, rtol=0, atol=0)          # 255 -> 1, a 3 x 3 block
+    np.testing.assert_allclose(grid[3:, :3], 128 / 255, rtol=1e-12, atol=0)
+    clipped = plots.grid_array(np.array([[-1.0, 2.0]]), (1, 2), pad=0)
+    np.testing.assert_array_equal(clipped, [[0.0, 1.0]])
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((2, 11)), "images must have shape"),
+    (np.zeros((0, 12)), "images must have shape"),
+    (np.zeros(12), "images must have shape"),
+])
+def test_grid_array_rejects_wrong_shapes(bad, match):
+    with pytest.raises(ValueError, match=match):
+        plots.grid_array(bad, (3, 4))
+
+
+def test_image_grid_writes_a_png_of_the_computed_size(tmp_path):
+    images = _constant_images(np.linspace(0, 1, 7))
+    path = plots.image_grid(images, (3, 4), tmp_path / "grid.png", ncols=3, pad=2, scale=2)
+    pixels = image.imread(path)
+    assert pixels.shape == (2 * (3 * 3 + 4 * 2), 2 * (3 * 4 + 4 * 2), 4)
+    np.testing.assert_allclose(pixels[4, 4, :3], 0.0, atol=1 / 255)          # first image black
+    np.testing.assert_allclose(pixels[4 + 2 * 5, 4, :3], 0.5, atol=1 / 255)          # fourth image (row 2): 0.5
+    np.testing.assert_allclose(pixels[4 + 2 * 5, 4 + 2 * 6, :3], 4 / 6, atol=1 / 255)  # fifth: 4/6
+    assert pixels[..., :3].std() > 0.1
+
+
+def test_save_reconstructions_puts_originals_above_reconstructions(tmp_path):
+    originals = _constant_images([0.0] * 5)         # black
+    reconstructions = _constant_images([1.0] * 5)   # white
+    path = plots.save_reconstructions(originals, reconstructions, (3, 4), tmp_path / "rec.png", ncols=3, scale=1)
+    pixels = image.imread(path)[..., 0]
+    # grid rows: originals 0-2, their reconstructions, originals 3-4 (+ blank), their reconstructions
+    assert pixels.shape == (4 * 3 + 5 * 2, 3 * 4 + 4 * 2)
+    row_top = [2 + r * 5 for r in range(4)]
+    for r, want in zip(row_top, [0.0, 1.0, 0.0, 1.0]):
+        np.testing.assert_allclose(pixels[r:r + 3, 2:6], want, atol=1 / 255)
+    np.testing.assert_allclose(pixels[row_top[2]:row_top[2] + 3, 14:18], plots.PAD_VALUE, atol=1 / 255)  # blank
+    with pytest.raises(ValueError, match="differ in shape"):
+        plots.save_reconstructions(originals, reconstructions[:4], (3, 4), tmp_path / "bad.png")
+
+
+def test_kl_per_dimension_known_answers():
+    mu = np.array([[0.0, 1.0, 0.0], [0.0, -1.0, 0.0]])
+    logvar = np.array([[0.0, 0.0, np.log(2.0)], [0.0, 0.0, np.log(2.0)]])
+    # 0.5 (mu^2 + e^logvar - logvar - 1): 0; 0.5; 0.5 (2 - log 2 - 1)
+    np.testing.assert_allclose(plots.kl_per_dimension(mu, logvar), [0.0, 0.5, 0.5 * (1 - np.log(2.0))],
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_traversal_images_vary_one_dimension_of_the_fixed_encoding(rng):
+    model = purevae.VAE(n_input=12, hidden=(8,), n_latent=4, dtype="float64", seed=3)
+    x = rng.random((20, 12))
+    images, dims, kl = plots.traversal_images(model, x, n_dims=2, n_steps=3, limit=2.0, index=5)
+    mu, logvar = model.encode(x)
+    np.testing.assert_array_equal(dims, np.argsort(-plots.kl_per_dimension(mu, logvar))[:2])
+    assert kl[dims[0]] >= kl[dims[1]] >= np.max(np.delete(kl, dims))
+    z = np.repeat(mu[5][None], 6, axis=0)
+    z[0:3, dims[0]] = [-2.0, 0.0, 2.0]
+    z[3:6, dims[1]] = [-2.0, 0.0, 2.0]
+    np.testing.assert_allclose(images, model.decode(z), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="index"):
+        plots.traversal_images(model, x, index=20)
+
+
+def test_save_traversals_png(tmp_path, rng):
+    model = purevae.VAE(n_input=16, hidden=(8,), n_latent=3, seed=0)
+    path = plots.save_traversals(model, rng.random((30, 16)), (4, 4), tmp_path / "t.png", n_dims=5, n_steps=7)
+    pixels = image.imread(path)
+    assert pixels.shape[:2] == (2 * (3 * 4 + 4 * 2), 2 * (7 * 4 + 8 * 2))   # n_dims capped at n_latent = 3
+
+
+def test_pca_2d_finds_the_line(rng):
+    t = rng.normal(size=200)
+    direction = np.array([1.0, 2.0, 2.0]) / 3.0
+    points = 5.0 + t[:, None] * direction[None, :] + 1e-3 * rng.normal(size=(200, 3))
+    projection, fraction = plots.pca_2d(points)
+    assert fraction[0] > 0.9999 and fraction[1] < 1e-4
+    centred = t - t.mean()
+    sign = np.sign(projection[:, 0] @ centred)
+    np.testing.assert_allclose(sign * projection[:, 0], centred, atol=1e-2)
+    same, nan_fraction = plots.pca_2d(points[:, :1])       # 1-D: padded, not rotated
+    np.testing.assert_array_equal(same[:, 0], points[:, 0])
+    np.testing.assert_array_equal(same[:, 1], 0.0)
+    assert np.all(np.isnan(nan_fraction))
+
+
+@pytest.mark.parametrize("n_latent, labels", [(5, True), (2, True), (1, False)])
+def test_save_latent_scatter_png(tmp_path, rng, n_latent, labels):
+    mu = rng.normal(size=(300, n_latent))
+    y = rng.integers(0, 10, 300) if labels else None
+    path = plots.save_latent_scatter(mu, tmp_path / "latent.png", labels=y, class_names=plots.FASHION_MNIST_CLASSES)
+    pixels = image.imread(path)
+    assert pixels.shape[:2] == (560, 640)
+    assert pixels[..., :3].std() > 0.05
+    with pytest.raises(ValueError, match="labels"):
+        plots.save_latent_scatter(mu, tmp_path / "bad.png", labels=np.zeros(3))
+
+
+def test_save_loss_curves_png(tmp_path):
+    history = {"epoch": [1, 2, 3], "loss": [300.0, 280.0, 270.0], "kl": [10.0, 12.0, 13.0],
+               "val_loss": [290.0, 279.0, 275.0], "val_kl": [11.0, 12.5, 13.1]}
+    pixels = image.imread(plots.save_loss_curves(history, tmp_path / "curves.png", title="t"))
+    assert pixels.shape[:2] == (380, 960)
+    assert pixels[..., :3].std() > 0.05
+    without_validation = dict(history, val_loss=[None] * 3, val_kl=[None] * 3)
+    assert plots.save_loss_curves(without_validation, tmp_path / "c2.png").is_file()
+    with pytest.raises(ValueError, match="no epochs"):
+        plots.save_loss_curves({"epoch": []}, tmp_path / "c3.png")
