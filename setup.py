@@ -49,4 +49,6 @@ extensions = [
         extra_link_args=["-fopenmp"] if openmp else [],
     )
 ]
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+# force: the generated C depends on the directives above, which the .pyx's timestamp does not reflect, so a
+# debug build after a normal one (or the reverse) must regenerate it rather than reuse the old _kernels.c
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, force=True))
