@@ -14,6 +14,7 @@ whose first n_latent outputs are ``mu`` and last n_latent ``logvar``; ``decoder.
 from __future__ import annotations
 
 import numbers
+from pathlib import Path
 from collections import OrderedDict
 from typing import Sequence
 
@@ -394,7 +395,7 @@ class VAE:
         from .train import fit
         return fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data, **kwargs)
 
-    def save(self, path) -> None:
-        """Write parameters + JSON config to an ``.npz`` atomically (see ``purevae.io.save``)."""
+    def save(self, path) -> Path:
+        """Write parameters + JSON config to an ``.npz`` atomically (see ``purevae.io.save``); returns the path."""
         from .io import save
-        save(self, path)
+        return save(self, path)

@@ -222,3 +222,13 @@ def test_save_creates_folders_and_requires_npz_suffix(tmp_path):
     assert (tmp_path / "run" / "deep" / "m.npz").is_file()
     with pytest.raises(ValueError, match="model files end in .npz"):
         model.save(tmp_path / "m.pkl")
+
+
+def test_save_returns_the_path_and_uses_the_usual_permissions(tmp_path):
+
+    model = VAE(5, hidden=(3,), n_latent=2, seed=0)
+    path = model.save(tmp_path / "m.npz")
+    assert path == tmp_path / "m.npz" and path.is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
