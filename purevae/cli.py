@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=positive_int, default=None, metavar="N",
                    help="validate and test on the first N test images only (default: all)")
     p.add_argument("--out", default="runs/latest", help="output folder (default: runs/latest)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="STEPS",
+                   help="also write OUT/checkpoint.npz every STEPS steps (default: at the end of each epoch only)")
     p.add_argument("--no-plots", action="store_true", help="do not write pictures")
     p.add_argument("--quiet", action="store_true", help="print only the final numbers")
     p.set_defaults(run=cmd_train)
@@ -422,7 +424,8 @@ def cmd_train(args) -> int:
     try:
         model.fit(x_train, epochs=args.epochs, batch_size=batch_size, lr=args.lr, validation_data=x_test,
                   optimizer=args.optimizer, beta=args.beta, warmup_epochs=args.warmup,
-                  binarize=binarize == "dynamic", callback=progress)
+                  binarize=binarize == "dynamic", callback=progress, checkpoint=out / "checkpoint.npz",
+                  checkpoint_every=args.checkpoint_every)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -440,6 +443,9 @@ def cmd_train(args) -> int:
         _write_json(out / "metrics.json", metrics)
         print(f"interrupted: saved the model after {model.epochs_trained} complete epoch(s) and {model.steps_trained}"
               f" steps to {model_path} (metrics in {out / 'metrics.json'})", file=sys.stderr, flush=True)
+        if (out / "checkpoint.npz").is_file():
+            print(f"the last consistent checkpoint (optimizer state included, resumable with purevae.load + fit) is "
+                  f"{out / 'checkpoint.npz'}", file=sys.stderr, flush=True)
         return 130
 
     start = time.perf_counter()

@@ -326,6 +326,10 @@ def test_sigint_saves_the_model(tmp_path):
     model = purevae.load(tmp_path / "model.npz")
     assert model.epochs_trained >= 1 and model.n_latent == 2
     assert json.loads((tmp_path / "metrics.json").read_text())["interrupted"] is True
+    # the end-of-epoch checkpoint is a consistent, resumable state: optimizer included
+    assert str(tmp_path / "checkpoint.npz") in stderr
+    resumed = purevae.load(tmp_path / "checkpoint.npz")
+    assert resumed.epochs_trained >= 1 and resumed.optimizer is not None and resumed.optimizer.t == resumed.steps_trained
 
 
 def iter_queue(q: queue.Queue):
