@@ -26,6 +26,17 @@ from .ops import LOG_2PI, LOGVAR_LIMIT, bernoulli_nll_grad, clamp_logvar, gaussi
 __all__ = ["Likelihood", "Bernoulli", "Gaussian", "make_likelihood", "bernoulli_nll_grad", "gaussian_nll_grad"]
 
 
+class _FreshArrays:
+    """``array(key, shape, dtype)`` -> a new array: the default when no workspace is given."""
+
+    @staticmethod
+    def array(key: str, shape: tuple, dtype) -> np.ndarray:
+        return np.empty(shape, dtype)
+
+
+_FRESH = _FreshArrays()
+
+
 class Likelihood:
     """Interface of p(x|z). Subclasses implement the methods below for ``out`` of shape (..., n_input)."""
 
@@ -38,9 +49,13 @@ class Likelihood:
     def check_data(self, x: np.ndarray, argname: str = "x") -> None:
         """Raise ValueError when x is outside the support of p(x|z)."""
 
-    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale: float, kern: ModuleType
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(nll (batch,), grad_out (batch, n_input), gradients of extra parameters), for validated arrays."""
+    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale: float, kern: ModuleType,
+                 ws=None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(nll (batch,), grad_out (batch, n_input), gradients of extra parameters), for validated arrays.
+
+        ``ws``: where the outputs come from, an object with ``array(key, shape, dtype)`` (the model's
+        per-batch workspace during ``fit``); None makes new arrays.
+        """
         raise NotImplementedError
 
     def log_prob(self, x: np.ndarray, out: np.ndarray, params: dict) -> np.ndarray:
@@ -70,8 +85,9 @@ class Bernoulli(Likelihood):
             raise ValueError(f"{argname} must lie in [0, 1] for the Bernoulli likelihood, "
                              f"found values in [{x.min()}, {x.max()}] (scale pixels with purevae.data.scale_pixels)")
 
-    def nll_grad(self, x, out, params, scale, kern):
-        nll, grad_out = np.empty(x.shape[0], x.dtype), np.empty_like(out)
+    def nll_grad(self, x, out, params, scale, kern, ws=None):
+        ws = ws or _FRESH
+        nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
         kern.bernoulli_nll_grad(x, out, scale, nll, grad_out)
         return nll, grad_out, {}
 
@@ -124,9 +140,11 @@ class Gaussian(Likelihood):
             return params["decoder.logvar"]
         return np.full(n_input, np.log(self.variance), dtype=dtype)
 
-    def nll_grad(self, x, out, params, scale, kern):
+    def nll_grad(self, x, out, params, scale, kern, ws=None):
+        ws = ws or _FRESH
         logvar = self._logvar(params, out.shape[1], out.dtype)
-        nll, grad_out, grad_logvar = np.empty(x.shape[0], x.dtype), np.empty_like(out), np.empty_like(logvar)
+        nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
+        grad_logvar = ws.array("decoder.logvar.grad", logvar.shape, x.dtype)
         kern.gaussian_nll_grad(x, out, logvar, scale, nll, grad_out, grad_logvar)
         return nll, grad_out, ({"decoder.logvar": grad_logvar} if self.learned else {})
 

@@ -14,14 +14,14 @@ whose first n_latent outputs are ``mu`` and last n_latent ``logvar``; ``decoder.
 from __future__ import annotations
 
 import numbers
-from pathlib import Path
 from collections import OrderedDict
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from . import backend
-from .likelihoods import Bernoulli, Gaussian, Likelihood, make_likelihood
+from .likelihoods import _FRESH, Likelihood, make_likelihood
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
 from .validation import as_rng as _as_rng
 from .validation import check_data, check_eps
@@ -47,18 +47,6 @@ class _Workspace:
         if a is None or a.shape != tuple(shape) or a.dtype != dtype:
             a = self.arrays[key] = np.empty(shape, dtype)
         return a
-
-
-class _FreshArrays:
-    """The same interface, but a new array on every request: the plain reference path (NumPy backend,
-    public ``loss_and_grads``), whose results the caller owns."""
-
-    @staticmethod
-    def array(key: str, shape: tuple, dtype) -> np.ndarray:
-        return np.empty(shape, dtype)
-
-
-_FRESH = _FreshArrays()
 
 
 class VAE:
@@ -241,24 +229,6 @@ class VAE:
     def _decode_raw(self, z: np.ndarray, kern, ws: "_Workspace | None" = None) -> list[np.ndarray]:
         return self._mlp_forward(self._decoder, z, kern, ws)
 
-    def _likelihood_nll_grad(self, x: np.ndarray, out: np.ndarray, scale: float, kern, ws: "_Workspace"):
-        """(nll, grad_out, extra grads) of p(x|z); the built-in likelihoods write into ``ws`` arrays.
-
-        The formulas are the likelihood's kernels (``likelihoods.py`` / ``ops``); only the output arrays
-        differ from ``self.likelihood.nll_grad``, which any other likelihood still uses.
-        """
-        lik = self.likelihood
-        if type(lik) is Bernoulli:
-            nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
-            kern.bernoulli_nll_grad(x, out, scale, nll, grad_out)
-            return nll, grad_out, {}
-        if type(lik) is Gaussian and lik.learned:
-            nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
-            grad_logvar = ws.array("decoder.logvar.grad", (x.shape[1],), x.dtype)
-            kern.gaussian_nll_grad(x, out, self.params["decoder.logvar"], scale, nll, grad_out, grad_logvar)
-            return nll, grad_out, {"decoder.logvar": grad_logvar}
-        return lik.nll_grad(x, out, self.params, scale, kern)
-
     def _workspace(self, batch: int) -> "_Workspace":
         """The arrays of a training step of ``batch`` rows (made on first use; the last few sizes are kept)."""
         ws = self._workspaces.pop(batch, None)
@@ -326,7 +296,7 @@ class VAE:
         z, kl = ws.array("z", eps.shape, self.dtype), ws.array("kl", (n,), self.dtype)
         kern.reparameterize_kl_forward(mu_logvar, eps, z, kl)       # z = mu + e^(logvar/2) eps; KL closed form
         dec = self._decode_raw(z, kern, ws)
-        nll, grad_out, lik_grads = self._likelihood_nll_grad(x, dec[-1], scale, kern, ws)
+        nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, scale, kern, ws)
         recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
         loss = recon + beta * kl_mean
 
