@@ -138,6 +138,27 @@ def test_bernoulli_long_rows_match_twin(n, dtype, rng):
     _close(got[1], want[1], dtype)
 
 
+@pytest.mark.parametrize("dtype, ulps", [(np.float64, 4), (np.float32, 4)])
+def test_bernoulli_sigmoid_of_negative_logits_within_ulps(dtype, ulps):
+    """The kernels' polynomial e^-a, seen through sigmoid(-a) = e^-a / (1 + e^-a) = grad at x = 0, scale 1.
+
+    Independent reference: e^-a / (1 + e^-a) in float64 from NumPy's exp (libm), on a dense grid of
+    a over the whole range where e^-a is a normal number, plus the range ends. Relative error within a
+    few ulps of the dtype; beyond the normal range the kernel flushes to 0 (documented in _kernels.pyx).
+    """
+    info = np.finfo(dtype)
+    a_max = -np.log(info.tiny) - 1.0                     # e^-a stays a normal number with room for (1 + e)
+    a = np.concatenate([np.linspace(0, a_max, 200_001), [0.0, 1e-300, 1e-8, np.log(2) / 2, np.log(2)]])
+    a = a.astype(dtype)
+    got = backend.bernoulli_nll_grad(np.zeros((1, a.size), dtype), -a[None, :], 1.0, impl="cython")[1][0]
+    e = np.exp(-a.astype(np.float64))
+    want = e / (1 + e)
+    rel = np.abs(got.astype(np.float64) - want) / want
+    assert rel.max() <= ulps * info.eps, f"worst {rel.max() / info.eps:.1f} ulps at a = {a[np.argmax(rel)]}"
+    far = backend.bernoulli_nll_grad(np.zeros((1, 2), dtype), np.full((1, 2), -1e4, dtype), 1.0, impl="cython")[1]
+    assert np.all(far >= 0) and np.all(far <= info.tiny)   # e^-1e4: zero (flushed) or at most subnormal
+
+
 def test_bernoulli_known_value():
     nll, grad = backend.bernoulli_nll_grad(np.ones((1, 1)), np.zeros((1, 1)), impl="cython")
     np.testing.assert_allclose(nll, [np.log(2)], rtol=1e-15, atol=0)
