@@ -23,10 +23,13 @@ jax     JAX ``jit`` of the whole step with a hand-written Adam (if importable)
 Threads: BLAS keeps its default (all cores, or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); torch gets
 ``torch.set_num_threads`` with the same count; XLA uses its own pool (all cores). Printed at the top.
 
-torch and jax run in child processes of this script (same warm-up, rounds and data), one after the other
-with the purevae cases: loaded into one process, their thread pools and OpenBLAS's threads spin against
-each other on a 2-core machine and every case slows down 5-20x (measured; see benchmarks/RESULTS.md).
-The floor, numpy and cython cases are interleaved round by round in this process.
+torch and jax run in child processes of this script (same warm-up, data and steps per round): loaded into
+one process, their thread pools and OpenBLAS's threads spin against each other on a 2-core machine and every
+case slows down 5-20x (measured; see benchmarks/RESULTS.md). The processes take turns round by round, with
+a quarter-second pause before every case's turn (so that the last one's threads have stopped spinning, and
+every case starts from the same idle machine), then ``REWARM`` untimed steps, then the timed ones: each round times
+floor, numpy, cython, torch and jax within a second or two of each other. A shared machine has slow and fast
+spells; the ratios printed are therefore medians over rounds of the ratio within a round.
 """
 from __future__ import annotations
 
@@ -206,46 +209,92 @@ def bytes_per_step(step) -> int:
     return peak - before
 
 
-def time_cases(cases: dict, args) -> tuple[dict[str, float], float]:
-    """Warm every case up, then interleaved rounds; returns (median seconds per step, warm-up seconds)."""
+GAP = 0.25  # seconds of idling between two processes' turns: the other side's BLAS/OpenMP/XLA threads stop spinning
+
+
+def warm_up(cases: dict, args) -> float:
     start = time.perf_counter()
     for name, step in cases.items():
         for _ in range(args.warmup if name != "floor" else 20):
             step()
-    warm = time.perf_counter() - start
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(args.rounds):
-        for name, step in cases.items():
-            t0 = time.perf_counter()
-            for _ in range(args.repeats):
-                step()
-            samples[name].append((time.perf_counter() - t0) / args.repeats)
-    return {name: statistics.median(s) for name, s in samples.items()}, warm
+    return time.perf_counter() - start
+
+
+REWARM = 10  # untimed steps opening every round: after an idle gap, XLA needs ~10 steps to reach its pace again
+
+
+def time_round(step, repeats: int) -> float:
+    for _ in range(REWARM):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    return (time.perf_counter() - t0) / repeats
+
+
+class Peer:
+    """A child process timing one peer: it warms up, then runs one round per request on stdin.
+
+    The parent and the children take turns, so every round of every case sees the same machine; a shared
+    machine's slow and fast spells then move all columns together and the per-round ratios stay honest.
+    """
+
+    def __init__(self, peer: str, batch: int, dtype: str, args):
+        cmd = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--batch", str(batch), "--dtype", dtype,
+               "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
+        self.name = peer
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.warm = float(self._read())
+
+    def _read(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read().strip().splitlines()
+            raise RuntimeError(f"{self.name} failed: {err[-1] if err else 'no output'}")
+        return line.strip()
+
+    def round(self) -> float:
+        self.proc.stdin.write("round\n")
+        return float(self._read())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
 
 
 def peer_main(args, x_all: np.ndarray, threads: int) -> int:
-    """Child process: time one peer on one (batch, dtype) and print its median as JSON."""
+    """Child process: build one peer on one (batch, dtype), warm it up, then time one round per request."""
     batch, dtype = args.batch[0], args.dtype[0]
     batches = make_batches(x_all, batch, dtype)
     params = purevae.VAE(N_INPUT, (HIDDEN,), N_LATENT, dtype=dtype, seed=0).params
     step = torch_step(batches, dtype, params, threads) if args.peer == "torch" else jax_step(batches, dtype, params)
-    med, warm = time_cases({args.peer: step}, args)
-    print(json.dumps({"median": med[args.peer], "warm": warm}))
+    print(warm_up({args.peer: step}, args), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "round":
+            break
+        seconds = time_round(step, args.repeats)
+        time.sleep(GAP)              # let this process's threads go idle before the parent runs again
+        print(seconds, flush=True)
     return 0
 
 
-def run_peer(peer: str, batch: int, dtype: str, args) -> float | None:
-    try:
-        __import__(peer)
-    except ImportError:
-        return None
-    cmd = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--batch", str(batch), "--dtype", dtype,
-           "--warmup", str(args.warmup), "--rounds", str(args.rounds), "--repeats", str(args.repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        print(f"  {peer} failed: {out.stderr.strip().splitlines()[-1:]}")
-        return None
-    return json.loads(out.stdout.strip().splitlines()[-1])["median"]
+def start_peers(batch: int, dtype: str, args) -> list[Peer]:
+    peers = []
+    if args.no_peers:
+        return peers
+    for name in ("torch", "jax"):
+        try:
+            __import__(name)
+        except ImportError:
+            continue
+        try:
+            peers.append(Peer(name, batch, dtype, args))
+        except RuntimeError as exc:
+            print(f"  {exc}")
+    return peers
 
 
 def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[str, float]:
@@ -253,24 +302,36 @@ def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[s
     cases = {"floor": GemmFloor(batch, dtype), "numpy": PurevaeStep("numpy", batches, dtype)}
     if backend.cython_available():
         cases["cython"] = PurevaeStep("cython", batches, dtype)
-    med, warm = time_cases(cases, args)
+    warm = warm_up(cases, args)
     alloc = {name: bytes_per_step(cases[name]) for name in ("numpy", "cython") if name in cases}
-    if not args.no_peers:
-        for peer in ("torch", "jax"):
-            t = run_peer(peer, batch, dtype, args)
-            if t is not None:
-                med[peer] = t
+    peers = start_peers(batch, dtype, args)       # they warm up now, one after the other, while this one idles
+    samples: dict[str, list[float]] = {name: [] for name in [*cases, *(p.name for p in peers)]}
+    try:
+        for _ in range(args.rounds):
+            for name, step in cases.items():
+                time.sleep(GAP)          # every case, ours too, starts its turn the same way: after a pause
+                samples[name].append(time_round(step, args.repeats))
+            for peer in peers:
+                time.sleep(GAP)
+                samples[peer.name].append(peer.round())
+    finally:
+        for peer in peers:
+            peer.close()
+    med = {name: statistics.median(s) for name, s in samples.items()}
     row = " ".join(f"{name} {med[name] * 1e3:7.3f} ms" for name in med)
     print(f"\nbatch {batch:5d}  {dtype}  (warm-up {args.warmup} steps, {warm:.0f} s for floor/numpy/cython; median of "
-          f"{args.rounds} rounds x {args.repeats} steps)\n  {row}")
+          f"{args.rounds} rounds x {args.repeats} steps, peers interleaved round by round)\n  {row}")
     if "cython" in med:
-        c = med["cython"]
-        print(f"  numpy/cython = {med['numpy'] / c:5.2f}x   cython/floor = {c / med['floor']:5.2f}x   "
-              f"numpy/floor = {med['numpy'] / med['floor']:5.2f}x")
-        peers = "   ".join(f"{p}/cython = {med[p] / c:5.2f}x (cython/{p} = {c / med[p]:5.2f}x)"
-                           for p in ("torch", "jax") if p in med)
-        if peers:
-            print("  " + peers)
+        def ratio(a: str, b: str) -> float:
+            """Median over rounds of a/b: both measured in the same round, seconds apart."""
+            return statistics.median(x / y for x, y in zip(samples[a], samples[b]))
+        print(f"  numpy/cython = {ratio('numpy', 'cython'):5.2f}x   cython/floor = {ratio('cython', 'floor'):5.2f}x   "
+              f"numpy/floor = {ratio('numpy', 'floor'):5.2f}x")
+        text = "   ".join(f"{p}/cython = {ratio(p, 'cython'):5.2f}x (cython/{p} = {ratio('cython', p):5.2f}x)"
+                          for p in ("torch", "jax") if p in med)
+        if text:
+            print("  " + text)
+        print("  (ratios: median over rounds of the two cases' times in the same round)")
     print("  bytes allocated at the peak of one steady-state step (tracemalloc): "
           + ", ".join(f"{k} {v:,d}" for k, v in alloc.items()))
     return med
