@@ -130,7 +130,11 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
             first_step, sums[:], elapsed_before = resume["step"], resume["sums"], resume["elapsed"]
         for step in range(first_step, n_steps):
             first = step * batch_size
-            batch = data[order[first:first + batch_size]]          # fancy indexing: a C-contiguous copy
+            rows = order[first:first + batch_size]
+            # gather the batch into an array that the step's workspace keeps: no new array per step
+            # (mode="clip": with the default "raise" NumPy gathers into a temporary first; the rows are valid)
+            batch = np.take(data, rows, axis=0, mode="clip",
+                            out=model._workspace(len(rows)).array("batch", (len(rows), data.shape[1]), data.dtype))
             # a diverging step overflows (exp, matmul) on its way to a NaN/inf loss: TrainingDiverged below
             # reports it, instead of NumPy RuntimeWarnings that -W error would turn into the wrong exception
             with np.errstate(over="ignore", invalid="ignore"):

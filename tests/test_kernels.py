@@ -408,3 +408,23 @@ def test_steady_state_training_step_allocates_no_large_array(dtype, restore_back
     finally:
         tracemalloc.stop()
     assert peak - before < x.nbytes, f"a step allocated {peak - before} bytes at its peak"
+
+
+def test_fit_epoch_gathers_batches_without_new_arrays(restore_backend):
+    """fit gathers each batch into a workspace array (np.take(out=)): a whole warm epoch of the Cython path
+    peaks below one batch, whereas fancy indexing would allocate a batch per step."""
+    backend.set_backend("cython")
+    batch, n = 256, 2048                                    # 8 full batches: one batch size, one workspace
+    model = purevae.VAE(n_input=200, hidden=(50,), n_latent=5, dtype="float32", seed=0)
+    x = model._check_data((np.random.default_rng(0).random((n, 200)) < 0.3).astype(np.float32))
+    model.fit(x, epochs=1, batch_size=batch)                # warm-up: workspace, optimizer state, history lists
+    one_batch = batch * 200 * x.itemsize
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        model.fit(x, epochs=1, batch_size=batch)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before < one_batch // 2, f"an epoch allocated {peak - before} bytes at its peak"
