@@ -3,6 +3,7 @@
     python benchmarks/bench_epoch.py                    # full Fashion-MNIST when installed, else the bundled set
     python benchmarks/bench_epoch.py --data bundled     # the 10,000 bundled images
     python benchmarks/bench_epoch.py --quick            # bundled set, one timed epoch per backend
+    python benchmarks/bench_epoch.py --backends cython --epochs 7    # the Cython backend alone
 
 The model is the classic 784-400-20 ReLU Bernoulli VAE with Adam (lr 1e-3), batch 128, float32 unless
 ``--dtype`` says otherwise. Each backend trains one untimed epoch first (warm-up: workspaces, BLAS buffers,
@@ -42,6 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="timed epochs per backend (default 3; quick 1)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--backends", nargs="+", choices=["numpy", "cython"], default=["numpy", "cython"],
+                        help="which backends to time (default both)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     data_name = args.data or ("bundled" if args.quick else "auto")
@@ -49,8 +52,8 @@ def main(argv=None) -> int:
     print(machine_info())
     label, dataset = load(data_name)
     x = scale_pixels(dataset.x_train, args.dtype)
-    impls = ["numpy"] + (["cython"] if backend.cython_available() else [])
-    if len(impls) == 1:
+    impls = [impl for impl in args.backends if impl == "numpy" or backend.cython_available()]
+    if "cython" in args.backends and "cython" not in impls:
         print("the Cython extension is not built: numpy only (pip install -e .)")
     models = {impl: purevae.VAE(784, (400,), 20, dtype=args.dtype, seed=0) for impl in impls}
     times: dict[str, list[float]] = {impl: [] for impl in impls}
@@ -68,9 +71,11 @@ def main(argv=None) -> int:
     med = {impl: statistics.median(t) for impl, t in times.items()}
     print()
     for impl in impls:
-        print(f"{impl:6s}  median epoch {med[impl]:7.2f} s   {x.shape[0] / med[impl]:9.0f} examples/s")
-    if "cython" in med:
-        print(f"numpy/cython = {med['numpy'] / med['cython']:.2f}x")
+        print(f"{impl:6s}  median epoch {med[impl]:7.2f} s   {x.shape[0] / med[impl]:9.0f} examples/s   "
+              f"(fastest {min(times[impl]):.2f} s, slowest {max(times[impl]):.2f} s)")
+    if "cython" in med and "numpy" in med:
+        pairs = statistics.median(a / b for a, b in zip(times["numpy"], times["cython"]))
+        print(f"numpy/cython = {pairs:.2f}x (median over epochs of the ratio within each pair of epochs)")
     return 0
 
 
