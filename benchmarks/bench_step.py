@@ -1,8 +1,8 @@
 """Median time of one full training step (forward, backward, Adam): NumPy vs Cython backend vs the GEMM floor,
-and PyTorch / JAX when they are importable. All cases interleaved in one process, in steady state.
+and PyTorch / JAX when they are importable. All cases interleaved round by round, in steady state.
 
     python benchmarks/bench_step.py                 # batch 32 / 128 / 1024, float32 + float64, 1500 warm-up steps
-    python benchmarks/bench_step.py --quick         # float32, 150 warm-up steps, fewer rounds: under a minute
+    python benchmarks/bench_step.py --quick         # float32, 150 warm-up steps, 7 rounds: about a minute
     python benchmarks/bench_step.py --batch 128 --dtype float32 --warmup 1500 --rounds 15
     python benchmarks/bench_step.py --profile --batch 128 --dtype float32   # where the Cython step's time goes
 
@@ -17,6 +17,8 @@ Cases
 floor   the step's matrix products alone (11 GEMMs, same shapes, preallocated outputs, NumPy's BLAS)
 numpy   ``purevae.set_backend("numpy")``: the plain readable reference
 cython  ``purevae.set_backend("cython")``: the fused kernels and the workspace
+cython float64   (float32 rows, when float64 is also asked for) the float64 Cython step in the same rounds,
+        which gives the float64/float32 ratio
 torch   PyTorch eager, same model, same initial weights, ``torch.optim.Adam`` (if importable)
 jax     JAX ``jit`` of the whole step with a hand-written Adam (if importable)
 
@@ -27,9 +29,10 @@ torch and jax run in child processes of this script (same warm-up, data and step
 one process, their thread pools and OpenBLAS's threads spin against each other on a 2-core machine and every
 case slows down 5-20x (measured; see benchmarks/RESULTS.md). The processes take turns round by round, with
 a quarter-second pause before every case's turn (so that the last one's threads have stopped spinning, and
-every case starts from the same idle machine), then ``REWARM`` untimed steps, then the timed ones: each round times
-floor, numpy, cython, torch and jax within a second or two of each other. A shared machine has slow and fast
-spells; the ratios printed are therefore medians over rounds of the ratio within a round.
+every case starts from the same idle machine), then ``REWARM_SECONDS`` of untimed steps, then the timed
+ones: each round times floor, numpy, cython, torch and jax within a few seconds of each other. A shared
+machine has slow and fast spells; the ratios printed are therefore medians over rounds of the ratio within
+a round.
 """
 from __future__ import annotations
 
@@ -220,12 +223,16 @@ def warm_up(cases: dict, args) -> float:
     return time.perf_counter() - start
 
 
-REWARM = 10  # untimed steps opening every round: after an idle gap, XLA needs ~10 steps to reach its pace again
+REWARM_SECONDS = 0.3  # untimed steps opening every round, for this long (at least 3 steps): after an idle gap,
+# XLA needed ~0.3 s of steps to regain its continuous pace (batch 32: 2.7 ms per step after 0.02 s of them,
+# 1.6 ms after 0.3 s, 1.6 ms when never idle); every case gets the same re-warm, ours included
 
 
 def time_round(step, repeats: int) -> float:
-    for _ in range(REWARM):
+    start, n = time.perf_counter(), 0
+    while n < 3 or time.perf_counter() - start < REWARM_SECONDS:
         step()
+        n += 1
     t0 = time.perf_counter()
     for _ in range(repeats):
         step()
@@ -302,6 +309,8 @@ def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[s
     cases = {"floor": GemmFloor(batch, dtype), "numpy": PurevaeStep("numpy", batches, dtype)}
     if backend.cython_available():
         cases["cython"] = PurevaeStep("cython", batches, dtype)
+        if dtype == "float32" and "float64" in args.dtype:   # the float64 step in the same rounds, for the ratio
+            cases["cython float64"] = PurevaeStep("cython", make_batches(x_all, batch, "float64"), "float64")
     warm = warm_up(cases, args)
     alloc = {name: bytes_per_step(cases[name]) for name in ("numpy", "cython") if name in cases}
     peers = start_peers(batch, dtype, args)       # they warm up now, one after the other, while this one idles
@@ -331,7 +340,11 @@ def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[s
                           for p in ("torch", "jax") if p in med)
         if text:
             print("  " + text)
-        print("  (ratios: median over rounds of the two cases' times in the same round)")
+        if "cython float64" in med:
+            print(f"  float64/float32 (cython) = {ratio('cython float64', 'cython'):5.2f}x")
+        spread = [c / f for c, f in zip(samples["cython"], samples["floor"])]
+        print(f"  (ratios: median over rounds of the two cases' times in the same round; cython/floor ranged "
+              f"{min(spread):.2f}-{max(spread):.2f}x over the rounds)")
     print("  bytes allocated at the peak of one steady-state step (tracemalloc): "
           + ", ".join(f"{k} {v:,d}" for k, v in alloc.items()))
     return med
@@ -388,14 +401,9 @@ def main(argv=None) -> int:
             for batch in args.batch:
                 profile(batch, dtype, args, x_all)
         return 0
-    results = {}
     for dtype in args.dtype:
         for batch in args.batch:
-            results[(batch, dtype)] = run(batch, dtype, args, x_all, threads)
-    if "float32" in args.dtype and "float64" in args.dtype:
-        print("\nfloat64 / float32 (cython): " + ", ".join(
-            f"batch {b}: {results[(b, 'float64')]['cython'] / results[(b, 'float32')]['cython']:.2f}x"
-            for b in args.batch if (b, "float64") in results and "cython" in results[(b, "float64")]))
+            run(batch, dtype, args, x_all, threads)
     return 0
 
 

@@ -1,0 +1,68 @@
+"""The benchmark scripts run on a fresh install and print their ratios (no timing is asserted: the
+numbers belong to benchmarks/RESULTS.md, not to a unit test). Each runs as a user would, in a subprocess,
+on the smallest settings."""
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from purevae import backend
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+needs_cython = pytest.mark.skipif(not backend.cython_available(), reason="the Cython extension is not built")
+
+
+def run_script(name: str, *args: str, timeout: int = 300) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", name), *args], capture_output=True,
+                         text=True, timeout=timeout, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def ratios(text: str, label: str) -> list[float]:
+    values = [float(v) for v in re.findall(re.escape(label) + r"\s*=\s*([0-9.]+)x", text)]
+    assert values, f"no '{label} = ...x' in the output:\n{text}"
+    assert all(math.isfinite(v) and v > 0 for v in values), values
+    return values
+
+
+@needs_cython
+def test_bench_step_prints_every_ratio():
+    text = run_script("bench_step.py", "--batch", "8", "--dtype", "float32", "float64", "--warmup", "3",
+                      "--rounds", "1", "--repeats", "1", "--no-peers")
+    assert len(ratios(text, "numpy/cython")) == 2 and len(ratios(text, "cython/floor")) == 2
+    assert len(ratios(text, "float64/float32 (cython)")) == 1
+    assert "bytes allocated at the peak of one steady-state step" in text
+
+
+@needs_cython
+def test_bench_step_profile_names_the_step():
+    text = run_script("bench_step.py", "--profile", "--batch", "8", "--dtype", "float32", "--warmup", "2",
+                      "--rounds", "1", "--repeats", "2")
+    assert "_loss_and_grads" in text
+
+
+@needs_cython
+def test_bench_epoch_quick_runs_both_backends():
+    text = run_script("bench_epoch.py", "--quick", "--batch-size", "1000")
+    assert re.search(r"numpy\s+median epoch", text) and re.search(r"cython\s+median epoch", text)
+    ratios(text, "numpy/cython")
+
+
+@needs_cython
+def test_bench_kernels_checks_agreement_first():
+    text = run_script("bench_kernels.py", "--quick")
+    assert len(ratios(text, "numpy/cython")) >= 5
+
+
+def test_bench_blas_builds_its_module_and_agrees():
+    pytest.importorskip("Cython", reason="bench_blas.py compiles its comparison module with Cython")
+    text = run_script("bench_blas.py", "--batch", "8", "--dtype", "float32", "float64", "--rounds", "1",
+                      "--repeats", "1")
+    assert text.count("all 11") == 2                       # one table per dtype, after the agreement check
