@@ -107,7 +107,7 @@ def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max
     such chunk, samples ``max(1, max_rows // batch_size)`` at a time, so the decoder sees at most
     about ``max_rows`` rows at once; only the (k, batch_size) float64 log-weights are kept.
     Measured with tracemalloc for the classic model (784-400-20, float32), k=5000 on 10,000 images
-    and the defaults: peak of about 60 MB (``benchmarks/bench_memory.py``).
+    and the defaults: peak of 52 MiB above the input, in 414 s on 2 cores (``benchmarks/bench_memory.py``).
 
     Parameters
     ----------
