@@ -242,8 +242,8 @@ def time_round(step, repeats: int) -> float:
 class Peer:
     """A child process timing one peer: it warms up, then runs one round per request on stdin.
 
-    The parent and the children take turns, so every round of every case sees the same machine; a shared
-    machine's slow and fast spells then move all columns together and the per-round ratios stay honest.
+    The parent and the children take turns, so the cases of one round run within a few seconds of each
+    other: a per-round ratio never compares a shared machine's slow minute with its fast one.
     """
 
     def __init__(self, peer: str, batch: int, dtype: str, args):
