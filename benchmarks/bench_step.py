@@ -23,7 +23,8 @@ torch   PyTorch eager, same model, same initial weights, ``torch.optim.Adam`` (i
 jax     JAX ``jit`` of the whole step with a hand-written Adam (if importable)
 
 Threads: BLAS keeps its default (all cores, or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); torch gets
-``torch.set_num_threads`` with the same count; XLA uses its own pool (all cores). Printed at the top.
+``torch.set_num_threads`` with the same count; XLA uses its own pool (all cores), except that with 1 thread
+the jax child is pinned to one core (XLA_FLAGS did not hold it to one). Printed at the top.
 
 torch and jax run in child processes of this script (same warm-up, data and steps per round): loaded into
 one process, their thread pools and OpenBLAS's threads spin against each other on a 2-core machine and every
@@ -272,9 +273,19 @@ class Peer:
             self.proc.wait(timeout=60)
 
 
+def pin_to_one_core() -> None:
+    """Keep this process on one core. XLA's CPU pool takes every core whatever XLA_FLAGS say (measured with
+    jax 0.10.2: 3.6 ms per batch-128 step with the flags, below the 1-thread GEMM floor of 4.5 ms), so with
+    1 thread asked for, the jax child is pinned instead."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
 def peer_main(args, x_all: np.ndarray, threads: int) -> int:
     """Child process: build one peer on one (batch, dtype), warm it up, then time one round per request."""
     batch, dtype = args.batch[0], args.dtype[0]
+    if args.peer == "jax" and threads == 1:
+        pin_to_one_core()
     batches = make_batches(x_all, batch, dtype)
     params = purevae.VAE(N_INPUT, (HIDDEN,), N_LATENT, dtype=dtype, seed=0).params
     step = torch_step(batches, dtype, params, threads) if args.peer == "torch" else jax_step(batches, dtype, params)
@@ -392,7 +403,8 @@ def main(argv=None) -> int:
             versions.append(f"{mod} {__import__(mod).__version__}")
         except ImportError:
             versions.append(f"{mod} not installed")
-    print(f"peers: {', '.join(versions)}; threads: BLAS {threads}, torch {threads}, XLA default pool")
+    xla = "XLA pinned to one core" if threads == 1 and hasattr(os, "sched_setaffinity") else "XLA default pool"
+    print(f"peers: {', '.join(versions)}; threads: BLAS {threads}, torch {threads}, {xla}")
     if not backend.cython_available():
         print("the Cython extension is not built: the cython column is empty (pip install -e .)")
     x_all = scale_pixels(load_bundled().x_train)
