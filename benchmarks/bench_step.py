@@ -5,6 +5,7 @@ and PyTorch / JAX when they are importable. All cases interleaved round by round
     python benchmarks/bench_step.py --quick         # float32, 150 warm-up steps, 7 rounds: about a minute
     python benchmarks/bench_step.py --batch 128 --dtype float32 --warmup 1500 --rounds 15
     python benchmarks/bench_step.py --profile --batch 128 --dtype float32   # where the Cython step's time goes
+    python benchmarks/bench_step.py --breakdown --batch 128 --dtype float32 # the same, per kernel and GEMM shape
 
 The model is the classic one: 784-400-20 (decoder 20-400-784), ReLU, Bernoulli on logits, Adam (lr 1e-3),
 trained on the bundled Fashion-MNIST subset scaled to [0, 1]. Every case first trains ``--warmup`` steps
@@ -378,6 +379,56 @@ def profile(batch: int, dtype: str, args, x_all: np.ndarray) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
 
 
+def breakdown(batch: int, dtype: str, args, x_all: np.ndarray) -> None:
+    """Milliseconds per Cython step in each kernel and each GEMM shape: timers wrapped around the calls.
+
+    ``numpy.matmul`` and the kernel module are replaced by timing wrappers for the measured steps (about a
+    microsecond per call of overhead, counted in "Python and the rest"), then restored.
+    """
+    import collections
+    step = PurevaeStep("cython", make_batches(x_all, batch, dtype), dtype)
+    for _ in range(args.warmup):
+        step()
+    spent: dict[str, float] = collections.defaultdict(float)
+    real_kernels, real_matmul = backend.kernels, np.matmul
+    module = real_kernels("cython")
+
+    class Timed:
+        def __getattr__(self, name):
+            fn = getattr(module, name)
+
+            def call(*a, **kw):
+                t0 = time.perf_counter()
+                out = fn(*a, **kw)
+                spent[name] += time.perf_counter() - t0
+                return out
+            return call
+
+    def matmul(a, b, **kw):
+        t0 = time.perf_counter()
+        out = real_matmul(a, b, **kw)
+        spent[f"matmul {a.shape} x {b.shape}"] += time.perf_counter() - t0
+        return out
+
+    timed = Timed()
+    n = args.rounds * args.repeats * 4
+    backend.kernels, np.matmul = (lambda impl=None: timed), matmul
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        total = time.perf_counter() - t0
+    finally:
+        backend.kernels, np.matmul = real_kernels, real_matmul
+    print(f"\nbreakdown of {n} Cython steps, batch {batch}, {dtype} (after {args.warmup} warm-up steps), ms per step")
+    for name, sec in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:48s} {sec / n * 1e3:8.4f}")
+    gemm = sum(v for k, v in spent.items() if k.startswith("matmul"))
+    kern = sum(v for k, v in spent.items() if not k.startswith("matmul"))
+    print(f"  total {total / n * 1e3:.3f} = GEMMs {gemm / n * 1e3:.3f} + kernels {kern / n * 1e3:.3f} "
+          f"+ Python and the rest {(total - gemm - kern) / n * 1e3:.3f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="float32 only, 150 warm-up steps, 7 rounds")
@@ -388,6 +439,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="steps per case per round")
     parser.add_argument("--no-peers", action="store_true", help="skip torch and jax even when importable")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the Cython step instead")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="print the Cython step's time per kernel and per GEMM shape instead")
     parser.add_argument("--peer", choices=["torch", "jax"], help=argparse.SUPPRESS)   # the child process mode
     args = parser.parse_args(argv)
     args.dtype = args.dtype or (["float32"] if args.quick else ["float32", "float64"])
@@ -408,10 +461,10 @@ def main(argv=None) -> int:
     if not backend.cython_available():
         print("the Cython extension is not built: the cython column is empty (pip install -e .)")
     x_all = scale_pixels(load_bundled().x_train)
-    if args.profile:
+    if args.profile or args.breakdown:
         for dtype in args.dtype:
             for batch in args.batch:
-                profile(batch, dtype, args, x_all)
+                (profile if args.profile else breakdown)(batch, dtype, args, x_all)
         return 0
     for dtype in args.dtype:
         for batch in args.batch:

@@ -49,6 +49,16 @@ def test_bench_step_profile_names_the_step():
 
 
 @needs_cython
+def test_bench_step_breakdown_accounts_for_the_step():
+    text = run_script("bench_step.py", "--breakdown", "--batch", "8", "--dtype", "float32", "--warmup", "2",
+                      "--rounds", "1", "--repeats", "1")
+    assert "adam_update" in text and "matmul (8, 784) x (784, 400)" in text
+    total, gemm, kern, rest = map(float, re.search(
+        r"total ([0-9.]+) = GEMMs ([0-9.]+) \+ kernels ([0-9.]+) \+ Python and the rest (-?[0-9.]+)", text).groups())
+    assert math.isclose(total, gemm + kern + rest, abs_tol=2e-3) and gemm > 0 and kern > 0
+
+
+@needs_cython
 def test_bench_epoch_quick_runs_both_backends():
     text = run_script("bench_epoch.py", "--quick", "--batch-size", "1000")
     assert re.search(r"numpy\s+median epoch", text) and re.search(r"cython\s+median epoch", text)
