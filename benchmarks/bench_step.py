@@ -2,7 +2,7 @@
 and PyTorch / JAX when they are importable. All cases interleaved round by round, in steady state.
 
     python benchmarks/bench_step.py                 # batch 32 / 128 / 1024, float32 + float64, 1500 warm-up steps
-    python benchmarks/bench_step.py --quick         # float32, 150 warm-up steps, 7 rounds: about a minute
+    python benchmarks/bench_step.py --quick         # float32, 150 warm-up steps, 7 rounds: ~1 min, ~2 min with peers
     python benchmarks/bench_step.py --batch 128 --dtype float32 --warmup 1500 --rounds 15
     python benchmarks/bench_step.py --profile --batch 128 --dtype float32   # where the Cython step's time goes
     python benchmarks/bench_step.py --breakdown --batch 128 --dtype float32 # the same, per kernel and GEMM shape
