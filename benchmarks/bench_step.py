@@ -2,7 +2,7 @@
 and PyTorch / JAX when they are importable. All cases interleaved round by round, in steady state.
 
     python benchmarks/bench_step.py                 # batch 32 / 128 / 1024, float32 + float64, 1500 warm-up steps
-    python benchmarks/bench_step.py --quick         # float32, 150 warm-up steps, 7 rounds: ~1 min, ~2 min with peers
+    python benchmarks/bench_step.py --quick         # batch 128, float32, 150 warm-up steps, 7 rounds: under a minute
     python benchmarks/bench_step.py --batch 128 --dtype float32 --warmup 1500 --rounds 15
     python benchmarks/bench_step.py --profile --batch 128 --dtype float32   # where the Cython step's time goes
     python benchmarks/bench_step.py --breakdown --batch 128 --dtype float32 # the same, per kernel and GEMM shape
@@ -431,8 +431,8 @@ def breakdown(batch: int, dtype: str, args, x_all: np.ndarray) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="float32 only, 150 warm-up steps, 7 rounds")
-    parser.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024])
+    parser.add_argument("--quick", action="store_true", help="batch 128, float32, 150 warm-up steps, 7 rounds")
+    parser.add_argument("--batch", type=int, nargs="+", default=None, help="default 32 128 1024; quick 128")
     parser.add_argument("--dtype", nargs="+", default=None)
     parser.add_argument("--warmup", type=int, default=None, help="steps before timing (default 1500; quick 150)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 15; quick 7)")
@@ -443,6 +443,7 @@ def main(argv=None) -> int:
                         help="print the Cython step's time per kernel and per GEMM shape instead")
     parser.add_argument("--peer", choices=["torch", "jax"], help=argparse.SUPPRESS)   # the child process mode
     args = parser.parse_args(argv)
+    args.batch = args.batch or ([128] if args.quick else [32, 128, 1024])
     args.dtype = args.dtype or (["float32"] if args.quick else ["float32", "float64"])
     args.warmup = args.warmup if args.warmup is not None else (150 if args.quick else 1500)
     args.rounds = args.rounds or (7 if args.quick else 15)
