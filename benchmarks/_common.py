@@ -77,3 +77,27 @@ def interleaved_medians(cases: dict[str, Callable[[], object]], rounds: int, rep
                 fn()
             samples[name].append((time.perf_counter() - start) / repeats)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+N_INPUT, HIDDEN, N_LATENT = 784, 400, 20
+
+
+def step_products(batch: int, dtype: str) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, bool, bool]]:
+    """(name, a, b, out, transpose a, transpose b) for the 11 GEMMs of one training step of the classic model
+    (784-400-20, decoder 20-400-784): 4 forward, 4 weight gradients, 3 input gradients, in model.py's order,
+    on random arrays of those shapes with preallocated outputs."""
+    rng = np.random.default_rng(0)
+    r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+    x, z = r(batch, N_INPUT), r(batch, N_LATENT)
+    w0, w1, w2, w3 = r(N_INPUT, HIDDEN), r(HIDDEN, 2 * N_LATENT), r(N_LATENT, HIDDEN), r(HIDDEN, N_INPUT)
+    h, ml, g, out = r(batch, HIDDEN), r(batch, 2 * N_LATENT), r(batch, HIDDEN), r(batch, N_INPUT)
+    gh, gz, gh2 = r(batch, HIDDEN), r(batch, N_LATENT), r(batch, HIDDEN)
+    e = np.empty_like
+    return [
+        ("x W0", x, w0, h, False, False), ("h W1", h, w1, ml, False, False),
+        ("z W2", z, w2, g, False, False), ("g W3", g, w3, out, False, False),
+        ("g^T dout", g, out, e(w3), True, False), ("dout W3^T", out, w3, gh, False, True),
+        ("z^T dg", z, gh, e(w2), True, False), ("dg W2^T", gh, w2, gz, False, True),
+        ("h^T dml", h, ml, e(w1), True, False), ("dml W1^T", ml, w1, gh2, False, True),
+        ("x^T dh", x, gh2, e(w0), True, False),
+    ]

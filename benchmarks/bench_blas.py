@@ -25,9 +25,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine_info  # noqa: E402
+from _common import machine_info, step_products  # noqa: E402
 
-N_INPUT, HIDDEN, N_LATENT = 784, 400, 20
 GAP = 0.25
 
 
@@ -52,31 +51,12 @@ def build_cython_gemm():
     return _cython_blas_gemm
 
 
-def products(batch: int, dtype: str) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, bool, bool]]:
-    """(name, a, b, out, transpose a, transpose b) for the step's 11 GEMMs, in the order model.py calls them."""
-    rng = np.random.default_rng(0)
-    r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-    x, z = r(batch, N_INPUT), r(batch, N_LATENT)
-    w0, w1, w2, w3 = r(N_INPUT, HIDDEN), r(HIDDEN, 2 * N_LATENT), r(N_LATENT, HIDDEN), r(HIDDEN, N_INPUT)
-    h, ml, g, out = r(batch, HIDDEN), r(batch, 2 * N_LATENT), r(batch, HIDDEN), r(batch, N_INPUT)
-    gh, gz, gh2 = r(batch, HIDDEN), r(batch, N_LATENT), r(batch, HIDDEN)
-    e = np.empty_like
-    return [
-        ("x W0", x, w0, h, False, False), ("h W1", h, w1, ml, False, False),
-        ("z W2", z, w2, g, False, False), ("g W3", g, w3, out, False, False),
-        ("g^T dout", g, out, e(w3), True, False), ("dout W3^T", out, w3, gh, False, True),
-        ("z^T dg", z, gh, e(w2), True, False), ("dg W2^T", gh, w2, gz, False, True),
-        ("h^T dml", h, ml, e(w1), True, False), ("dml W1^T", ml, w1, gh2, False, True),
-        ("x^T dh", x, gh2, e(w0), True, False),
-    ]
-
-
 def numpy_call(a, b, out, ta, tb):
     np.matmul(a.T if ta else a, b.T if tb else b, out=out)
 
 
 def run(batch: int, dtype: str, args, cy) -> None:
-    prods = products(batch, dtype)
+    prods = step_products(batch, dtype)
     for name, a, b, out, ta, tb in prods:               # same numbers first
         numpy_call(a, b, out, ta, tb)
         want = out.copy()

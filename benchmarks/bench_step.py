@@ -50,14 +50,13 @@ import tracemalloc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine_info  # noqa: E402
+from _common import HIDDEN, N_INPUT, N_LATENT, machine_info, step_products  # noqa: E402
 
 import purevae  # noqa: E402
 from purevae import backend  # noqa: E402
 from purevae.data import load_bundled, scale_pixels  # noqa: E402
 from purevae.optim import Adam  # noqa: E402
 
-N_INPUT, HIDDEN, N_LATENT = 784, 400, 20
 
 
 def blas_threads() -> int:
@@ -97,31 +96,16 @@ class PurevaeStep:
 
 
 class GemmFloor:
-    """The 11 matrix products of the step, alone: 4 forward, 4 weight gradients, 3 input gradients."""
+    """The 11 matrix products of the step, alone (``_common.step_products``: the shapes, transposes and
+    preallocated outputs of model.py), through ``np.matmul(..., out=)`` as the Cython step calls them."""
 
     def __init__(self, batch: int, dtype: str):
-        rng = np.random.default_rng(0)
-        r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-        self.x, self.z = r(batch, N_INPUT), r(batch, N_LATENT)
-        self.w = [r(N_INPUT, HIDDEN), r(HIDDEN, 2 * N_LATENT), r(N_LATENT, HIDDEN), r(HIDDEN, N_INPUT)]
-        self.h, self.ml = r(batch, HIDDEN), r(batch, 2 * N_LATENT)
-        self.g, self.out = r(batch, HIDDEN), r(batch, N_INPUT)
-        self.gw = [np.empty_like(w) for w in self.w]
-        self.gh, self.gz, self.gh2 = r(batch, HIDDEN), r(batch, N_LATENT), r(batch, HIDDEN)
+        self.calls = [(a.T if ta else a, b.T if tb else b, out)
+                      for _, a, b, out, ta, tb in step_products(batch, dtype)]
 
     def __call__(self):
-        mm, w, gw = np.matmul, self.w, self.gw
-        mm(self.x, w[0], out=self.h)
-        mm(self.h, w[1], out=self.ml)
-        mm(self.z, w[2], out=self.g)
-        mm(self.g, w[3], out=self.out)
-        mm(self.g.T, self.out, out=gw[3])
-        mm(self.out, w[3].T, out=self.gh)
-        mm(self.z.T, self.gh, out=gw[2])
-        mm(self.gh, w[2].T, out=self.gz)
-        mm(self.h.T, self.ml, out=gw[1])
-        mm(self.ml, w[1].T, out=self.gh2)
-        mm(self.x.T, self.gh2, out=gw[0])
+        for a, b, out in self.calls:
+            np.matmul(a, b, out=out)
 
 
 def torch_step(batches, dtype: str, params: dict, threads: int):
