@@ -49,13 +49,13 @@ def cases(batch: int, dtype, rng: np.random.Generator) -> dict[str, tuple[tuple,
     def forward(k, code):
         def fn():
             np.copyto(work["h"], pre)
-            k.bias_activation_forward(work["h"], bias, code, ops.DEFAULT_ALPHA[ops._name(code)])
+            k.bias_activation_forward(work["h"], bias, code, ops.DEFAULT_ALPHA[ops.activation_name(code)])
             return [work["h"]]
         return fn
 
     def backward(k, code, h):
         def fn():
-            k.activation_backward_bias(grad_h, h, code, ops.DEFAULT_ALPHA[ops._name(code)], work["gp"], gb)
+            k.activation_backward_bias(grad_h, h, code, ops.DEFAULT_ALPHA[ops.activation_name(code)], work["gp"], gb)
             return [work["gp"], gb]
         return fn
 

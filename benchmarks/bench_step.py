@@ -91,7 +91,7 @@ class PurevaeStep:
         backend.set_backend(self.impl)
         x = self.batches[self.i % len(self.batches)]
         self.i += 1
-        _, _, _, grads = self.model._loss_and_grads(x, None, 1.0, checked=True)   # what fit calls
+        grads = self.model.step(x, None, 1.0, self.model.workspace(len(x))).grads   # what fit calls
         self.model.optimizer.step(self.model.params, grads)
 
 

@@ -51,9 +51,9 @@ def smallest_hidden_preactivation(model, x, eps) -> float:
             h = ops.activation_forward(pre, code, model.alpha)
         return h
 
-    mu_logvar = mlp(model._encoder, x)
+    mu_logvar = mlp(model.encoder.layers, x)
     n_latent = model.n_latent
-    mlp(model._decoder, ops.reparameterize(mu_logvar[:, :n_latent], mu_logvar[:, n_latent:], eps))
+    mlp(model.decoder.layers, ops.reparameterize(mu_logvar[:, :n_latent], mu_logvar[:, n_latent:], eps))
     return smallest
 
 

@@ -7,14 +7,13 @@ r"""purevae: a Variational Autoencoder written from scratch in NumPy, with Cytho
 
 See README.md for the tour and docs/derivations.md for every gradient derived by hand.
 """
-__version__ = "0.1.0"
-
 from .backend import cython_available, get_backend, set_backend
 from .gradcheck import gradcheck
-from .io import load, save
-from .model import VAE
+from .io import save
+from .model import VAE, load
 from .train import TrainingDiverged
 from .validation import CastWarning
+from .version import __version__
 
 __all__ = ["VAE", "load", "save", "gradcheck", "set_backend", "get_backend", "cython_available", "CastWarning",
            "TrainingDiverged", "__version__"]

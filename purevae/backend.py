@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from . import ops
+from .validation import choice, finite_float
 
 try:  # the extension is optional: without it everything runs on NumPy
     from . import _kernels as _cython_kernels
@@ -37,8 +38,7 @@ def cython_available() -> bool:
 def set_backend(name: str) -> None:
     """Select the implementation used by every model: ``"cython"`` or ``"numpy"``."""
     global _current
-    if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    choice("backend", name, BACKENDS)
     if name == "cython" and _cython_kernels is None:
         raise ValueError("backend 'cython' is not available: the extension purevae._kernels is not built "
                          "(reinstall with `pip install -e .` and a C compiler)")
@@ -118,9 +118,10 @@ def _check_2d(name: str, a: np.ndarray) -> None:
         raise ValueError(f"{name} must be 2-D (batch, features), got shape {a.shape}")
 
 
-def _activation_code(activation: str | int, alpha: float | None) -> tuple[int, float]:
-    name = ops._name(activation)
-    alpha = ops.DEFAULT_ALPHA[name] if alpha is None else float(alpha)
+def activation_code(activation: str | int, alpha: float | None) -> tuple[int, float]:
+    """(code, alpha) of an activation for the kernels; alpha defaults per activation and must suit it."""
+    name = ops.activation_name(activation)
+    alpha = ops.DEFAULT_ALPHA[name] if alpha is None else finite_float("alpha", alpha)
     if name == "leaky_relu" and not alpha > 0:
         raise ValueError(f"alpha of leaky_relu must be > 0 (its derivative is read from the sign of h), got {alpha}")
     if name == "elu" and not alpha > 0:
@@ -137,7 +138,7 @@ def bias_activation_forward(pre: np.ndarray, bias: np.ndarray, activation: str |
     pre, bias = as_kernel_arrays(pre=pre, bias=bias)
     _check_2d("pre", pre)
     _check_shape("bias", bias, (pre.shape[1],))
-    code, alpha = _activation_code(activation, alpha)
+    code, alpha = activation_code(activation, alpha)
     h = pre.copy()
     kernels(impl).bias_activation_forward(h, bias, code, alpha)
     return h
@@ -149,7 +150,7 @@ def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: str 
     grad_h, h = as_kernel_arrays(grad_h=grad_h, h=h)
     _check_2d("h", h)
     _check_shape("grad_h", grad_h, h.shape)
-    code, alpha = _activation_code(activation, alpha)
+    code, alpha = activation_code(activation, alpha)
     grad_pre, grad_bias = np.empty_like(h), np.empty(h.shape[1], h.dtype)
     kernels(impl).activation_backward_bias(grad_h, h, code, alpha, grad_pre, grad_bias)
     return grad_pre, grad_bias

@@ -38,7 +38,7 @@ from . import __version__, backend
 from .data import Dataset, binarize_static, load_dataset, scale_pixels
 from .gradcheck import format_table
 from .gradcheck import gradcheck as run_gradcheck
-from .io import load
+from .model import load
 from .io import save as save_model
 from .model import VAE
 from .objectives import elbo_terms

@@ -15,6 +15,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .validation import finite_float, positive_int, seed as check_seed
+from .workspace import Workspace
+
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-12) -> np.ndarray:
     """|a - n| / max(|a| + |n|, floor), elementwise."""
@@ -73,16 +76,21 @@ def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entrie
     784-input model with a loss of ~545 nats shows up to ~1e-4 on the weights of dim pixels; a
     larger h, or a smaller model, brings that down where a wrong gradient would stay.)
     """
+    beta = finite_float("beta", beta, 0.0)
+    h = finite_float("h", h, 0.0, strict=True)
+    max_entries = positive_int("max_entries", max_entries)
+    seed = check_seed("seed", seed, allow_none=False)
     model64 = model.astype("float64")
-    x = model64._check_data(x)
+    x = model64.check_input(x)
     rng = np.random.default_rng(seed)
     if eps is None:
         eps = rng.standard_normal((x.shape[0], model64.n_latent))
-    eps = model64._check_eps(eps, x.shape[0])
+    eps = model64.check_eps(eps, x.shape[0])
     _, grads = model64.loss_and_grads(x, eps=eps, beta=beta)
+    ws = Workspace()   # the loss is evaluated 4 times per entry: reuse one set of arrays
 
     def loss() -> float:
-        return model64._loss_and_grads(x, eps, beta, checked=True)[0]
+        return model64.step(x, eps, beta, ws).loss
 
     result: OrderedDict[str, float] = OrderedDict()
     for name, param in model64.params.items():

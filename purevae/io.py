@@ -14,6 +14,10 @@ history: ``load`` of a checkpoint gives a model whose next ``fit`` continues exa
 The file is written to a temporary file in the same folder, flushed to disk (fsync) and renamed
 over the target, so a crash leaves either the old file or the new one, never half of one.
 Loading uses ``allow_pickle=False``: nothing in a file can execute code.
+
+This module is the file format and knows nothing of ``VAE``: ``purevae.load`` (``purevae.model.load``) reads
+a file with ``read_npz`` + ``read_meta``, builds ``VAE(**meta["config"])`` and hands it to ``restore``, which
+checks and copies the arrays, the counters and a checkpoint's optimizer and position.
 """
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .optim import make_optimizer
+from .version import __version__
 
 FORMAT = "purevae"
 FORMAT_VERSION = 1
@@ -67,7 +74,6 @@ def write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def _model_arrays(model, extra_meta: dict | None = None) -> dict[str, np.ndarray]:
-    from . import __version__
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "purevae_version": __version__,
             "config": model.config(),
             "training": {"epochs_trained": model.epochs_trained, "steps_trained": model.steps_trained}}
@@ -145,15 +151,12 @@ def read_meta(path, arrays: dict[str, np.ndarray]) -> dict:
     return meta
 
 
-def load(path):
-    """Load a model saved by ``VAE.save``; raises ValueError for a corrupt, foreign or mismatched file."""
-    from .model import VAE
-    arrays = read_npz(path)
-    meta = read_meta(path, arrays)
-    try:
-        model = VAE(**meta["config"])
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"{str(path)!r} has an invalid config: {exc}") from None
+def restore(model, path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Copy a file's parameters, counters and checkpoint state into ``model``, built from ``meta["config"]``.
+
+    Raises ValueError, naming the file, when the arrays do not match the architecture (names, shapes,
+    dtypes) or are not finite, or when the checkpoint section is malformed.
+    """
     expected = set(model.params)
     found = {key[len("params/"):] for key in arrays if key.startswith("params/")}
     if found != expected:
@@ -173,11 +176,9 @@ def load(path):
     model.steps_trained = int(training.get("steps_trained", 0))
     if "checkpoint" in meta:
         _restore_checkpoint(path, model, meta["checkpoint"], arrays)
-    return model
 
 
 def _restore_checkpoint(path, model, ckpt: dict, arrays: dict[str, np.ndarray]) -> None:
-    from .optim import make_optimizer
     try:
         model.rng.bit_generator.state = ckpt["rng_state"]
         model.history = {k: list(v) for k, v in ckpt["history"].items()}
@@ -193,6 +194,6 @@ def _restore_checkpoint(path, model, ckpt: dict, arrays: dict[str, np.ndarray]) 
                         or value.dtype != model.dtype:
                     raise ValueError(f"optimizer state {key} does not match the parameters")
         if ckpt["position"] is not None:
-            model._resume = {**ckpt["position"], "order": arrays["fit/order"]}
+            model.resume_position = {**ckpt["position"], "order": arrays["fit/order"]}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{str(path)!r} has an invalid checkpoint section: {exc}") from None

@@ -10,43 +10,52 @@ Parameters live in one ordered dict ``params``; a dense layer called ``name`` ha
 of shape (n_out,). Layers: ``encoder.0 ... encoder.{n-1}`` (hidden), ``encoder.out`` (n_in, 2 n_latent)
 whose first n_latent outputs are ``mu`` and last n_latent ``logvar``; ``decoder.0 ...``, ``decoder.out``
 (n_in, n_input); the learned-variance Gaussian adds ``decoder.logvar`` (n_input,).
+
+The seams ``VAE`` composes, and that training, evaluation, gradcheck and io use (never underscore names):
+
+==================  ======================================  ==================================================
+attribute           object                                   does
+==================  ======================================  ==================================================
+``encoder``         ``purevae.mlp.MLP``                      x -> [mu | logvar]: ``forward`` / ``backward``
+``latent``          ``purevae.latent.GaussianLatent``        eps, z = mu + sigma eps, the KL, log p(z), log q(z|x)
+``decoder``         ``purevae.mlp.MLP``                      z -> the likelihood's parameters
+``likelihood``      ``purevae.likelihoods.Likelihood``       -log p(x|z) and its gradient; the mean of p(x|z)
+``workspaces``      ``purevae.workspace.WorkspaceCache``     one ``Workspace`` per batch size, for ``fit``
+==================  ======================================  ==================================================
+
+and the methods ``check_input`` / ``check_latent`` / ``check_eps`` (validation at the edge: cast once) and
+``step(x, eps, beta, ws)`` (one training step on validated arrays, writing into the workspace ``ws``).
 """
 from __future__ import annotations
 
 import numbers
 from collections import OrderedDict
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from . import backend
-from .likelihoods import _FRESH, Likelihood, make_likelihood
+from . import backend, io, objectives, train
+from .latent import GaussianLatent
+from .likelihoods import Likelihood, make_likelihood
+from .mlp import MLP
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
-from .validation import as_rng as _as_rng
-from .validation import check_data, check_eps
-from .validation import positive_int as _positive_int
+from .validation import as_rng, check_data, check_eps, choice, finite_float, positive_int, seed as check_seed
+from .workspace import FRESH, Workspace, WorkspaceCache
+
+__all__ = ["VAE", "StepResult", "load", "DTYPES"]
 
 DTYPES = ("float32", "float64")
-_MAX_WORKSPACES = 4  # batch sizes whose step arrays a model keeps (an epoch uses two: full and last batch)
+WORKSPACE_SIZES = 4  # batch sizes whose step arrays a model keeps (an epoch uses two: full and last batch)
 
 
-class _Workspace:
-    """Arrays of one training step, made on first request and handed out again on every later one.
+class StepResult(NamedTuple):
+    """What one training step returns (``VAE.step``)."""
 
-    ``array(key, shape, dtype)`` returns the array stored under ``key`` (a new one when the shape or dtype
-    changed). The Cython step of ``fit`` writes every intermediate and gradient into these, so that a
-    steady-state step allocates no large array (benchmarks/bench_step.py reports the bytes per step).
-    """
-
-    def __init__(self):
-        self.arrays: dict[str, np.ndarray] = {}
-
-    def array(self, key: str, shape: tuple, dtype) -> np.ndarray:
-        a = self.arrays.get(key)
-        if a is None or a.shape != tuple(shape) or a.dtype != dtype:
-            a = self.arrays[key] = np.empty(shape, dtype)
-        return a
+    loss: float                 #: recon + beta * kl, nats per example
+    recon: float                #: mean over the batch of -log p(x|z)
+    kl: float                   #: mean over the batch of KL(q(z|x) || N(0, I))
+    grads: "OrderedDict[str, np.ndarray]"  #: d loss / d param, the names and order of ``params``
 
 
 class VAE:
@@ -87,45 +96,39 @@ class VAE:
                  likelihood: str | Likelihood = "bernoulli", activation: str = "relu", dtype: str = "float32",
                  seed: int | None = 0, *, variance: float | None = None, alpha: float | None = None,
                  decoder_hidden: Sequence[int] | None = None):
-        self.n_input = _positive_int("n_input", n_input)
-        self.n_latent = _positive_int("n_latent", n_latent)
+        self.n_input = positive_int("n_input", n_input)
+        self.n_latent = positive_int("n_latent", n_latent)
         self.hidden = self._widths("hidden", hidden)
         self.decoder_hidden = self.hidden[::-1] if decoder_hidden is None else self._widths("decoder_hidden",
                                                                                              decoder_hidden)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        self.activation = activation
-        self.alpha = DEFAULT_ALPHA[activation] if alpha is None else float(alpha)
-        backend._activation_code(activation, self.alpha)  # validates alpha
-        if str(dtype) not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        self.dtype = np.dtype(str(dtype))
+        self.activation = choice("activation", activation, tuple(ACTIVATIONS))
+        self.alpha = DEFAULT_ALPHA[activation] if alpha is None else finite_float("alpha", alpha)
+        backend.activation_code(activation, self.alpha)  # validates alpha for this activation
+        if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+            dtype = np.dtype(dtype).name                 # np.float32 and np.dtype("float32") name a dtype too
+        self.dtype = np.dtype(choice("dtype", dtype, DTYPES))
         self.likelihood = make_likelihood(likelihood, variance)
+        seed = check_seed("seed", seed)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
-        elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = seed
         self.rng = np.random.default_rng(self.seed)
 
-        code = ACTIVATIONS[activation]
-        enc_sizes = [self.n_input, *self.hidden]
-        self._encoder = [(f"encoder.{i}", code) for i in range(len(self.hidden))] + [("encoder.out", 0)]
-        dec_sizes = [self.n_latent, *self.decoder_hidden]
-        self._decoder = [(f"decoder.{i}", code) for i in range(len(self.decoder_hidden))] + [("decoder.out", 0)]
-        shapes = list(zip(enc_sizes, [*self.hidden, 2 * self.n_latent]))
-        shapes += list(zip(dec_sizes, [*self.decoder_hidden, self.n_input]))
+        self.encoder = MLP("encoder", [self.n_input, *self.hidden, 2 * self.n_latent], activation, self.alpha)
+        self.latent = GaussianLatent(self.n_latent)
+        self.decoder = MLP("decoder", [self.n_latent, *self.decoder_hidden, self.n_input], activation, self.alpha)
         self.params: OrderedDict[str, np.ndarray] = OrderedDict()
-        for (name, _), (n_in, n_out) in zip(self._encoder + self._decoder, shapes):
-            bound = 1.0 / np.sqrt(n_in)  # PyTorch nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-            self.params[f"{name}.weight"] = self.rng.uniform(-bound, bound, (n_in, n_out)).astype(self.dtype)
-            self.params[f"{name}.bias"] = self.rng.uniform(-bound, bound, n_out).astype(self.dtype)
+        self.params.update(self.encoder.init_params(self.rng, self.dtype))
+        self.params.update(self.decoder.init_params(self.rng, self.dtype))
         self.params.update(self.likelihood.extra_params(self.n_input, self.dtype))
         self.optimizer = None
-        self._workspaces: OrderedDict[int, _Workspace] = OrderedDict()  # batch size -> arrays of a step
+        self.workspaces = WorkspaceCache(WORKSPACE_SIZES)
         self.epochs_trained = 0
         self.steps_trained = 0
         self.history: dict[str, list] = {}
+        #: where ``fit`` resumes inside an epoch: set by ``load`` of a checkpoint written in the middle of
+        #: an epoch (the generator states, the epoch's permutation, the steps done), consumed by the next fit
+        self.resume_position: dict | None = None
 
     @staticmethod
     def _widths(name: str, widths) -> tuple[int, ...]:
@@ -135,7 +138,7 @@ class VAE:
             widths = tuple(widths)
         except TypeError:
             raise TypeError(f"{name} must be a sequence of positive integers, got {widths!r}") from None
-        return tuple(_positive_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
+        return tuple(positive_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
 
     # -----------------------------------------------------------------------------------------
     # configuration
@@ -164,80 +167,29 @@ class VAE:
         return other
 
     # -----------------------------------------------------------------------------------------
-    # validation at the edge
+    # validation at the edge (the documented internal API of training, evaluation and gradcheck)
     # -----------------------------------------------------------------------------------------
-    def _check_data(self, x, name: str = "x", n_features: int | None = None, support: bool = True) -> np.ndarray:
-        """Cast x once to the model dtype, C-contiguous, after checking shape, dtype, values (``validation``)."""
-        x = check_data(name, x, self.n_input if n_features is None else n_features, self.dtype)
+    def check_input(self, x, name: str = "x", *, support: bool = True) -> np.ndarray:
+        """x as a validated (n, n_input) C-contiguous array of the model's dtype (``validation.check_data``).
+
+        ``support``: also check that x lies where p(x|z) has mass (e.g. [0, 1] for Bernoulli).
+        """
+        x = check_data(name, x, self.n_input, self.dtype)
         if support:
             self.likelihood.check_data(x, name)
         return x
 
-    def _check_eps(self, eps, batch: int) -> np.ndarray:
+    def check_latent(self, z, name: str = "z") -> np.ndarray:
+        """z as a validated (n, n_latent) C-contiguous array of the model's dtype."""
+        return check_data(name, z, self.n_latent, self.dtype)
+
+    def check_eps(self, eps, batch: int) -> np.ndarray:
+        """eps of shape (batch, n_latent) or (k, batch, n_latent), validated and cast to the model's dtype."""
         return check_eps(eps, batch, self.n_latent, self.dtype)
 
-    def _draw_eps(self, shape: tuple, rng: np.random.Generator, ws: "_Workspace | None" = None) -> np.ndarray:
-        # drawn in float64 then cast, so that float32 and float64 models see the same noise
-        ws = _FRESH if ws is None else ws
-        eps64 = rng.standard_normal(out=ws.array("eps64", shape, np.float64))
-        if self.dtype == np.float64:
-            return eps64
-        eps = ws.array("eps", shape, self.dtype)
-        np.copyto(eps, eps64, casting="same_kind")
-        return eps
-
-    # -----------------------------------------------------------------------------------------
-    # forward and backward through an MLP (validated arrays only)
-    # -----------------------------------------------------------------------------------------
-    def _mlp_forward(self, layers, h: np.ndarray, kern, ws: "_Workspace | None" = None) -> list[np.ndarray]:
-        """outputs[0] = input, outputs[i + 1] = f(outputs[i] @ W_i + b_i); arrays from ``ws`` (default: new)."""
-        ws = _FRESH if ws is None else ws
-        outputs = [h]
-        for name, code in layers:
-            weight = self.params[f"{name}.weight"]
-            out = ws.array(f"{name}.out", (h.shape[0], weight.shape[1]), h.dtype)
-            h = np.matmul(h, weight, out=out)                        # GEMM (BLAS): h W, the bias comes next
-            kern.bias_activation_forward(h, self.params[f"{name}.bias"], code, self.alpha)  # in place: f(h W + b)
-            outputs.append(h)
-        return outputs
-
-    def _mlp_backward(self, layers, outputs: list[np.ndarray], grad_out: np.ndarray, grads: dict, kern,
-                      need_input_grad: bool, ws: "_Workspace | None" = None) -> np.ndarray | None:
-        """Walk the layers backwards from grad_out = d loss / d outputs[-1]; fill grads; return grad of the input.
-
-        grad_out is overwritten: it becomes grad_pre of the last layer.
-        """
-        ws = _FRESH if ws is None else ws
-        grad_h = grad_out
-        for i in range(len(layers) - 1, -1, -1):
-            name, code = layers[i]
-            h, layer_input = outputs[i + 1], outputs[i]
-            weight = self.params[f"{name}.weight"]
-            grad_weight = ws.array(f"{name}.weight.grad", weight.shape, h.dtype)
-            grad_bias = ws.array(f"{name}.bias.grad", (h.shape[1],), h.dtype)
-            kern.activation_backward_bias(grad_h, h, code, self.alpha, grad_h, grad_bias)  # grad_h <- grad_pre
-            grads[f"{name}.weight"] = np.matmul(layer_input.T, grad_h, out=grad_weight)  # x^T grad_pre
-            grads[f"{name}.bias"] = grad_bias                                           # column sums of grad_pre
-            if i > 0 or need_input_grad:
-                grad_input = ws.array(f"{name}.input.grad", layer_input.shape, h.dtype)
-                grad_h = np.matmul(grad_h, weight.T, out=grad_input)                    # grad_pre W^T
-        return grad_h if need_input_grad else None
-
-    def _encode_raw(self, x: np.ndarray, kern, ws: "_Workspace | None" = None) -> list[np.ndarray]:
-        return self._mlp_forward(self._encoder, x, kern, ws)
-
-    def _decode_raw(self, z: np.ndarray, kern, ws: "_Workspace | None" = None) -> list[np.ndarray]:
-        return self._mlp_forward(self._decoder, z, kern, ws)
-
-    def _workspace(self, batch: int) -> "_Workspace":
-        """The arrays of a training step of ``batch`` rows (made on first use; the last few sizes are kept)."""
-        ws = self._workspaces.pop(batch, None)
-        if ws is None:
-            ws = _Workspace()
-            while len(self._workspaces) >= _MAX_WORKSPACES:          # forget the least recently used size
-                self._workspaces.popitem(last=False)
-        self._workspaces[batch] = ws                                 # most recently used last
-        return ws
+    def workspace(self, batch: int) -> Workspace:
+        """The ``Workspace`` of a step of ``batch`` rows (``self.workspaces``; made on first use)."""
+        return self.workspaces.get(batch)
 
     # -----------------------------------------------------------------------------------------
     # one training step
@@ -260,68 +212,61 @@ class VAE:
         Returns
         -------
         loss : float
-        grads : dict name -> ndarray, same names and shapes as ``self.params``
+        grads : dict name -> ndarray, same names and shapes as ``self.params``; new arrays the caller owns
         """
-        loss, _, _, grads = self._loss_and_grads(x, eps, beta)
-        return loss, grads
+        x = self.check_input(x)
+        result = self.step(x, None if eps is None else self.check_eps(eps, x.shape[0]), beta, FRESH)
+        return result.loss, result.grads
 
-    def _loss_and_grads(self, x, eps=None, beta: float = 1.0, checked: bool = False):
-        """(loss, recon, kl, grads): the step behind ``loss_and_grads`` and ``fit``.
+    def step(self, x: np.ndarray, eps: np.ndarray | None = None, beta: float = 1.0, ws=FRESH) -> StepResult:
+        """One step on validated arrays: ``StepResult(loss, recon, kl, grads)``; what ``fit`` and ``gradcheck`` call.
 
-        With ``checked=True`` (``fit``, ``gradcheck``: x already validated) on the Cython backend, the step
-        writes into this batch size's workspace: a steady-state step allocates no large array, and the
-        returned gradients are workspace arrays, overwritten by the next such call (``fit`` hands them to
-        the optimizer first). Otherwise, and always on the NumPy backend, every array is new.
+        ``x`` comes from ``check_input`` and ``eps`` (or None: drawn from ``self.rng``) from ``check_eps``.
+        ``ws`` is where every array of the step comes from (``purevae.workspace``): ``FRESH`` makes new ones
+        (what ``loss_and_grads`` uses); a ``Workspace`` (``self.workspace(batch)``, what ``fit`` uses) hands
+        out the same arrays on every call, so a steady-state step allocates no large array and the returned
+        gradients are overwritten by the next step with that workspace.
         """
-        if not checked:
-            x = self._check_data(x)
-        beta = float(beta)
-        if not np.isfinite(beta) or beta < 0:
-            raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+        beta = finite_float("beta", beta, 0.0)
         batch = x.shape[0]
-        reuse = checked and backend.get_backend() == "cython"
-        ws = self._workspace(batch) if reuse else _FRESH
-        eps = self._draw_eps((batch, self.n_latent), self.rng, ws) if eps is None else self._check_eps(eps, batch)
+        eps = self.latent.draw_eps((batch, self.n_latent), self.dtype, self.rng, ws) if eps is None else eps
         if eps.ndim == 3:  # k samples per example: the mean over k*B tiled examples is the mean over both
             x = np.tile(x, (eps.shape[0], 1))
             eps = eps.reshape(-1, self.n_latent)
-            ws = self._workspace(x.shape[0]) if reuse else _FRESH
+            ws = FRESH if ws is FRESH else self.workspace(x.shape[0])
         kern = backend.kernels()
         n = x.shape[0]
         scale = 1.0 / n  # the loss is a mean over the batch
 
         # ---- forward --------------------------------------------------------------------------
-        enc = self._encode_raw(x, kern, ws)
-        mu_logvar = enc[-1]                                           # (n, 2L): [mu | logvar]
-        z, kl = ws.array("z", eps.shape, self.dtype), ws.array("kl", (n,), self.dtype)
-        kern.reparameterize_kl_forward(mu_logvar, eps, z, kl)       # z = mu + e^(logvar/2) eps; KL closed form
-        dec = self._decode_raw(z, kern, ws)
+        enc = self.encoder.forward(self.params, x, kern, ws)        # enc[-1]: (n, 2L) = [mu | logvar]
+        mu_logvar = enc[-1]
+        z, kl = self.latent.forward(mu_logvar, eps, kern, ws)       # z = mu + e^(logvar/2) eps; KL closed form
+        dec = self.decoder.forward(self.params, z, kern, ws)
         nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, scale, kern, ws)
         recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
         loss = recon + beta * kl_mean
 
         # ---- backward, top to bottom ----------------------------------------------------------
-        grads: dict[str, np.ndarray] = {}
-        grad_z = self._mlp_backward(self._decoder, dec, grad_out, grads, kern, need_input_grad=True, ws=ws)
-        grad_mu_logvar = ws.array("mu_logvar.grad", mu_logvar.shape, self.dtype)
-        kern.reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)  # through z, + KL
-        self._mlp_backward(self._encoder, enc, grad_mu_logvar, grads, kern, need_input_grad=False, ws=ws)
-        grads.update(lik_grads)
-        return loss, recon, kl_mean, OrderedDict((name, grads[name]) for name in self.params)
+        decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True)
+        grad_mu_logvar = self.latent.backward(mu_logvar, eps, grad_z, beta, scale, kern, ws)  # through z, + KL
+        encoder_grads, _ = self.encoder.backward(self.params, enc, grad_mu_logvar, kern, ws)
+        grads = {**decoder_grads, **encoder_grads, **lik_grads}
+        return StepResult(loss, recon, kl_mean, OrderedDict((name, grads[name]) for name in self.params))
 
     # -----------------------------------------------------------------------------------------
     # inference
     # -----------------------------------------------------------------------------------------
     def encode(self, x) -> tuple[np.ndarray, np.ndarray]:
         """The parameters of q(z|x): ``mu`` and ``logvar`` (log-variance), each (n, n_latent)."""
-        x = self._check_data(x, support=False)
-        mu_logvar = self._encode_raw(x, backend.kernels())[-1]
+        x = self.check_input(x, support=False)
+        mu_logvar = self.encoder.forward(self.params, x, backend.kernels())[-1]
         return mu_logvar[:, :self.n_latent].copy(), mu_logvar[:, self.n_latent:].copy()
 
     def decode(self, z) -> np.ndarray:
         """The mean of p(x|z) for latent codes z of shape (n, n_latent): (n, n_input)."""
-        z = self._check_data(z, "z", self.n_latent, support=False)
-        return self.likelihood.mean(self._decode_raw(z, backend.kernels())[-1], self.params)
+        z = self.check_latent(z)
+        return self.likelihood.mean(self.decoder.forward(self.params, z, backend.kernels())[-1], self.params)
 
     def reconstruct(self, x) -> np.ndarray:
         """decode(mu(x)): the mean of p(x|z) at the mean of q(z|x), shape (n, n_input)."""
@@ -334,9 +279,9 @@ class VAE:
         ``rng``: a Generator or a seed; None uses a fixed stream derived from the model's seed, so the
         same call gives the same images (the training generator is left untouched).
         """
-        n = _positive_int("n", n)
-        rng = _as_rng(rng, [self.seed, 1])
-        return self.decode(self._draw_eps((n, self.n_latent), rng))
+        n = positive_int("n", n)
+        rng = as_rng(rng, [self.seed, 1])
+        return self.decode(self.latent.draw_eps((n, self.n_latent), self.dtype, rng))
 
     def elbo(self, x, k: int = 1, rng: np.random.Generator | int | None = None, batch_size: int = 1000
              ) -> np.ndarray:
@@ -344,8 +289,7 @@ class VAE:
 
         ``rng`` as in ``sample``; None gives the same answer on every call.
         """
-        from .objectives import elbo_per_example
-        return elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size)
+        return objectives.elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size)
 
     def log_likelihood(self, x, k: int = 5000, rng: np.random.Generator | int | None = None,
                        batch_size: int = 100, max_rows: int = 4096) -> np.ndarray:
@@ -353,19 +297,41 @@ class VAE:
 
         See ``purevae.objectives.log_likelihood`` for the estimator and its memory use.
         """
-        from .objectives import log_likelihood
-        return log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows)
+        return objectives.log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows)
 
     # -----------------------------------------------------------------------------------------
     # training and files
     # -----------------------------------------------------------------------------------------
-    def fit(self, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, **kwargs
-            ) -> dict[str, list]:
-        """Train with minibatches; calling it again continues training. See ``purevae.train.fit``."""
-        from .train import fit
-        return fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data, **kwargs)
+    def fit(self, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
+            optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
+            binarize: bool = False, verbose: bool = False, callback: Callable[[dict], None] | None = None,
+            checkpoint=None, checkpoint_every: int | None = None) -> dict[str, list]:
+        """Train with minibatches of the negative ELBO; calling it again continues training.
+
+        The parameters and what they mean: ``purevae.train.fit`` (this method calls it with the same
+        arguments). Returns the history, a dict of lists accumulated over every call.
+        """
+        return train.fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data,
+                         optimizer=optimizer, beta=beta, warmup_epochs=warmup_epochs, shuffle=shuffle,
+                         binarize=binarize, verbose=verbose, callback=callback, checkpoint=checkpoint,
+                         checkpoint_every=checkpoint_every)
 
     def save(self, path) -> Path:
         """Write parameters + JSON config to an ``.npz`` atomically (see ``purevae.io.save``); returns the path."""
-        from .io import save
-        return save(self, path)
+        return io.save(self, path)
+
+
+def load(path) -> VAE:
+    """Load a model (or a checkpoint) saved by ``VAE.save`` / ``fit(checkpoint=)``: ``purevae.load``.
+
+    Raises FileNotFoundError for a missing file and ValueError, naming the file, for a corrupt, foreign
+    or mismatched one (see ``purevae.io``).
+    """
+    arrays = io.read_npz(path)
+    meta = io.read_meta(path, arrays)
+    try:
+        model = VAE(**meta["config"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{str(path)!r} has an invalid config: {exc}") from None
+    io.restore(model, path, meta, arrays)
+    return model

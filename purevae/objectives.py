@@ -13,7 +13,9 @@ import numpy as np
 import scipy.special
 
 from . import backend
-from .ops import LOG_2PI, clamp_logvar
+from .validation import as_rng, positive_int
+
+__all__ = ["warmup_beta", "elbo_terms", "elbo_per_example", "log_likelihood"]
 
 
 def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
@@ -28,34 +30,29 @@ def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
     return float(beta) * min(1.0, (epoch + 1) / warmup_epochs)
 
 
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
-
-
 def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """z = mu + sigma eps for eps of shape (s, b, L), and log p(x|z) of shape (s, b) in float64."""
+    """z = mu + sigma eps for eps of shape (s, b, L), and log p(x|z) of shape (s, b) in float64.
+
+    The decoder runs once on the s * b rows; log p(x|z) is minus the nll of the likelihood's kernel twin,
+    the one the training step calls.
+    """
     s, b, n_latent = eps.shape
-    mu, logvar = mu_logvar[:, :n_latent], clamp_logvar(mu_logvar[:, n_latent:])
-    z = mu + np.exp(0.5 * logvar) * eps                               # (s, b, L)
-    out = model._decode_raw(np.ascontiguousarray(z.reshape(s * b, n_latent)), kern)[-1]
-    x_rep = np.broadcast_to(x, (s, b, x.shape[1])).reshape(s * b, -1)
-    return z, model.likelihood.log_prob(x_rep, out, model.params).reshape(s, b).astype(np.float64)
+    z = model.latent.sample(mu_logvar, eps)                                # (s, b, L)
+    out = model.decoder.forward(model.params, np.ascontiguousarray(z.reshape(s * b, n_latent)), kern)[-1]
+    x_rep = np.ascontiguousarray(np.broadcast_to(x, (s, b, x.shape[1])).reshape(s * b, -1))  # what kernels take
+    log_px_z = model.likelihood.log_prob(x_rep, out, model.params, kern)
+    return z, log_px_z.reshape(s, b).astype(np.float64)
 
 
 def _log_weights(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern) -> np.ndarray:
     r"""log w = log p(x|z) + log p(z) - log q(z|x) for eps of shape (s, b, L); returns (s, b) in float64.
 
-        log p(z)   = -0.5 sum_k (log 2 pi + z_k^2)
-        log q(z|x) = -0.5 sum_k (log 2 pi + logvar_k + eps_k^2)      (z - mu = sigma eps)
+        log p(z)   = -0.5 sum_k (log 2 pi + z_k^2)                    (ops.log_prior)
+        log q(z|x) = -0.5 sum_k (log 2 pi + logvar_k + eps_k^2)      (ops.log_posterior; z - mu = sigma eps)
     """
     z, log_px_z = _sample_log_px(model, x, mu_logvar, eps, kern)
-    logvar = clamp_logvar(mu_logvar[:, eps.shape[2]:]).astype(np.float64)
-    log_pz = -0.5 * np.sum(LOG_2PI + z.astype(np.float64) ** 2, axis=-1)
-    log_qz = -0.5 * np.sum(LOG_2PI + logvar + eps.astype(np.float64) ** 2, axis=-1)
-    return log_px_z + log_pz - log_qz
+    return log_px_z + model.latent.log_prior(z) - model.latent.log_posterior(mu_logvar, eps)
 
 
 def _chunks(n: int, size: int):
@@ -69,20 +66,17 @@ def elbo_terms(model, x, k: int = 1, rng=None, batch_size: int = 1000) -> tuple[
     z_i ~ q(z|x); the KL is in closed form. Both have shape (n,), float64.
     ``rng``: Generator, int seed, or None for a fixed stream derived from the model's seed.
     """
-    from .model import _as_rng, _positive_int
-    k = _check_k(k)
-    batch_size = _positive_int("batch_size", batch_size)
-    x = model._check_data(x)
-    rng = _as_rng(rng, [model.seed, 2])
+    k = positive_int("k", k)
+    batch_size = positive_int("batch_size", batch_size)
+    x = model.check_input(x)
+    rng = as_rng(rng, [model.seed, 2])
     kern = backend.kernels()
     log_px_z, kl = np.empty(x.shape[0]), np.empty(x.shape[0])
     for sl in _chunks(x.shape[0], batch_size):
-        mu_logvar = model._encode_raw(x[sl], kern)[-1]
-        eps = model._draw_eps((k, sl.stop - sl.start, model.n_latent), rng)
+        mu_logvar = model.encoder.forward(model.params, x[sl], kern)[-1]
+        eps = model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng)
         log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern)[1].mean(axis=0)
-        mu, logvar = (mu_logvar[:, :model.n_latent].astype(np.float64),
-                      clamp_logvar(mu_logvar[:, model.n_latent:]).astype(np.float64))
-        kl[sl] = 0.5 * np.sum(mu ** 2 + np.exp(logvar) - logvar - 1, axis=1)
+        kl[sl] = model.latent.kl(mu_logvar)                    # closed form, float64
     return log_px_z, kl
 
 
@@ -116,20 +110,19 @@ def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max
     rng : Generator, int seed, or None for a fixed stream derived from the model's seed
     batch_size, max_rows : int, the memory knobs above
     """
-    from .model import _as_rng, _positive_int
-    k = _check_k(k)
-    batch_size = _positive_int("batch_size", batch_size)
-    max_rows = _positive_int("max_rows", max_rows)
-    x = model._check_data(x)
-    rng = _as_rng(rng, [model.seed, 3])
+    k = positive_int("k", k)
+    batch_size = positive_int("batch_size", batch_size)
+    max_rows = positive_int("max_rows", max_rows)
+    x = model.check_input(x)
+    rng = as_rng(rng, [model.seed, 3])
     kern = backend.kernels()
     result = np.empty(x.shape[0])
     for sl in _chunks(x.shape[0], batch_size):
         b = sl.stop - sl.start
-        mu_logvar = model._encode_raw(x[sl], kern)[-1]
+        mu_logvar = model.encoder.forward(model.params, x[sl], kern)[-1]
         log_w = np.empty((k, b))
         for ks in _chunks(k, max(1, max_rows // b)):
-            eps = model._draw_eps((ks.stop - ks.start, b, model.n_latent), rng)
+            eps = model.latent.draw_eps((ks.stop - ks.start, b, model.n_latent), model.dtype, rng)
             log_w[ks] = _log_weights(model, x[sl], mu_logvar, eps, kern)
         result[sl] = scipy.special.logsumexp(log_w, axis=0) - np.log(k)
     return result

@@ -55,7 +55,8 @@ DEFAULT_ALPHA = {"identity": 0.0, "relu": 0.0, "tanh": 0.0, "softplus": 0.0, "le
 _NAMES = {code: name for name, code in ACTIVATIONS.items()}
 
 
-def _name(activation: str | int) -> str:
+def activation_name(activation: str | int) -> str:
+    """The name of an activation given by name or by code (a value of ``ACTIVATIONS``)."""
     if isinstance(activation, str):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -68,8 +69,51 @@ def _name(activation: str | int) -> str:
 # ---------------------------------------------------------------------------------------------
 # Readable building blocks
 # ---------------------------------------------------------------------------------------------
+def linear_forward(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.ndarray:
+    r"""The matrix product of a dense layer, written into ``out`` by BLAS: out = x @ weight.
+
+    On the model's path (``purevae.mlp.MLP.forward``) the bias and the activation follow in one fused
+    pass, ``bias_activation_forward``; ``dense_forward`` is the whole layer in one readable line.
+
+    Parameters
+    ----------
+    x : ndarray, shape (batch, n_in)
+    weight : ndarray, shape (n_in, n_out)
+    out : ndarray, shape (batch, n_out), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#dense
+    """
+    return np.matmul(x, weight, out=out)
+
+
+def linear_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray, grad_weight: np.ndarray,
+                    grad_x: np.ndarray | None = None) -> None:
+    r"""The two matrix products of a dense layer's backward pass, written into the outputs by BLAS.
+
+        grad_weight = x.T @ grad_pre           (pre_bj = sum_i x_bi W_ij + b_j)
+        grad_x      = grad_pre @ weight.T      (skipped when grad_x is None: the first layer's input is data)
+
+    The third gradient, grad_bias = column sums of grad_pre, comes out of the fused
+    ``activation_backward_bias`` pass that also made grad_pre. ``purevae.mlp.MLP.backward`` calls this.
+
+    Parameters
+    ----------
+    x : (batch, n_in), weight : (n_in, n_out), grad_pre : (batch, n_out), IN
+    grad_weight : (n_in, n_out), grad_x : (batch, n_in) or None, OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#dense
+    """
+    np.matmul(x.T, grad_pre, out=grad_weight)
+    if grad_x is not None:
+        np.matmul(grad_pre, weight.T, out=grad_x)
+
+
 def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    r"""Affine map of a batch.
+    r"""Affine map of a batch, in one line (the model splits it: ``linear_forward``, then the fused bias).
 
         pre = x @ weight + bias
 
@@ -87,12 +131,13 @@ def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.nda
     -----
     See ``dense_backward``. Derivation: docs/derivations.md#dense
     """
-    return x @ weight + bias
+    out = np.empty((x.shape[0], weight.shape[1]), np.result_type(x, weight))
+    return linear_forward(x, weight, out) + bias
 
 
 def dense_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Gradients of a dense layer, given grad_pre = d loss / d pre.
+    r"""Gradients of a dense layer, given grad_pre = d loss / d pre: ``linear_backward`` plus the bias.
 
         grad_weight = x.T @ grad_pre           (pre_bj = sum_i x_bi W_ij + b_j)
         grad_bias   = sum_b grad_pre[b, :]     (b_j is added to every row)
@@ -106,7 +151,10 @@ def dense_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray
     -----
     Derivation: docs/derivations.md#dense
     """
-    return grad_pre @ weight.T, x.T @ grad_pre, grad_pre.sum(axis=0)
+    dtype = np.result_type(x, weight, grad_pre)
+    grad_x, grad_weight = np.empty(x.shape, dtype), np.empty(weight.shape, dtype)
+    linear_backward(x, weight, grad_pre, grad_weight, grad_x)
+    return grad_x, grad_weight, grad_pre.sum(axis=0)
 
 
 def activation_forward(pre: np.ndarray, activation: str | int, alpha: float | None = None) -> np.ndarray:
@@ -124,7 +172,7 @@ def activation_forward(pre: np.ndarray, activation: str | int, alpha: float | No
     Every derivative can be written from h alone (``activation_derivative``), so the forward pass
     may overwrite ``pre`` with ``h``. Derivation: docs/derivations.md#activations
     """
-    name = _name(activation)
+    name = activation_name(activation)
     alpha = DEFAULT_ALPHA[name] if alpha is None else alpha
     if name == "identity":
         return pre.copy()
@@ -154,7 +202,7 @@ def activation_derivative(h: np.ndarray, activation: str | int, alpha: float | N
     -----
     Derivation: docs/derivations.md#activations
     """
-    name = _name(activation)
+    name = activation_name(activation)
     alpha = DEFAULT_ALPHA[name] if alpha is None else alpha
     if name == "identity":
         return np.ones_like(h)
@@ -197,22 +245,56 @@ def reparameterize(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> np.nd
     return mu + np.exp(0.5 * logvar) * eps  # exp(logvar / 2) is the standard deviation
 
 
+def kl_terms(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    r"""KL(N(mu, e^logvar) || N(0, 1)) of each latent dimension separately, in nats (elementwise).
+
+        kl_bk = 0.5 * (mu_bk^2 + e^logvar_bk - logvar_bk - 1)
+
+    ``logvar`` is used as given: callers pass it through ``clamp_logvar`` first, as the model does.
+
+    Notes
+    -----
+    d kl_bk / d mu_bk     = mu_bk
+    d kl_bk / d logvar_bk = (e^logvar_bk - 1) / 2
+    Derivation: docs/derivations.md#kl (Kingma & Welling 2014, appendix B)
+    """
+    return 0.5 * (mu * mu + np.exp(logvar) - logvar - 1)
+
+
 def kl_divergence(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
-    r"""Closed-form KL(N(mu, diag e^logvar) || N(0, I)) per example, in nats.
+    r"""Closed-form KL(N(mu, diag e^logvar) || N(0, I)) per example, in nats: the sum of ``kl_terms``.
 
         kl_b = 0.5 * sum_k (mu_bk^2 + e^logvar_bk - logvar_bk - 1)
 
     Returns
     -------
-    kl : ndarray, shape (batch,)
+    kl : ndarray, shape mu.shape[:-1]
 
     Notes
     -----
-    d kl_b / d mu     = mu
-    d kl_b / d logvar = (e^logvar - 1) / 2
-    Derivation: docs/derivations.md#kl (Kingma & Welling 2014, appendix B)
+    Derivation: docs/derivations.md#kl
     """
-    return 0.5 * np.sum(mu * mu + np.exp(logvar) - logvar - 1, axis=-1)
+    return np.sum(kl_terms(mu, logvar), axis=-1)
+
+
+def log_prior(z: np.ndarray) -> np.ndarray:
+    r"""log N(z; 0, I) summed over the last axis (the latent dimensions), in nats.
+
+        log p(z) = -0.5 * sum_k (log 2 pi + z_k^2)
+
+    Derivation: docs/derivations.md#iwae
+    """
+    return -0.5 * np.sum(LOG_2PI + z * z, axis=-1)
+
+
+def log_posterior(logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    r"""log q(z|x) = log N(z; mu, diag e^logvar) at z = mu + e^(logvar/2) eps, summed over the last axis.
+
+        log q(z|x) = -0.5 * sum_k (log 2 pi + logvar_k + eps_k^2)      ((z - mu)^2 / sigma^2 = eps^2)
+
+    ``logvar`` broadcasts against ``eps`` (one q per example, several draws). Derivation: docs/derivations.md#iwae
+    """
+    return -0.5 * np.sum(LOG_2PI + logvar + eps * eps, axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
+from .validation import choice, finite_float
 
 
 class Optimizer:
@@ -32,14 +33,11 @@ class Optimizer:
 
 
 def _positive(name: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
+    return finite_float(name, value, 0.0, strict=True)
 
 
 def _fraction(name: str, value: float) -> float:
-    value = float(value)
+    value = finite_float(name, value)
     if not 0 <= value < 1:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return value
@@ -127,6 +125,5 @@ OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
 def make_optimizer(name: str, lr: float, **kwargs) -> Optimizer:
     """``make_optimizer("adam", 1e-3)`` or ``make_optimizer("sgd", 1e-2, momentum=0.9)``."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    choice("optimizer", name, tuple(OPTIMIZERS))
     return OPTIMIZERS[name](lr=lr, **kwargs)

@@ -13,9 +13,10 @@ from typing import Callable
 
 import numpy as np
 
-from .model import VAE, _positive_int
+from . import io
 from .objectives import elbo_terms, warmup_beta
-from .optim import make_optimizer
+from .optim import OPTIMIZERS, make_optimizer
+from .validation import boolean, choice, finite_float, nonnegative_int, positive_int
 
 HISTORY_KEYS = ("epoch", "beta", "loss", "recon", "kl", "val_loss", "val_recon", "val_kl", "examples_per_sec",
                 "time")
@@ -25,7 +26,7 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or inf; the model keeps the parameters from before the failing step."""
 
 
-def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
+def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
         optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
         binarize: bool = False, verbose: bool = False,
         callback: Callable[[dict], None] | None = None, checkpoint=None,
@@ -34,6 +35,8 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
 
     Parameters
     ----------
+    model : VAE
+        Trained in place: its ``params``, ``optimizer``, ``rng``, counters and ``history`` change.
     x : array (n, n_input)
         Training data, cast once to the model's dtype (values in [0, 1] for Bernoulli).
     epochs : int
@@ -82,27 +85,27 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
     TrainingDiverged
         when a step's loss is NaN or inf; the parameters are those before that step.
     """
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
-    x = model._check_data(x)
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
+    x = model.check_input(x)
     if batch_size > x.shape[0]:
         raise ValueError(f"batch_size ({batch_size}) is larger than the number of examples ({x.shape[0]})")
-    x_val = None if validation_data is None else model._check_data(validation_data, "validation_data")
-    if not isinstance(warmup_epochs, (int, np.integer)) or warmup_epochs < 0:
-        raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
-    beta = float(beta)
-    if not np.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+    x_val = None if validation_data is None else model.check_input(validation_data, "validation_data")
+    warmup_epochs = nonnegative_int("warmup_epochs", warmup_epochs)
+    beta = finite_float("beta", beta, 0.0)
+    lr = finite_float("lr", lr, 0.0, strict=True)
+    optimizer = choice("optimizer", optimizer, tuple(OPTIMIZERS))
+    shuffle, binarize, verbose = boolean("shuffle", shuffle), boolean("binarize", binarize), boolean("verbose", verbose)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {callback!r}")
     if model.optimizer is None or model.optimizer.name != optimizer:
         model.optimizer = make_optimizer(optimizer, lr)
     else:
-        model.optimizer.lr = float(lr)
+        model.optimizer.lr = lr
     if checkpoint_every is not None:
-        checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
+        checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
         if checkpoint is None:
             raise ValueError("checkpoint_every needs a checkpoint path")
-    if checkpoint is not None:
-        from .io import save_checkpoint
     for key in HISTORY_KEYS:
         model.history.setdefault(key, [])
 
@@ -112,7 +115,7 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
         epoch = model.epochs_trained
         beta_e = warmup_beta(epoch, warmup_epochs, beta)
         start = time.perf_counter()
-        resume, model._resume = getattr(model, "_resume", None), None
+        resume, model.resume_position = model.resume_position, None
         epoch_rng_state = resume["epoch_rng_state"] if resume else model.rng.bit_generator.state
         model.rng.bit_generator.state = epoch_rng_state
         order = model.rng.permutation(n) if shuffle else np.arange(n)
@@ -133,12 +136,12 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
             rows = order[first:first + batch_size]
             # gather the batch into an array that the step's workspace keeps: no new array per step
             # (mode="clip": with the default "raise" NumPy gathers into a temporary first; the rows are valid)
-            batch = np.take(data, rows, axis=0, mode="clip",
-                            out=model._workspace(len(rows)).array("batch", (len(rows), data.shape[1]), data.dtype))
+            ws = model.workspace(len(rows))
+            batch = np.take(data, rows, axis=0, mode="clip", out=ws.array("batch", (len(rows), data.shape[1]), data.dtype))
             # a diverging step overflows (exp, matmul) on its way to a NaN/inf loss: TrainingDiverged below
             # reports it, instead of NumPy RuntimeWarnings that -W error would turn into the wrong exception
             with np.errstate(over="ignore", invalid="ignore"):
-                loss, recon, kl, grads = model._loss_and_grads(batch, None, beta_e, checked=True)
+                loss, recon, kl, grads = model.step(batch, None, beta_e, ws)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
                                        f"keeps the parameters from before this step (lower the learning rate?)")
@@ -146,7 +149,7 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
             model.steps_trained += 1
             sums += (recon * len(batch), kl * len(batch))
             if checkpoint_every is not None and model.steps_trained % checkpoint_every == 0 and step + 1 < n_steps:
-                save_checkpoint(model, checkpoint, {
+                io.save_checkpoint(model, checkpoint, {
                     "epoch_rng_state": epoch_rng_state, "rng_state": model.rng.bit_generator.state,
                     "order": order, "step": step + 1, "sums": sums.tolist(), "batch_size": batch_size,
                     "elapsed": elapsed_before + time.perf_counter() - start})
@@ -163,7 +166,7 @@ def fit(model: VAE, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3
         for key in HISTORY_KEYS:
             model.history[key].append(record[key])
         if checkpoint is not None:
-            save_checkpoint(model, checkpoint)
+            io.save_checkpoint(model, checkpoint)
         if verbose:
             val = "" if x_val is None else f"  val {record['val_loss']:.3f}"
             print(f"epoch {record['epoch']:3d}  loss {record['loss']:.3f} (recon {recon:.3f} + kl {kl:.3f}){val}"

@@ -19,24 +19,84 @@ class CastWarning(UserWarning):
     """An input array of a non-float (or float16) dtype was cast to the model's float dtype."""
 
 
+# ---------------------------------------------------------------------------------------------
+# Scalars. One rule for every public function (tests/test_argument_errors.py walks all of them):
+#   wrong type (a float where an int is needed, a string, a bool, None where it is not allowed) -> TypeError
+#   right type, wrong value (negative, zero, out of range, not finite, not one of the choices)   -> ValueError
+# ---------------------------------------------------------------------------------------------
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def integer(name: str, value, minimum: int | None = None) -> int:
+    """``value`` as an int (>= minimum when given); TypeError for a non-integer (bool and 2.0 included)."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
 def positive_int(name: str, value) -> int:
     """``value`` as an int >= 1; TypeError for a non-integer (bool included), ValueError for < 1."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value}")
     return int(value)
 
 
-def finite_float(name: str, value, minimum: float | None = None, strict: bool = False) -> float:
-    """``value`` as a finite float, optionally >= minimum (> minimum when strict)."""
+def nonnegative_int(name: str, value) -> int:
+    """``value`` as an int >= 0; TypeError for a non-integer (bool included), ValueError for < 0."""
+    return integer(name, value, 0)
+
+
+def seed(name: str, value, allow_none: bool = True) -> int | None:
+    """A seed: an int >= 0 (or None when allowed); TypeError for another type, ValueError for < 0."""
+    if value is None and allow_none:
+        return None
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a non-negative integer{' or None' if allow_none else ''}, "
+                        f"got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value}")
+    return int(value)
+
+
+def finite_float(name: str, value, minimum: float | None = None, strict: bool = False,
+                 maximum: float | None = None) -> float:
+    """``value`` as a finite float, optionally >= minimum (> minimum when strict) and <= maximum.
+
+    TypeError for a non-number (a string, a bool, None), ValueError for NaN, inf or a value out of range;
+    the message says the range: "lr must be a finite number > 0, got -1.0".
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
     value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value}")
+    bounds = []
+    if minimum is not None:
+        bounds.append(f"{'>' if strict else '>='} {minimum:g}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum:g}")
+    if not np.isfinite(value) or (minimum is not None and (value <= minimum if strict else value < minimum)) \
+            or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be a finite number{' ' + ' and '.join(bounds) if bounds else ''}, got {value}")
+    return value
+
+
+def boolean(name: str, value) -> bool:
+    """``value`` as a bool; TypeError for anything else (0, 1, "yes", None)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def choice(name: str, value, options) -> str:
+    """``value`` as one of the strings ``options``; TypeError for a non-string, ValueError for another string."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {tuple(options)}, got {value!r} ({type(value).__name__})")
+    if value not in options:
+        raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
     return value
 
 
@@ -46,11 +106,11 @@ def as_rng(rng, default_seed) -> np.random.Generator:
         return rng
     if rng is None:
         return np.random.default_rng(default_seed)
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+    if _is_int(rng):
         if rng < 0:
             raise ValueError(f"rng seed must be >= 0, got {rng}")
         return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r} ({type(rng).__name__})")
 
 
 def as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:

@@ -22,7 +22,7 @@ FIT = dict(batch_size=64, lr=2e-3, binarize=True, warmup_epochs=2)  # 10 steps p
 
 def interrupt_after(model, n_calls):
     """Make the model's n_calls-th training step raise KeyboardInterrupt (a simulated Ctrl-C / crash)."""
-    original = model._loss_and_grads
+    original = model.step
     calls = [0]
 
     def step(*args, **kwargs):
@@ -31,7 +31,7 @@ def interrupt_after(model, n_calls):
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    model._loss_and_grads = step
+    model.step = step
 
 
 @pytest.mark.parametrize("stop_at_call", [11, 26])  # 26: the 6th step of epoch 3, between two checkpoints

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import purevae
 from purevae import backend, ops
 from purevae.optim import Adam
+from purevae.workspace import FRESH
 
 pytestmark = pytest.mark.skipif(not backend.cython_available(), reason="the Cython extension is not built")
 
@@ -319,7 +320,7 @@ def test_k_sample_step_equal_on_both_backends(dtype, rng, restore_backend):
     out = {}
     for name in ("numpy", "cython"):
         backend.set_backend(name)
-        out[name] = model._loss_and_grads(model._check_data(x), eps, 1.0, checked=True)
+        out[name] = model.step(model.check_input(x), model.check_eps(eps, 4), 1.0, model.workspace(4))
     tol = np.dtype(dtype).type
     np.testing.assert_allclose(out["cython"][0], out["numpy"][0], rtol=RTOL[tol], atol=ATOL[tol])
     _grads_close(out["cython"][3], out["numpy"][3], tol)
@@ -351,7 +352,7 @@ def test_public_loss_and_grads_returns_arrays_the_caller_owns(rng, restore_backe
     x = rng.random((5, 23))
     _, first = model.loss_and_grads(x, eps=rng.standard_normal((5, 3)))
     kept = {k: v.copy() for k, v in first.items()}
-    model._loss_and_grads(x, None, 1.0, checked=True)            # the training step reuses its workspace
+    model.step(model.check_input(x), None, 1.0, model.workspace(5))   # the training step reuses its workspace
     model.loss_and_grads(x)
     for name in kept:
         np.testing.assert_array_equal(first[name], kept[name], err_msg=name)
@@ -360,21 +361,23 @@ def test_public_loss_and_grads_returns_arrays_the_caller_owns(rng, restore_backe
 def test_training_step_reuses_its_workspace(rng, restore_backend):
     backend.set_backend("cython")
     model = _small_model("float32")
-    x = model._check_data(rng.random((5, 23)))
-    grads1 = model._loss_and_grads(x, None, 1.0, checked=True)[3]
-    grads2 = model._loss_and_grads(x, None, 1.0, checked=True)[3]
+    x = model.check_input(rng.random((5, 23)))
+    grads1 = model.step(x, None, 1.0, model.workspace(5)).grads
+    grads2 = model.step(x, None, 1.0, model.workspace(5)).grads
     assert all(grads1[k] is grads2[k] for k in grads1)
-    backend.set_backend("numpy")                                  # the reference path always makes new arrays
-    grads3 = model._loss_and_grads(x, None, 1.0, checked=True)[3]
-    assert not any(grads3[k] is grads2[k] for k in grads2)
+    backend.set_backend("numpy")                                  # the workspace is the caller's choice, not the backend's
+    grads3 = model.step(x, None, 1.0, model.workspace(5)).grads
+    assert all(grads3[k] is grads2[k] for k in grads2)
+    grads4 = model.step(x, None, 1.0, FRESH).grads                 # FRESH: new arrays every time
+    assert not any(grads4[k] is grads2[k] for k in grads2)
 
 
 def test_workspace_keeps_a_few_batch_sizes(rng, restore_backend):
     backend.set_backend("cython")
     model = _small_model("float32")
     for batch in range(1, 9):
-        model._loss_and_grads(model._check_data(rng.random((batch, 23))), None, 1.0, checked=True)
-    assert list(model._workspaces) == [5, 6, 7, 8]
+        model.step(model.check_input(rng.random((batch, 23))), None, 1.0, model.workspace(batch))
+    assert model.workspaces.sizes() == [5, 6, 7, 8]
 
 
 def test_workspace_draws_the_same_noise_as_a_fresh_step(rng, restore_backend):
@@ -384,7 +387,7 @@ def test_workspace_draws_the_same_noise_as_a_fresh_step(rng, restore_backend):
     for name in ("numpy", "cython"):
         backend.set_backend(name)
         model = _small_model("float64")
-        losses[name] = [model._loss_and_grads(model._check_data(x), None, 1.0, checked=True)[0] for _ in range(3)]
+        losses[name] = [model.step(model.check_input(x), None, 1.0, model.workspace(6)).loss for _ in range(3)]
     np.testing.assert_allclose(losses["cython"], losses["numpy"], rtol=1e-12, atol=0)
 
 
@@ -396,14 +399,14 @@ def test_steady_state_training_step_allocates_no_large_array(dtype, restore_back
     batch = 64
     model = purevae.VAE(n_input=200, hidden=(50,), n_latent=5, dtype=dtype, seed=0)
     model.optimizer = Adam(1e-3)
-    x = model._check_data((np.random.default_rng(0).random((batch, 200)) < 0.3).astype(dtype))
+    x = model.check_input((np.random.default_rng(0).random((batch, 200)) < 0.3).astype(dtype))
     for _ in range(3):
-        model.optimizer.step(model.params, model._loss_and_grads(x, None, 1.0, checked=True)[3])
+        model.optimizer.step(model.params, model.step(x, None, 1.0, model.workspace(batch)).grads)
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        model.optimizer.step(model.params, model._loss_and_grads(x, None, 1.0, checked=True)[3])
+        model.optimizer.step(model.params, model.step(x, None, 1.0, model.workspace(batch)).grads)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -416,7 +419,7 @@ def test_fit_epoch_gathers_batches_without_new_arrays(restore_backend):
     backend.set_backend("cython")
     batch, n = 256, 2048                                    # 8 full batches: one batch size, one workspace
     model = purevae.VAE(n_input=200, hidden=(50,), n_latent=5, dtype="float32", seed=0)
-    x = model._check_data((np.random.default_rng(0).random((n, 200)) < 0.3).astype(np.float32))
+    x = model.check_input((np.random.default_rng(0).random((n, 200)) < 0.3).astype(np.float32))
     model.fit(x, epochs=1, batch_size=batch)                # warm-up: workspace, optimizer state, history lists
     one_batch = batch * 200 * x.itemsize
     tracemalloc.start()

@@ -48,11 +48,11 @@ def hidden_preactivations(model, x, eps):
             h = ops.activation_forward(pre, code, model.alpha)
         return h
 
-    mu_logvar = mlp(model._encoder, x)
+    mu_logvar = mlp(model.encoder.layers, x)
     n_latent = model.n_latent
     eps = eps.reshape(-1, x.shape[0], n_latent)
     z = ops.reparameterize(mu_logvar[:, :n_latent], mu_logvar[:, n_latent:], eps)   # (k, B, L)
-    mlp(model._decoder, z.reshape(-1, n_latent))
+    mlp(model.decoder.layers, z.reshape(-1, n_latent))
     return pres
 
 

@@ -174,12 +174,13 @@ def test_elbo_batches_do_not_change_the_answer(rng):
     np.testing.assert_allclose(a, b, rtol=0, atol=0.15)
 
 
-@pytest.mark.parametrize("k", [0, -3, 2.5, True])
-def test_k_must_be_a_positive_integer(k):
+@pytest.mark.parametrize("k, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_k_must_be_a_positive_integer(k, error):
+    """A wrong value (0, -3) is a ValueError, a wrong type (a float, a bool) a TypeError (issue 9's one rule)."""
     model = VAE(3, hidden=(2,), n_latent=1, seed=0)
-    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+    with pytest.raises(error, match="k must be a positive integer"):
         model.log_likelihood(np.full((1, 3), 0.5), k=k)
-    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+    with pytest.raises(error, match="k must be a positive integer"):
         model.elbo(np.full((1, 3), 0.5), k=k)
 
 

@@ -88,13 +88,13 @@ def test_fit_continues_bit_for_bit(small, seed):
 def test_warmup_ramps_beta_linearly_across_calls(small, seed):
     model = small_model(seed)
     betas_per_step = []
-    original = model._loss_and_grads
+    original = model.step
 
-    def recording(batch, eps, beta, checked=False):
+    def recording(batch, eps, beta, ws):
         betas_per_step.append(beta)
-        return original(batch, eps, beta, checked=checked)
+        return original(batch, eps, beta, ws)
 
-    model._loss_and_grads = recording
+    model.step = recording
     model.fit(small, epochs=2, batch_size=100, warmup_epochs=4, beta=2.0)
     history = model.fit(small, epochs=3, batch_size=100, warmup_epochs=4, beta=2.0)
     # beta_e = 2 min(1, (e + 1) / 4): 0.5, 1.0, 1.5, 2.0, 2.0, counted over both calls
@@ -124,15 +124,15 @@ def test_training_loss_is_the_batch_weighted_mean(small, seed):
     """history['loss'] of an epoch without shuffling is the size-weighted mean of the batches' losses."""
     model = small_model(seed)
     losses, sizes = [], []
-    original = model._loss_and_grads
+    original = model.step
 
-    def recording(batch, eps, beta, checked=False):
-        result = original(batch, eps, beta, checked=checked)
+    def recording(batch, eps, beta, ws):
+        result = original(batch, eps, beta, ws)
         losses.append(result[0])
         sizes.append(len(batch))
         return result
 
-    model._loss_and_grads = recording
+    model.step = recording
     history = model.fit(small, epochs=1, batch_size=64, shuffle=False)
     assert sizes == [64, 64, 64, 8]
     np.testing.assert_allclose(history["loss"][0], np.dot(losses, sizes) / 200, rtol=1e-12, atol=0)

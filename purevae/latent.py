@@ -1,0 +1,90 @@
+r"""The latent seam: q(z|x) = N(mu, diag e^logvar), the prior N(0, I), reparameterization and the KL.
+
+The encoder's last layer gives ``mu_logvar`` (batch, 2 L): ``mu`` in the first L columns, ``logvar`` (the
+log of the *variance*) in the last L, clamped to [-30, 30] (``ops.LOGVAR_LIMIT``) wherever it is used.
+``GaussianLatent`` is the one object that knows that layout; training, evaluation and diagnostics call it:
+
+=====================  ============================================  ===================================
+method                 computes                                      the formula lives in
+=====================  ============================================  ===================================
+``draw_eps``           eps ~ N(0, I), drawn in float64, then cast     (numpy.random.Generator)
+``forward``            z = mu + e^(logvar/2) eps and KL per example   kern.reparameterize_kl_forward
+``backward``           grad of [mu | logvar] through z and beta KL    kern.reparameterize_kl_backward
+``sample``             z for eps of any leading shape (evaluation)   ops.reparameterize
+``kl``                 KL per example, float64 (evaluation)          ops.kl_divergence
+``log_prior``          log p(z), float64 (importance weights)        ops.log_prior
+``log_posterior``      log q(z|x), float64 (importance weights)      ops.log_posterior
+=====================  ============================================  ===================================
+
+``kern`` is ``backend.kernels()``: the Cython kernels or their NumPy twins in ``ops`` (which call
+``ops.reparameterize`` and ``ops.kl_divergence`` themselves). Derivations: docs/derivations.md#reparameterization,
+#kl and #iwae.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from . import ops
+from .workspace import FRESH
+
+__all__ = ["GaussianLatent"]
+
+
+class GaussianLatent:
+    """Diagonal Gaussian posterior with a standard normal prior, for ``n_latent`` dimensions."""
+
+    def __init__(self, n_latent: int):
+        self.n_latent = int(n_latent)
+
+    def split(self, mu_logvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, logvar) from [mu | logvar] (..., 2 L): mu a view, logvar clamped to [-30, 30] (a new array)."""
+        n = self.n_latent
+        return mu_logvar[..., :n], ops.clamp_logvar(mu_logvar[..., n:])
+
+    def draw_eps(self, shape: tuple, dtype, rng: np.random.Generator, ws=FRESH) -> np.ndarray:
+        """Standard normal noise of ``shape``, drawn in float64 and then cast, so float32 and float64 models
+        with the same generator see the same noise. Arrays from ``ws`` (keys ``eps64``, ``eps``)."""
+        eps64 = rng.standard_normal(out=ws.array("eps64", shape, np.float64))
+        if np.dtype(dtype) == np.float64:
+            return eps64
+        eps = ws.array("eps", shape, dtype)
+        np.copyto(eps, eps64, casting="same_kind")
+        return eps
+
+    # ---- training: the fused kernels -----------------------------------------------------------
+    def forward(self, mu_logvar: np.ndarray, eps: np.ndarray, kern: ModuleType, ws=FRESH
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """z (batch, L) and KL(q(z|x_b) || N(0, I)) per example (batch,), in one pass of the kernel."""
+        z = ws.array("z", eps.shape, mu_logvar.dtype)
+        kl = ws.array("kl", (eps.shape[0],), mu_logvar.dtype)
+        kern.reparameterize_kl_forward(mu_logvar, eps, z, kl)
+        return z, kl
+
+    def backward(self, mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: float, scale: float,
+                 kern: ModuleType, ws=FRESH) -> np.ndarray:
+        """d loss / d [mu | logvar] (batch, 2 L), through z and through beta * scale * sum_b KL_b."""
+        grad_mu_logvar = ws.array("mu_logvar.grad", mu_logvar.shape, mu_logvar.dtype)
+        kern.reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)
+        return grad_mu_logvar
+
+    # ---- evaluation: the NumPy formulas, any number of draws per example ---------------------
+    def sample(self, mu_logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        """z = mu + e^(logvar/2) eps for eps of shape (..., batch, L) (mu_logvar (batch, 2 L) broadcasts)."""
+        mu, logvar = self.split(mu_logvar)
+        return ops.reparameterize(mu, logvar, eps)
+
+    def kl(self, mu_logvar: np.ndarray) -> np.ndarray:
+        """KL(q(z|x) || N(0, I)) per example, computed in float64, shape (batch,)."""
+        mu, logvar = self.split(mu_logvar)
+        return ops.kl_divergence(mu.astype(np.float64), logvar.astype(np.float64))
+
+    def log_prior(self, z: np.ndarray) -> np.ndarray:
+        """log p(z) = log N(z; 0, I) in float64, shape z.shape[:-1]."""
+        return ops.log_prior(z.astype(np.float64))
+
+    def log_posterior(self, mu_logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        """log q(z|x) in float64 at z = sample(mu_logvar, eps), shape eps.shape[:-1]."""
+        logvar = self.split(mu_logvar)[1].astype(np.float64)
+        return ops.log_posterior(logvar, eps.astype(np.float64))

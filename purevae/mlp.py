@@ -1,0 +1,116 @@
+r"""The multilayer perceptron seam: dense layers with a hidden activation, forward and backward.
+
+An ``MLP`` named ``encoder`` with sizes (784, 400, 40) is the layers ``encoder.0`` (784 -> 400, activation f)
+and ``encoder.out`` (400 -> 40, identity). Its parameters live in the model's ordered dict ``params`` as
+``<layer>.weight`` (n_in, n_out), so that the layer computes ``x @ weight + bias``, and ``<layer>.bias``
+(n_out,). The MLP holds no arrays of its own: ``forward`` and ``backward`` take ``params``, the kernel
+module ``kern`` (``backend.kernels()``) and a workspace ``ws`` (``purevae.workspace``).
+
+One layer, forward then backward (docs/derivations.md#dense and #activations)::
+
+    h     = f(x @ W + b)          ops.linear_forward, then kern.bias_activation_forward in place
+    a_bar = h_bar * f'(h)         kern.activation_backward_bias (also b_bar = column sums of a_bar)
+    W_bar = x^T a_bar             ops.linear_backward
+    x_bar = a_bar W^T             ops.linear_backward (skipped for the first layer unless asked)
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from types import ModuleType
+from typing import Sequence
+
+import numpy as np
+
+from . import ops
+from .workspace import FRESH
+
+__all__ = ["MLP"]
+
+
+class MLP:
+    """Dense layers ``name.0 ... name.{n-1}`` with activation f, then ``name.out`` without one.
+
+    Parameters
+    ----------
+    name : str
+        Prefix of the layer and parameter names ("encoder", "decoder").
+    sizes : sequence of int
+        Widths from input to output: (n_in, hidden..., n_out).
+    activation : str
+        A key of ``ops.ACTIVATIONS``, applied after every layer but the last.
+    alpha : float
+        The activation's parameter (``ops.DEFAULT_ALPHA``).
+    """
+
+    def __init__(self, name: str, sizes: Sequence[int], activation: str, alpha: float):
+        self.name = name
+        self.sizes = tuple(int(s) for s in sizes)
+        self.activation = activation
+        self.alpha = alpha
+        code = ops.ACTIVATIONS[activation]
+        n_hidden = len(self.sizes) - 2
+        #: (layer name, activation code) from input to output
+        self.layers = [(f"{name}.{i}", code) for i in range(n_hidden)] + [(f"{name}.out", ops.ACTIVATIONS["identity"])]
+
+    @property
+    def n_in(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.sizes[-1]
+
+    def init_params(self, rng: np.random.Generator, dtype) -> "OrderedDict[str, np.ndarray]":
+        """PyTorch ``nn.Linear``'s default: every weight and bias uniform in +-1/sqrt(fan_in).
+
+        Drawn in float64 from ``rng``, layer by layer, weight then bias (then cast to ``dtype``), so float32
+        and float64 models with the same seed start from the same point.
+        """
+        params: OrderedDict[str, np.ndarray] = OrderedDict()
+        for (name, _), n_in, n_out in zip(self.layers, self.sizes[:-1], self.sizes[1:]):
+            bound = 1.0 / np.sqrt(n_in)  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+            params[f"{name}.weight"] = rng.uniform(-bound, bound, (n_in, n_out)).astype(dtype)
+            params[f"{name}.bias"] = rng.uniform(-bound, bound, n_out).astype(dtype)
+        return params
+
+    def forward(self, params: dict, x: np.ndarray, kern: ModuleType, ws=FRESH) -> list[np.ndarray]:
+        """The outputs of every layer: ``cache[0] = x``, ``cache[i + 1] = f(cache[i] @ W_i + b_i)``.
+
+        ``x`` is validated, C-contiguous, of the parameters' dtype. ``cache[-1]`` is the MLP's output;
+        the whole list is what ``backward`` needs. Arrays come from ``ws`` (keys ``<layer>.out``).
+        """
+        cache = [x]
+        h = x
+        for name, code in self.layers:
+            weight = params[f"{name}.weight"]
+            out = ws.array(f"{name}.out", (h.shape[0], weight.shape[1]), h.dtype)
+            h = ops.linear_forward(h, weight, out)                               # GEMM (BLAS): h W
+            kern.bias_activation_forward(h, params[f"{name}.bias"], code, self.alpha)  # in place: f(h W + b)
+            cache.append(h)
+        return cache
+
+    def backward(self, params: dict, cache: list[np.ndarray], grad_out: np.ndarray, kern: ModuleType, ws=FRESH,
+                 need_input_grad: bool = False) -> tuple["OrderedDict[str, np.ndarray]", np.ndarray | None]:
+        """Walk the layers backwards from ``grad_out`` = d loss / d cache[-1].
+
+        Returns the gradients of this MLP's parameters (name -> array, from the last layer to the first)
+        and d loss / d x when ``need_input_grad`` (else None). ``grad_out`` is overwritten: it becomes
+        the last layer's grad_pre. Arrays come from ``ws`` (keys ``<param>.grad``, ``<layer>.input.grad``).
+        """
+        grads: OrderedDict[str, np.ndarray] = OrderedDict()
+        grad_h = grad_out
+        for i in range(len(self.layers) - 1, -1, -1):
+            name, code = self.layers[i]
+            h, layer_input = cache[i + 1], cache[i]
+            weight = params[f"{name}.weight"]
+            grad_weight = ws.array(f"{name}.weight.grad", weight.shape, h.dtype)
+            grad_bias = ws.array(f"{name}.bias.grad", (h.shape[1],), h.dtype)
+            kern.activation_backward_bias(grad_h, h, code, self.alpha, grad_h, grad_bias)  # grad_h <- grad_pre
+            grad_input = None
+            if i > 0 or need_input_grad:
+                grad_input = ws.array(f"{name}.input.grad", layer_input.shape, h.dtype)
+            ops.linear_backward(layer_input, weight, grad_h, grad_weight, grad_input)   # x^T grad_pre, grad_pre W^T
+            grads[f"{name}.weight"] = grad_weight
+            grads[f"{name}.bias"] = grad_bias                                           # column sums of grad_pre
+            grad_h = grad_input
+        return grads, (grad_h if need_input_grad else None)
