@@ -20,7 +20,10 @@ Files a ``train`` run writes to its output folder (``--out``, default ``runs/lat
                        when matplotlib is installed (``pip install "purevae[plot]"``)
 
 The validation set is the test set of the data (the convention of the classic VAE examples; nothing
-is selected with it: it is only reported).
+is selected with it: it is only reported). Every command gets its images from ``purevae.data.prepare``
+(scaling, ``--n-train``/``--n-test``, ``--binarize`` and its fixed seeds), so that ``prepare`` followed by
+``VAE(...).fit(p.x_train, validation_data=p.x_test, binarize=p.fit_binarize)`` in Python trains on
+exactly what ``purevae train`` trains on.
 """
 from __future__ import annotations
 
@@ -34,22 +37,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, backend
-from .data import Dataset, binarize_static, load_dataset, scale_pixels
+from . import backend
+from .data import BINARIZE_MODES, Dataset, PreparedData, load_dataset, prepare
 from .gradcheck import format_table
 from .gradcheck import gradcheck as run_gradcheck
-from .model import load
 from .io import save as save_model
-from .model import VAE
+from .likelihoods import LIKELIHOODS
+from .model import DTYPES, VAE, load
 from .objectives import elbo_terms
 from .ops import ACTIVATIONS
+from .optim import OPTIMIZERS
 from .train import TrainingDiverged
+from .version import __version__
 
 PROG = "purevae"
-# Fixed seeds of the static binarizations, independent of the model's seed, so that every model trained
-# with --binarize static sees the same 0/1 training set and every binarized run is scored on the same test set.
-TRAIN_BINARIZE_SEED = 1
-TEST_BINARIZE_SEED = 2
+# The data policy (scaling, --n-train/--n-test, binarization and its fixed seeds) is purevae.data.prepare's;
+# every choice list below is the library's own constant, so the command line offers what the library accepts.
 _COMMANDS = ("train", "evaluate", "sample", "reconstruct", "traverse", "gradcheck")
 
 
@@ -123,7 +126,7 @@ def _model_options(hidden: list[int], latent: int) -> argparse.ArgumentParser:
                                  f"(default: {' '.join(map(str, hidden))})")
     model_opts.add_argument("--latent", type=positive_int, default=latent, metavar="N",
                             help=f"dimension of z (default: {latent})")
-    model_opts.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
+    model_opts.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                             help="p(x|z) (default: bernoulli)")
     model_opts.add_argument("--variance", type=positive_float, default=None,
                             help="gaussian only: fixed pixel variance (default: learned per pixel)")
@@ -150,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "'fashion-mnist' (the full set from the Debian package dataset-fashion-mnist), "
                                 "a folder of IDX files or an .npz file (default for train: bundled; for the "
                                 "other commands: the data the model was trained on, from metrics.json)")
-    data_opts.add_argument("--binarize", choices=("none", "dynamic", "static"), default=None,
+    data_opts.add_argument("--binarize", choices=BINARIZE_MODES, default=None,
                            help="none: grey values in [0, 1]; dynamic: a fresh Bernoulli draw of the training "
                                 "images every epoch; static: one seeded draw (test images: one seeded draw "
                                 "in both binarized cases) (default for train: none; else as trained)")
@@ -159,11 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", parents=[common, data_opts, _model_options([400], 20)],
                        help="train a model on image data",
                        description="Train a VAE and write model.npz, metrics.json and pictures to --out.")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default: float32)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="(default: float32)")
     p.add_argument("--epochs", type=positive_int, default=10, help="(default: 10)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="(default: 128)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default: 1e-3)")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="(default: adam)")
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="(default: adam)")
     p.add_argument("--beta", type=nonnegative_float, default=1.0, help="weight of the KL term (default: 1)")
     p.add_argument("--warmup", type=nonnegative_int, default=0, metavar="EPOCHS",
                    help="linear KL warm-up over this many epochs (default: 0, none)")
@@ -290,13 +293,6 @@ def _load_data(spec: str) -> Dataset:
     return data
 
 
-def _test_images(data: Dataset, binarize: str, dtype, n: int | None) -> np.ndarray:
-    x = scale_pixels(data.x_test[:n] if n else data.x_test, dtype)
-    if binarize != "none":   # binarized runs are scored on one fixed binarization of the test set
-        x = binarize_static(scale_pixels(data.x_test, dtype), TEST_BINARIZE_SEED)[:len(x)]
-    return x
-
-
 def _run_info(model_path: Path) -> dict:
     """The metrics.json of the run that wrote model_path, if it sits next to it ({} otherwise)."""
     metrics = model_path.parent / "metrics.json"
@@ -404,11 +400,8 @@ def cmd_train(args) -> int:
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} exists and is not a folder")
     data = _load_data(data_spec)
-    x_train = scale_pixels(data.x_train[:args.n_train] if args.n_train else data.x_train, args.dtype)
-    x_test = _test_images(data, binarize, args.dtype, args.n_test)
-    if binarize == "static":
-        x_train = binarize_static(x_train, TRAIN_BINARIZE_SEED)
-    y_test = None if data.y_test is None else data.y_test[:len(x_test)]
+    prepared = prepare(data, binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
+    x_train, x_test, y_test = prepared.x_train, prepared.x_test, prepared.y_test
     model = VAE(n_input=x_train.shape[1], hidden=tuple(args.hidden), n_latent=args.latent,
                 likelihood=args.likelihood, variance=args.variance, activation=args.activation, dtype=args.dtype,
                 seed=args.seed)
@@ -424,7 +417,7 @@ def cmd_train(args) -> int:
     try:
         model.fit(x_train, epochs=args.epochs, batch_size=batch_size, lr=args.lr, validation_data=x_test,
                   optimizer=args.optimizer, beta=args.beta, warmup_epochs=args.warmup,
-                  binarize=binarize == "dynamic", callback=progress, checkpoint=out / "checkpoint.npz",
+                  binarize=prepared.fit_binarize, callback=progress, checkpoint=out / "checkpoint.npz",
                   checkpoint_every=args.checkpoint_every)
     except KeyboardInterrupt:
         interrupted = True
@@ -460,7 +453,7 @@ def cmd_train(args) -> int:
     pictures, skipped = [], None
     if not args.no_plots:
         try:
-            pictures = _train_pictures(model, x_test, y_test, data, out)
+            pictures = _train_pictures(model, x_test, y_test, prepared, out)
         except ImportError as exc:
             skipped = str(exc)
     metrics["pictures"] = [p.name for p in pictures]
@@ -480,12 +473,12 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _train_pictures(model: VAE, x_test, y_test, data: Dataset, out: Path) -> list[Path]:
+def _train_pictures(model: VAE, x_test, y_test, prepared: PreparedData, out: Path) -> list[Path]:
     from . import plots
     if not plots.matplotlib_available():
         raise ImportError(f"matplotlib is not installed ({plots.PLOT_INSTALL})")
     written = []
-    shape = data.image_shape
+    shape = prepared.image_shape
     if shape is None:
         side = math.isqrt(model.n_input)
         shape = (side, side) if side * side == model.n_input else None
@@ -496,12 +489,12 @@ def _train_pictures(model: VAE, x_test, y_test, data: Dataset, out: Path) -> lis
                                                   out / "reconstructions.png"))
         written.append(plots.save_traversals(model, x_test, shape, out / "traversals.png"))
     mu, _ = model.encode(x_test)
-    names = plots.FASHION_MNIST_CLASSES if data.name.startswith("fashion-mnist") else None
+    names = plots.FASHION_MNIST_CLASSES if prepared.name.startswith("fashion-mnist") else None
     written.append(plots.save_latent_scatter(mu, out / "latent.png", labels=y_test, class_names=names,
                                              title=f"latent means of {len(mu)} test images"
                                                    + (" (PCA)" if model.n_latent > 2 else "")))
     written.append(plots.save_loss_curves(model.history, out / "loss_curves.png",
-                                          title=f"{_describe(model)} on {data.name}"))
+                                          title=f"{_describe(model)} on {prepared.name}"))
     return written
 
 
@@ -512,10 +505,10 @@ def cmd_evaluate(args) -> int:
     model, model_path = _load_model(args.model)
     data_spec, binarize, _ = _data_for_model(args, model_path)
     data = _load_data(data_spec)
-    x = _test_images(data, binarize, model.dtype, args.n)
-    if x.shape[1] != model.n_input:
-        raise CommandError(f"the model has {model.n_input} inputs but the data {data_spec!r} has {x.shape[1]} "
-                           f"features")
+    if data.n_features != model.n_input:
+        raise CommandError(f"the model has {model.n_input} inputs but the data {data_spec!r} has "
+                           f"{data.n_features} features")
+    x = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False).x_test
     _say(args, f"evaluating {model_path} ({_describe(model)}, {model.epochs_trained} epochs) on {len(x)} test "
                f"images of {data.name}{', binarized' if binarize != 'none' else ''}, k={args.k}")
     start = time.perf_counter()
@@ -581,7 +574,7 @@ def _model_and_test_data(args):
 def cmd_reconstruct(args) -> int:
     plots = _plots()
     model, model_path, data, binarize, info = _model_and_test_data(args)
-    x = _test_images(data, binarize, model.dtype, args.n)
+    x = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False).x_test
     shape = _image_shape_for(args, model, data, info)
     path = plots.save_reconstructions(x, model.reconstruct(x), shape,
                                       _default_out(args, model_path, "reconstructions.png"), ncols=args.ncols)
@@ -592,7 +585,7 @@ def cmd_reconstruct(args) -> int:
 def cmd_traverse(args) -> int:
     plots = _plots()
     model, model_path, data, binarize, info = _model_and_test_data(args)
-    x = _test_images(data, binarize, model.dtype, None)
+    x = prepare(data, binarize, dtype=model.dtype, include_train=False).x_test
     if args.index >= len(x):
         raise CommandError(f"--index {args.index} is out of range: the test set has {len(x)} images")
     shape = _image_shape_for(args, model, data, info)

@@ -10,6 +10,8 @@ Every loader returns a :class:`Dataset` whose images are flattened to rows, batc
 
 Pixels stay as they were stored (uint8 for IDX files); turn them into probabilities with
 :func:`scale_pixels`, then into 0/1 data with :func:`binarize` (dynamic) or :func:`binarize_static`.
+:func:`prepare` does all of it the way ``purevae train`` does (scaling, subsets, the binarization
+protocol and its fixed seeds) and returns a :class:`PreparedData` ready for ``VAE.fit``.
 
 Where the data come from
 ------------------------
@@ -40,7 +42,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
-import numbers
 import os
 import zipfile
 import zlib
@@ -50,12 +51,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .validation import boolean, choice, positive_int
+from .validation import seed as _seed
+
 __all__ = [
+    "BINARIZE_MODES",
     "Dataset",
     "FASHION_MNIST_DIR",
     "FASHION_MNIST_INSTALL",
     "IDX_FILES",
+    "PreparedData",
+    "TEST_BINARIZE_SEED",
+    "TRAIN_BINARIZE_SEED",
     "arrays_sha256",
+    "as_image_shape",
     "binarize",
     "binarize_static",
     "from_arrays",
@@ -64,6 +73,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_idx_folder",
     "load_npz",
+    "prepare",
     "read_idx",
     "scale_pixels",
     "stratified_subset",
@@ -72,6 +82,15 @@ __all__ = [
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_INSTALL = "apt-get update && apt-get install -y dataset-fashion-mnist"
 BUNDLED_PATH = Path(__file__).resolve().parent / "datasets" / "fashion_mnist_subset.npz"
+
+# How :func:`prepare` (and so ``purevae train``) turns grey images into 0/1 data; ``--binarize`` takes these.
+BINARIZE_MODES = ("none", "dynamic", "static")
+# The seeds of the two static binarizations. They are fixed, and independent of the model's seed, so that
+# every model trained with binarize="static" sees the same 0/1 training images whatever its seed, and every
+# binarized run ("dynamic" or "static") is scored on the same 0/1 test images: test numbers stay comparable
+# across seeds and runs. Two different seeds, so that the train and test draws are not the same stream.
+TRAIN_BINARIZE_SEED = 1
+TEST_BINARIZE_SEED = 2
 
 # The four files of an MNIST-format folder, by role; each may also carry a ".gz" suffix.
 IDX_FILES = {
@@ -144,7 +163,7 @@ class Dataset:
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
         if self.image_shape is not None:
-            shape = _as_image_shape(self.image_shape, "image_shape")
+            shape = as_image_shape(self.image_shape, "image_shape")
             if shape[0] * shape[1] != n_features:
                 raise ValueError(
                     f"image_shape {shape} holds {shape[0] * shape[1]} pixels but x_train has "
@@ -188,11 +207,18 @@ def _check_y(y: object, name: str, n_rows: int, x_name: str) -> None:
         raise ValueError(f"{name} has {y.shape[0]} labels but {x_name} has {n_rows} rows")
 
 
-def _as_image_shape(shape: object, name: str) -> tuple[int, int]:
-    values = np.asarray(shape)
-    if values.shape != (2,) or not np.issubdtype(values.dtype, np.integer) or np.any(values < 1):
-        raise ValueError(f"{name} must be two positive integers (rows, cols), got {shape!r}")
-    return (int(values[0]), int(values[1]))
+def as_image_shape(shape: object, name: str = "image_shape") -> tuple[int, int]:
+    r"""``shape`` as (rows, cols), two Python ints >= 1: the one check of an ``image_shape`` argument.
+
+    Accepts any length-2 sequence of integers (a tuple, a list, an integer ndarray). TypeError for a
+    non-sequence (an int, a str) or a non-integer entry (2.5, True, "28"); ValueError for another length
+    or an entry < 1. The messages name ``name`` (``image_shape[0]`` for an entry).
+    """
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
+        raise TypeError(f"{name} must be two positive integers (rows, cols), got {shape!r} ({type(shape).__name__})")
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be two positive integers (rows, cols), got {len(shape)} values: {shape!r}")
+    return positive_int(f"{name}[0]", shape[0]), positive_int(f"{name}[1]", shape[1])
 
 
 def _flatten_images(x: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, int] | None]:
@@ -433,7 +459,10 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
 
     image_shape = arrays.pop("image_shape", None)
     if image_shape is not None:
-        image_shape = _as_image_shape(image_shape, f"image_shape in {path}")
+        try:
+            image_shape = as_image_shape(image_shape, f"image_shape in {path}")
+        except TypeError as error:   # the file's content is wrong, not the caller's argument
+            raise ValueError(str(error)) from None
     try:
         return from_arrays(
             arrays["x_train"],
@@ -486,7 +515,7 @@ def from_arrays(
     if train_shape is not None and test_shape is not None and train_shape != test_shape:
         raise ValueError(f"x_train images are {train_shape} but x_test images are {test_shape}")
     if image_shape is not None:
-        image_shape = _as_image_shape(image_shape, "image_shape")
+        image_shape = as_image_shape(image_shape, "image_shape")
         for inferred, x_name in ((train_shape, "x_train"), (test_shape, "x_test")):
             if inferred is not None and inferred != image_shape:
                 raise ValueError(f"image_shape {image_shape} does not match {x_name} images of {inferred}")
@@ -621,14 +650,28 @@ def load_dataset(spec: str | os.PathLike = "bundled") -> Dataset:
 # --------------------------------------------------------------------------------------------------
 # Pixels, binarization, subsets
 # --------------------------------------------------------------------------------------------------
+_FLOAT_DTYPES = ("float32", "float64")
+
+
 def _float_dtype(dtype: object, name: str = "dtype") -> np.dtype:
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError as error:
-        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from error
-    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"{name} must be float32 or float64, got {resolved}")
-    return resolved
+    """float32 or float64 from a name ("float32", "f8"), a numpy dtype or a scalar type (np.float32, float).
+
+    TypeError for another kind of object (None, 3); ValueError for a dtype or name that is not one of the two.
+    """
+    if isinstance(dtype, str):
+        try:
+            dtype_name = np.dtype(dtype).name
+        except TypeError:   # not a dtype name at all: a wrong value of the right type
+            dtype_name = dtype
+    elif isinstance(dtype, np.dtype) or isinstance(dtype, type):
+        try:
+            dtype_name = np.dtype(dtype).name
+        except TypeError:
+            raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    else:
+        raise TypeError(f"{name} must be float32 or float64 (a str or numpy dtype), got {dtype!r} "
+                        f"({type(dtype).__name__})")
+    return np.dtype(choice(name, dtype_name, _FLOAT_DTYPES))
 
 
 def _check_probabilities(x: np.ndarray, name: str) -> None:
@@ -657,7 +700,7 @@ def scale_pixels(x: np.ndarray, dtype: object = np.float32) -> np.ndarray:
     x : array_like, any shape
         uint8, bool or floating. Other integer types are refused: 0..255 and 0/1 data cannot be told apart.
     dtype : float32 or float64
-        Dtype of the result, default float32.
+        Dtype of the result, default float32: a name, a numpy dtype or a scalar type.
 
     Returns
     -------
@@ -667,9 +710,10 @@ def scale_pixels(x: np.ndarray, dtype: object = np.float32) -> np.ndarray:
     Raises
     ------
     ValueError
-        Floating ``x`` with NaN, or with values outside [0, 1] (inf included).
+        Floating ``x`` with NaN, or with values outside [0, 1] (inf included); ``dtype`` a dtype other
+        than float32/float64 (``"int32"``, ``np.float16``).
     TypeError
-        ``x`` of another dtype, or ``dtype`` not float32/float64.
+        ``x`` of another dtype, or ``dtype`` not a dtype at all (None, a number).
     """
     dtype = _float_dtype(dtype)
     x = np.asarray(x)
@@ -749,10 +793,16 @@ def binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
     Returns
     -------
     x_binary : ndarray, shape of x, dtype of x, values 0 and 1
+
+    Raises
+    ------
+    TypeError
+        ``seed`` not an int (a float, a bool, None, a Generator), or ``x`` as in :func:`binarize`.
+    ValueError
+        ``seed`` < 0, or ``x`` as in :func:`binarize`.
     """
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
-    return binarize(x, np.random.default_rng(int(seed)))
+    seed = _seed("seed", seed, allow_none=False)
+    return binarize(x, np.random.default_rng(seed))
 
 
 def stratified_subset(y: np.ndarray, n_per_class: int, rng: np.random.Generator) -> np.ndarray:
@@ -776,16 +826,14 @@ def stratified_subset(y: np.ndarray, n_per_class: int, rng: np.random.Generator)
     Raises
     ------
     ValueError
-        ``y`` not 1-D or empty, or a class with fewer than ``n_per_class`` examples (named in the message).
+        ``n_per_class`` < 1, ``y`` not 1-D or empty, or a class with fewer than ``n_per_class`` examples
+        (named in the message).
     TypeError
-        ``n_per_class`` not an int, or ``rng`` not a Generator.
+        ``n_per_class`` not an int (a float, a bool), or ``rng`` not a Generator.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral):
-        raise TypeError(f"n_per_class must be an int, got {n_per_class!r}")
-    if n_per_class < 1:
-        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+    n_per_class = positive_int("n_per_class", n_per_class)
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] == 0:
         raise ValueError(f"y must be a non-empty 1-D array of labels, got shape {y.shape}")
@@ -811,8 +859,18 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
     Returns
     -------
     hexdigest : str, 64 hex characters
+
+    Raises
+    ------
+    TypeError
+        ``arrays`` not a mapping, a key not a str, or an object array.
     """
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"arrays must be a mapping of names to arrays, got {type(arrays).__name__}")
     digest = hashlib.sha256()
+    for key in arrays:
+        if not isinstance(key, str):
+            raise TypeError(f"arrays must have str keys, got {key!r} ({type(key).__name__})")
     for key in sorted(arrays):
         array = np.ascontiguousarray(arrays[key])
         if array.dtype == object:
@@ -820,3 +878,148 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
         digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# Preparation: the data policy of `purevae train`, for Python users too
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False, repr=False)
+class PreparedData:
+    r"""Images ready for a model: scaled, subset and binarized by :func:`prepare` (the policy of ``purevae train``).
+
+    Attributes
+    ----------
+    x_train : ndarray, shape (n_train, n_features), dtype ``dtype``, or None
+        Intensities in [0, 1] ("none", "dynamic") or 0/1 ("static"). None when prepared with
+        ``include_train=False``.
+    y_train : ndarray, shape (n_train,), or None
+        The labels of those rows (a view of the dataset's), None without labels or without x_train.
+    x_test : ndarray, shape (n_test, n_features), dtype ``dtype``, or None
+        Intensities in [0, 1] ("none") or 0/1 (the fixed test binarization, "dynamic" and "static").
+        None when the dataset has no test set.
+    y_test : ndarray, shape (n_test,), or None
+    name : str
+        The dataset's name, e.g. ``"fashion-mnist-subset"``.
+    image_shape : tuple (rows, cols), or None
+    binarize : str
+        One of :data:`BINARIZE_MODES`: how the arrays above were made.
+    dtype : numpy.dtype
+        float32 or float64, the dtype of x_train and x_test.
+    n_features : int
+        Columns of the images (784 for 28 x 28): the model's ``n_input``.
+
+    Use it as ``VAE(n_input=p.n_features, ...).fit(p.x_train, validation_data=p.x_test,
+    binarize=p.fit_binarize)``. The dataclass is frozen; the x arrays are new arrays, the y arrays views of
+    the dataset's labels.
+    """
+
+    x_train: np.ndarray | None
+    y_train: np.ndarray | None
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    name: str
+    image_shape: tuple[int, int] | None
+    binarize: str
+    dtype: np.dtype
+    n_features: int
+
+    @property
+    def fit_binarize(self) -> bool:
+        """What to pass to ``VAE.fit(binarize=...)``: True for "dynamic" (a fresh draw of x_train every epoch)."""
+        return self.binarize == "dynamic"
+
+    def __repr__(self) -> str:
+        def describe(a: np.ndarray | None) -> str:
+            return "None" if a is None else f"<{a.dtype} {a.shape}>"
+
+        return (
+            f"PreparedData(name={self.name!r}, binarize={self.binarize!r}, x_train={describe(self.x_train)}, "
+            f"y_train={describe(self.y_train)}, x_test={describe(self.x_test)}, "
+            f"y_test={describe(self.y_test)}, image_shape={self.image_shape})"
+        )
+
+
+def prepare(
+    dataset: Dataset | str | os.PathLike,
+    binarize: str = "none",
+    dtype: object = "float32",
+    n_train: int | None = None,
+    n_test: int | None = None,
+    include_train: bool = True,
+) -> PreparedData:
+    r"""Turn a dataset into model-ready arrays exactly as ``purevae train`` does (and evaluate, reconstruct, ...).
+
+    With ``s = scale_pixels`` (uint8 -> x / 255) in ``dtype`` and ``B(x, seed) = binarize_static(x, seed)``:
+
+        binarize    x_train                                         x_test
+        "none"      s(x_train[:n_train])                            s(x_test)[:n_test]
+        "dynamic"   s(x_train[:n_train])  (grey: fit draws 0/1)     B(s(x_test), TEST_BINARIZE_SEED)[:n_test]
+        "static"    B(s(x_train[:n_train]), TRAIN_BINARIZE_SEED)    B(s(x_test), TEST_BINARIZE_SEED)[:n_test]
+
+    - "dynamic" keeps x_train grey: ``VAE.fit(binarize=True)`` (``fit_binarize``) draws a fresh 0/1 sample of
+      it every epoch from the model's Generator (Burda et al. 2016); "static" fixes one draw (Larochelle &
+      Murray 2011). See :func:`binarize` and :func:`binarize_static`.
+    - The training rows are cut first, then binarized. The test set is binarized *whole*, then cut, so that
+      the first n test images are the same 0/1 images for every ``n_test``: a run on 500 test images is
+      scored on the first 500 of the images a full run is scored on.
+    - Both binarized modes score on the same fixed test binarization, so their test numbers are comparable
+      with each other (not with "none", which scores the grey values). The seeds
+      :data:`TRAIN_BINARIZE_SEED` and :data:`TEST_BINARIZE_SEED` are fixed, independent of the model's seed.
+
+    Parameters
+    ----------
+    dataset : Dataset, or a str / os.PathLike for :func:`load_dataset` (``"bundled"``, a folder, an .npz)
+    binarize : {"none", "dynamic", "static"}
+        :data:`BINARIZE_MODES`; default "none".
+    dtype : float32 or float64
+        Of x_train and x_test (a name, a numpy dtype or a scalar type); default float32.
+    n_train, n_test : int >= 1, or None
+        Keep the first n training / test images (all of them when None or when n exceeds their number).
+    include_train : bool
+        False leaves x_train and y_train None (no work on the training set): for evaluation and pictures.
+
+    Returns
+    -------
+    PreparedData
+        x_test and y_test are None when the dataset has no test set (:func:`from_arrays` without x_test);
+        a caller that needs test images checks that (``purevae train`` refuses such data with one line).
+
+    Raises
+    ------
+    TypeError
+        ``dataset`` neither a Dataset nor a str/path; ``binarize`` not a str; ``n_train``/``n_test`` not an
+        int (a float, a bool); ``include_train`` not a bool; ``dtype`` not a dtype.
+    ValueError
+        ``binarize`` not one of :data:`BINARIZE_MODES`; ``n_train``/``n_test`` < 1; ``dtype`` not
+        float32/float64; and what :func:`load_dataset` and :func:`scale_pixels` raise.
+    """
+    binarize = choice("binarize", binarize, BINARIZE_MODES)
+    dtype = _float_dtype(dtype, "dtype")
+    n_train = None if n_train is None else positive_int("n_train", n_train)
+    n_test = None if n_test is None else positive_int("n_test", n_test)
+    include_train = boolean("include_train", include_train)
+    if not isinstance(dataset, Dataset):
+        if not isinstance(dataset, (str, os.PathLike)):
+            raise TypeError(f"dataset must be a Dataset, a str or an os.PathLike, got {type(dataset).__name__}")
+        dataset = load_dataset(dataset)
+
+    x_train = y_train = None
+    if include_train:
+        x_train = scale_pixels(dataset.x_train[:n_train], dtype)     # [:None] keeps every row
+        if binarize == "static":
+            x_train = binarize_static(x_train, TRAIN_BINARIZE_SEED)
+        y_train = None if dataset.y_train is None else dataset.y_train[:len(x_train)]
+
+    x_test = y_test = None
+    if dataset.x_test is not None:
+        if binarize == "none":
+            x_test = scale_pixels(dataset.x_test[:n_test], dtype)
+        else:   # one fixed binarization of the whole test set, then its first rows
+            x_test = binarize_static(scale_pixels(dataset.x_test, dtype), TEST_BINARIZE_SEED)
+            if n_test is not None and n_test < len(x_test):
+                x_test = x_test[:n_test].copy()   # a copy: the view would keep the whole binarized set alive
+        y_test = None if dataset.y_test is None else dataset.y_test[:len(x_test)]
+
+    return PreparedData(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, name=dataset.name,
+                        image_shape=dataset.image_shape, binarize=binarize, dtype=dtype,
+                        n_features=dataset.n_features)

@@ -9,6 +9,9 @@ Every ``save_*`` function takes arrays (or a model and arrays), writes one PNG a
 Images are rows of ``n_features = rows * cols`` values, batch first, shown as grey levels with 0 black
 and 1 white (values outside [0, 1], e.g. a Gaussian decoder's means, are clipped).
 
+Arguments follow the library's rule (``purevae.validation``): TypeError for a wrong type (2.5 or "8"
+where an integer is needed, a string array), ValueError for a wrong value (0 columns, a negative pad).
+
 Pixel size of an image grid of ``n`` images of ``rows x cols`` in ``ncols`` columns, with ``nrows =
 ceil(n / ncols)``, a padding of ``pad`` pixels around and between images, and an integer ``scale``::
 
@@ -19,10 +22,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from . import ops
+from .data import as_image_shape
+from .validation import finite_float, nonnegative_int, positive_int
 
 __all__ = ["PLOT_INSTALL", "FASHION_MNIST_CLASSES", "matplotlib_available", "grid_array", "image_grid",
            "save_samples", "save_reconstructions", "traversal_images", "kl_per_dimension", "save_traversals",
@@ -61,13 +69,19 @@ def _new_figure(width_in: float, height_in: float):
     return fig
 
 
+def _float64_array(name: str, value) -> np.ndarray:
+    """``value`` as a float64 ndarray; TypeError for what is not real numbers (strings, objects, complex)."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
+    return a.astype(np.float64, copy=False)
+
+
 def _check_images(images, image_shape, name: str = "images") -> tuple[np.ndarray, tuple[int, int]]:
     images = np.asarray(images)
     if images.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a numeric array, got dtype {images.dtype}")
-    if len(image_shape) != 2 or any(int(s) < 1 for s in image_shape):
-        raise ValueError(f"image_shape must be (rows, cols) of positive integers, got {image_shape!r}")
-    rows, cols = int(image_shape[0]), int(image_shape[1])
+    rows, cols = as_image_shape(image_shape, "image_shape")
     if images.ndim == 3 and images.shape[1:] == (rows, cols):
         images = images.reshape(len(images), -1)
     if images.ndim != 2 or images.shape[1] != rows * cols or images.shape[0] == 0:
@@ -76,12 +90,6 @@ def _check_images(images, image_shape, name: str = "images") -> tuple[np.ndarray
     if images.dtype == np.uint8:
         images = images / 255.0
     return np.clip(images.astype(np.float64), 0.0, 1.0), (rows, cols)
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def grid_array(images, image_shape: Sequence[int], ncols: int = 8, pad: int = 2, scale: int = 1) -> np.ndarray:
@@ -100,10 +108,9 @@ def grid_array(images, image_shape: Sequence[int], ncols: int = 8, pad: int = 2,
     grid : ndarray float64, shape (height, width) as in the module docstring
     """
     images, (rows, cols) = _check_images(images, image_shape)
-    ncols = min(_positive("ncols", ncols), len(images))
-    scale = _positive("scale", scale)
-    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
-        raise ValueError(f"pad must be an integer >= 0, got {pad!r}")
+    ncols = min(positive_int("ncols", ncols), len(images))
+    scale = positive_int("scale", scale)
+    pad = nonnegative_int("pad", pad)
     nrows = math.ceil(len(images) / ncols)
     grid = np.full((nrows * rows + (nrows + 1) * pad, ncols * cols + (ncols + 1) * pad), PAD_VALUE)
     for i, image in enumerate(images):
@@ -146,7 +153,7 @@ def save_reconstructions(originals, reconstructions, image_shape: Sequence[int],
     reconstructions, _ = _check_images(reconstructions, image_shape, "reconstructions")
     if originals.shape != reconstructions.shape:
         raise ValueError(f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape")
-    ncols = min(_positive("ncols", ncols), len(originals))
+    ncols = min(positive_int("ncols", ncols), len(originals))
     n_full = math.ceil(len(originals) / ncols) * ncols
     blank = np.full((n_full - len(originals), originals.shape[1]), PAD_VALUE)
     top, bottom = np.vstack([originals, blank]), np.vstack([reconstructions, blank])
@@ -155,14 +162,30 @@ def save_reconstructions(originals, reconstructions, image_shape: Sequence[int],
 
 
 def kl_per_dimension(mu, logvar) -> np.ndarray:
-    r"""Average KL of each latent dimension over examples, shape (n_latent,), nats.
+    r"""Average KL(q(z_k|x) || N(0, 1)) of each latent dimension over examples, in nats, in float64.
 
-        KL_k = mean_b 0.5 (mu_bk^2 + e^logvar_bk - logvar_bk - 1)
+        KL_k = mean_b kl_terms(mu, clamp_logvar(logvar))_bk
+             = mean_b 0.5 (mu_bk^2 + e^logvar_bk - logvar_bk - 1),   logvar clamped to [-30, 30]
 
-    Dimensions with KL near 0 are unused ("collapsed" to the prior); the large ones carry the information.
+    The library's one KL formula (``ops.kl_terms``), on the log-variances clamped as the model clamps
+    them before use (``ops.clamp_logvar``, ``ops.LOGVAR_LIMIT``), so the numbers are the model's KL term
+    split by dimension. Dimensions with KL near 0 are unused ("collapsed" to the prior); the large ones
+    carry the information.
+
+    Parameters
+    ----------
+    mu, logvar : array, shape (batch, n_latent), e.g. ``model.encode(x)``
+
+    Returns
+    -------
+    kl : ndarray float64, shape (n_latent,)
     """
-    mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
-    return np.mean(0.5 * (mu ** 2 + np.exp(logvar) - logvar - 1.0), axis=0)
+    mu, logvar = _float64_array("mu", mu), _float64_array("logvar", logvar)
+    if mu.ndim != 2 or mu.shape[0] == 0:
+        raise ValueError(f"mu must be 2-D (batch >= 1, n_latent), got shape {mu.shape}")
+    if logvar.shape != mu.shape:
+        raise ValueError(f"logvar must have the shape of mu {mu.shape}, got {logvar.shape}")
+    return np.mean(ops.kl_terms(mu, ops.clamp_logvar(logvar)), axis=0)
 
 
 def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float = 3.0, index: int = 0,
@@ -174,22 +197,41 @@ def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float =
 
         z_row(d), column j = mu(x[index]) with coordinate d set to v_j,  v = linspace(-limit, limit, n_steps)
 
+    Parameters
+    ----------
+    model : VAE
+    x : array (n, n_input), the images whose encodings rank the dimensions
+    n_dims : int >= 1, dimensions shown when ``dims`` is None (at most n_latent)
+    n_steps : int >= 1, values per dimension
+    limit : float > 0
+    index : int, 0 <= index < n
+    dims : sequence of int in 0..n_latent - 1, optional
+
     Returns
     -------
     images : ndarray (len(dims) * n_steps, n_input), row-major: the rows of the grid one after another
     dims : ndarray of int, the dimensions shown, top to bottom
     kl : ndarray (n_latent,), the average KL per dimension over x
     """
+    n_dims, n_steps = positive_int("n_dims", n_dims), positive_int("n_steps", n_steps)
+    limit = finite_float("limit", limit, minimum=0.0, strict=True)
+    index = nonnegative_int("index", index)
+    if dims is not None:
+        dims = np.asarray(dims)
+        if dims.ndim != 1 or dims.size == 0:
+            raise ValueError(f"dims must be a non-empty sequence of latent dimensions, got {dims.tolist()}")
+        if dims.dtype.kind not in "iu":
+            raise TypeError(f"dims must be integers (latent dimensions), got dtype {dims.dtype}")
     mu, logvar = model.encode(x)
     kl = kl_per_dimension(mu, logvar)
     if dims is None:
-        dims = np.argsort(-kl, kind="stable")[:min(_positive("n_dims", n_dims), model.n_latent)]
-    dims = np.asarray(dims, dtype=int)
-    if dims.ndim != 1 or len(dims) == 0 or dims.min() < 0 or dims.max() >= model.n_latent:
+        dims = np.argsort(-kl, kind="stable")[:min(n_dims, model.n_latent)]
+    dims = dims.astype(int)
+    if dims.min() < 0 or dims.max() >= model.n_latent:
         raise ValueError(f"dims must be latent dimensions in 0..{model.n_latent - 1}, got {dims.tolist()}")
-    if not 0 <= index < len(mu):
+    if index >= len(mu):
         raise ValueError(f"index must be in 0..{len(mu) - 1}, got {index}")
-    values = np.linspace(-limit, limit, _positive("n_steps", n_steps))
+    values = np.linspace(-limit, limit, n_steps)
     z = np.repeat(mu[index][None, :], len(dims) * len(values), axis=0)
     for row, d in enumerate(dims):
         z[row * len(values):(row + 1) * len(values), d] = values
@@ -212,7 +254,7 @@ def pca_2d(points) -> tuple[np.ndarray, np.ndarray]:
     Returns the projection (n, 2) and the fraction of variance of each axis (2,). With d <= 2 the points
     are returned as they are (padded with zeros to two columns when d = 1), with fractions of NaN.
     """
-    points = np.asarray(points, np.float64)
+    points = _float64_array("points", points)
     if points.ndim != 2 or points.shape[0] < 1:
         raise ValueError(f"points must be 2-D (n, d), got shape {points.shape}")
     if points.shape[1] <= 2:
@@ -235,19 +277,22 @@ def save_latent_scatter(mu, path, labels=None, class_names: Sequence[str] | None
     mu : array (n, n_latent), e.g. ``model.encode(x)[0]``
     labels : array (n,) of integer classes, or None (one colour)
     class_names : names for the legend, indexed by label; default "0", "1", ...
+    title : str, optional
     """
-    mu = np.asarray(mu, np.float64)
+    mu = _float64_array("mu", mu)
     if mu.ndim != 2:
         raise ValueError(f"mu must be 2-D (n, n_latent), got shape {mu.shape}")
+    _check_title(title)
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if labels.shape[0] != mu.shape[0]:
+            raise ValueError(f"labels has {labels.shape[0]} entries but mu has {mu.shape[0]} rows")
     xy, fraction = pca_2d(mu)
     fig = _new_figure(6.4, 5.6)
     ax = fig.add_subplot()
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.6, color="tab:blue", linewidths=0)
     else:
-        labels = np.asarray(labels).reshape(-1)
-        if labels.shape[0] != mu.shape[0]:
-            raise ValueError(f"labels has {labels.shape[0]} entries but mu has {mu.shape[0]} rows")
         classes = np.unique(labels)
         cmap = _colormap("tab10" if len(classes) <= 10 else "tab20")
         for i, cls in enumerate(classes):
@@ -266,6 +311,11 @@ def save_latent_scatter(mu, path, labels=None, class_names: Sequence[str] | None
         default = "latent means"
     ax.set_title(title or default)
     return _save_figure(fig, path)
+
+
+def _check_title(title) -> None:
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, got {title!r} ({type(title).__name__})")
 
 
 def _colormap(name: str):
@@ -287,6 +337,9 @@ def save_loss_curves(history: dict, path, title: str | None = None) -> Path:
     ``history``: the dict returned by ``VAE.fit`` (keys ``epoch``, ``loss``, ``kl``, ``val_loss``, ``val_kl``;
     validation entries may be None).
     """
+    if not isinstance(history, Mapping):
+        raise TypeError(f"history must be a dict (VAE.fit's history), got {type(history).__name__}")
+    _check_title(title)
     epochs = np.asarray(history.get("epoch", []), dtype=float)
     if len(epochs) == 0:
         raise ValueError("history has no epochs to plot")

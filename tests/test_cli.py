@@ -6,6 +6,7 @@ subprocess: one plain run to prove the entry point, one interrupted with SIGINT.
 import json
 import math
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 import purevae
-from purevae import cli
+from purevae import backend, cli, data, likelihoods, model, ops, optim
 from purevae.data import binarize_static, load_bundled, scale_pixels
 
 TINY = ["--hidden", "16", "--latent", "2", "--n-train", "256", "--n-test", "64", "--batch-size", "64"]
@@ -103,11 +104,28 @@ def test_binarized_run_is_evaluated_on_the_fixed_binarized_test_set(tmp_path):
     assert cli.main(["evaluate", str(tmp_path / "model.npz"), "--k", "3", "--n", "20", "--quiet"]) == 0
     result = json.loads((tmp_path / "model_evaluation.json").read_text())
     assert result["binarize"] == "static"                  # taken from metrics.json
-    x = binarize_static(scale_pixels(load_bundled().x_test, np.float32), cli.TEST_BINARIZE_SEED)[:20]
+    x = binarize_static(scale_pixels(load_bundled().x_test, np.float32), data.TEST_BINARIZE_SEED)[:20]
     assert set(np.unique(x)) == {0.0, 1.0}
     model = purevae.load(tmp_path / "model.npz")
     np.testing.assert_allclose(result["neg_elbo"], -model.elbo(x, rng=np.random.default_rng([0, 20])).mean(),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("binarize", ["dynamic", "static"])
+def test_train_is_data_prepare_then_fit(tmp_path, binarize):
+    """What `purevae train` trains on and how is purevae.data.prepare + VAE.fit: same parameters, bit for bit."""
+    assert cli.main(["train", *TINY, "--epochs", "2", "--binarize", binarize, "--out", str(tmp_path),
+                     "--no-plots", "--quiet"]) == 0
+    trained = purevae.load(tmp_path / "model.npz")
+    prepared = data.prepare("bundled", binarize, n_train=256, n_test=64)
+    by_hand = purevae.VAE(n_input=prepared.n_features, hidden=(16,), n_latent=2, seed=0)
+    by_hand.fit(prepared.x_train, epochs=2, batch_size=64, lr=1e-3, validation_data=prepared.x_test,
+                optimizer="adam", beta=1.0, binarize=prepared.fit_binarize)
+    assert sorted(by_hand.params) == sorted(trained.params)
+    for name, value in trained.params.items():
+        np.testing.assert_array_equal(by_hand.params[name], value, err_msg=name)
+    recorded = json.loads((tmp_path / "metrics.json").read_text())["epochs"]
+    np.testing.assert_allclose([e["val_neg_elbo"] for e in recorded], by_hand.history["val_loss"], rtol=1e-12)
 
 
 def test_train_uses_tqdm_when_importable(tmp_path, monkeypatch):
@@ -263,11 +281,46 @@ def test_bad_arguments_give_one_line_and_a_status(trained, tmp_path, capsys, arg
     assert "Traceback" not in out + err
 
 
+def test_data_without_a_test_set_is_one_line_error(tmp_path, capsys, monkeypatch):
+    # no file form lacks a test set (.npz and IDX folders require one); a Dataset from arrays can
+    train_only = data.from_arrays(np.zeros((8, 4), dtype=np.uint8))
+    monkeypatch.setattr(cli, "load_dataset", lambda spec: train_only)
+    assert cli.main(["train", "--data", "anything", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no test set" in err
+    assert data.prepare(train_only).x_test is None       # the library itself returns None, and the CLI refuses
+
+
 def test_out_must_be_a_folder(tmp_path, capsys):
     path = tmp_path / "file"
     path.write_text("x")
     assert cli.main(["train", *TINY, "--out", str(path)]) == 1
     assert "not a folder" in capsys.readouterr().err
+
+
+def _choices_in_help(help_text: str, option: str) -> list[str]:
+    """The {a,b,c} that argparse prints after ``option`` in a usage line."""
+    found = re.search(re.escape(option) + r" \{([^}]*)\}", help_text)
+    assert found, f"{option} with choices not in the help"
+    return found.group(1).split(",")
+
+
+@pytest.mark.parametrize("command, options", [
+    ("train", ("--likelihood", "--activation", "--dtype", "--optimizer", "--binarize", "--backend")),
+    ("evaluate", ("--binarize", "--backend")),
+    ("reconstruct", ("--binarize", "--backend")),
+    ("traverse", ("--binarize", "--backend")),
+    ("sample", ("--backend",)),
+    ("gradcheck", ("--likelihood", "--activation", "--backend")),
+])
+def test_choice_lists_are_the_library_constants(capsys, command, options):
+    library = {"--likelihood": likelihoods.LIKELIHOODS, "--activation": ops.ACTIVATIONS, "--dtype": model.DTYPES,
+               "--optimizer": optim.OPTIMIZERS, "--binarize": data.BINARIZE_MODES, "--backend": backend.BACKENDS}
+    assert cli.main([command, "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for option in options:
+        offered = _choices_in_help(help_text, option)
+        assert len(offered) == len(set(offered)) and set(offered) == set(library[option]), option
 
 
 def test_help_and_version_return_zero(capsys):

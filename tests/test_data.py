@@ -1,4 +1,4 @@
-r"""Tests for purevae.data: IDX reading, folders, .npz, the bundled subset, pixel scaling, binarization.
+r"""Tests for purevae.data: IDX reading, folders, .npz, the bundled subset, pixel scaling, binarization, prepare.
 
 Every IDX and .npz file but the bundled and the system Fashion-MNIST is written here, into tmp_path,
 so each check knows the exact bytes it reads. Only ``purevae.data`` is imported (nothing compiled).
@@ -294,6 +294,34 @@ def test_load_npz_missing_file(tmp_path):
         data.load_npz(tmp_path / "none.npz")
 
 
+@pytest.mark.parametrize("shape, error, match", [
+    ((2, 0), ValueError, r"image_shape\[1\] must be a positive integer, got 0"),
+    ((2, 5, 1), ValueError, "got 3 values"),
+    ((2.0, 5.0), TypeError, r"image_shape\[0\] must be a positive integer"),
+    ((True, 10), TypeError, r"image_shape\[0\] must be a positive integer"),
+    ("25", TypeError, "image_shape must be two positive integers"),
+    (10, TypeError, "image_shape must be two positive integers"),
+])
+def test_image_shape_errors_follow_the_type_value_rule(rng, shape, error, match):
+    images = small_images(rng, 4, rows=2, cols=5).reshape(4, 10)
+    with pytest.raises(error, match=match):
+        data.from_arrays(images, image_shape=shape)
+    with pytest.raises(error, match=match):
+        data.as_image_shape(shape)
+
+
+def test_as_image_shape_normalizes_to_python_ints():
+    got = data.as_image_shape(np.array([28, 14], dtype=np.int64))
+    assert got == (28, 14) and all(type(v) is int for v in got)
+
+
+def test_load_npz_image_shape_of_floats_is_a_bad_file(tmp_path):
+    path = tmp_path / "floats.npz"
+    np.savez(path, x_train=np.zeros((2, 6)), x_test=np.zeros((1, 6)), image_shape=np.array([2.0, 3.0]))
+    with pytest.raises(ValueError, match=path_match(path, r"\[0\] must be a positive integer")):
+        data.load_npz(path)
+
+
 def test_from_arrays_flattens_and_validates(rng):
     images = small_images(rng, 4, rows=2, cols=5)
     got = data.from_arrays(images, y_train=np.arange(4))
@@ -401,8 +429,11 @@ def test_stratified_subset_errors():
     y = np.array([0, 0, 0, 1, 1, 2])
     with pytest.raises(ValueError, match=r"fewer examples \(class: count\): \{1: 2, 2: 1\}"):
         data.stratified_subset(y, 3, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="n_per_class must be >= 1"):
+    with pytest.raises(ValueError, match="n_per_class must be a positive integer, got 0"):
         data.stratified_subset(y, 0, np.random.default_rng(0))
+    for not_an_int in (2.0, True, "2"):   # a wrong type is a TypeError, not a ValueError
+        with pytest.raises(TypeError, match="n_per_class must be a positive integer"):
+            data.stratified_subset(y, not_an_int, np.random.default_rng(0))
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         data.stratified_subset(y, 1, 0)
     with pytest.raises(ValueError, match="y must be a non-empty 1-D"):
@@ -447,8 +478,23 @@ def test_scale_pixels_rejects_bad_floats(bad, message):
 def test_scale_pixels_rejects_ambiguous_dtypes():
     with pytest.raises(TypeError, match="x must be uint8 pixels.*int64"):
         data.scale_pixels(np.array([0, 255], dtype=np.int64))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, "int32", np.dtype(np.float16), "float128", "no-such-dtype"])
+def test_scale_pixels_dtype_of_the_wrong_value_is_a_value_error(dtype):
+    with pytest.raises(ValueError, match=r"dtype must be one of \('float32', 'float64'\)"):
+        data.scale_pixels(np.zeros(2, dtype=np.uint8), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [None, 3, 2.5, [np.float32]])
+def test_scale_pixels_dtype_that_is_no_dtype_is_a_type_error(dtype):
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
-        data.scale_pixels(np.zeros(2, dtype=np.uint8), dtype=np.int32)
+        data.scale_pixels(np.zeros(2, dtype=np.uint8), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "f4", np.float32, np.dtype("float32"), "float64", float])
+def test_scale_pixels_accepts_every_spelling_of_the_two_dtypes(dtype):
+    assert data.scale_pixels(np.zeros(2, dtype=np.uint8), dtype=dtype).dtype == np.dtype(dtype)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -500,6 +546,14 @@ def test_binarize_errors(rng):
         data.binarize_static(np.array([0.5]), rng)
 
 
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (1.0, TypeError), (True, TypeError),
+                                         (None, TypeError), ("1", TypeError)])
+def test_binarize_static_seed_errors_follow_the_type_value_rule(seed, error):
+    # a negative int has the right type and a wrong value: ValueError (it used to be a TypeError)
+    with pytest.raises(error, match="seed must be a non-negative integer"):
+        data.binarize_static(np.array([0.5]), seed)
+
+
 def test_arrays_sha256_depends_on_content_dtype_and_shape():
     base = {"a": np.arange(6, dtype=np.uint8)}
     digest = data.arrays_sha256(base)
@@ -507,3 +561,130 @@ def test_arrays_sha256_depends_on_content_dtype_and_shape():
     assert digest != data.arrays_sha256({"a": np.arange(6, dtype=np.uint8).reshape(2, 3)})
     assert digest != data.arrays_sha256({"a": np.arange(6, dtype=np.int8)})
     assert digest != data.arrays_sha256({"b": np.arange(6, dtype=np.uint8)})
+
+
+def test_arrays_sha256_errors():
+    with pytest.raises(TypeError, match="arrays must be a mapping"):
+        data.arrays_sha256([np.arange(3)])
+    with pytest.raises(TypeError, match="arrays must have str keys"):
+        data.arrays_sha256({1: np.arange(3)})
+    with pytest.raises(TypeError, match="object array"):
+        data.arrays_sha256({"a": np.array([None, 1], dtype=object)})
+
+
+# --------------------------------------------------------------------------------------------------
+# prepare: the data policy of `purevae train`
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture
+def small_dataset(rng):
+    """30 train and 12 test images of 4 x 3 uint8 pixels, with labels."""
+    return data.from_arrays(small_images(rng, 30), small_images(rng, 12), y_train=rng.integers(0, 10, 30),
+                            y_test=rng.integers(0, 10, 12), name="small")
+
+
+def test_binarize_seeds_are_the_published_ones():
+    # every binarized number purevae has reported was computed with these; changing one changes them all
+    assert (data.TRAIN_BINARIZE_SEED, data.TEST_BINARIZE_SEED) == (1, 2)
+    assert data.BINARIZE_MODES == ("none", "dynamic", "static")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prepare_none_scales_and_cuts(small_dataset, dtype):
+    got = data.prepare(small_dataset, "none", dtype=dtype, n_train=7, n_test=5)
+    want_train = small_dataset.x_train[:7].astype(np.float64) / 255   # scale_pixels by hand
+    want_test = small_dataset.x_test[:5].astype(np.float64) / 255
+    assert got.x_train.dtype == got.x_test.dtype == np.dtype(dtype) == got.dtype
+    np.testing.assert_allclose(got.x_train, want_train, rtol=np.finfo(dtype).eps, atol=0)
+    np.testing.assert_allclose(got.x_test, want_test, rtol=np.finfo(dtype).eps, atol=0)
+    np.testing.assert_array_equal(got.y_train, small_dataset.y_train[:7])
+    np.testing.assert_array_equal(got.y_test, small_dataset.y_test[:5])
+    assert (got.name, got.image_shape, got.binarize, got.fit_binarize, got.n_features) == \
+        ("small", (4, 3), "none", False, 12)
+
+
+def test_prepare_static_binarizes_train_rows_and_the_whole_test_set(small_dataset):
+    got = data.prepare(small_dataset, "static", n_train=7, n_test=5)
+    scaled_train = data.scale_pixels(small_dataset.x_train[:7], np.float32)
+    scaled_test = data.scale_pixels(small_dataset.x_test, np.float32)
+    np.testing.assert_array_equal(got.x_train, data.binarize_static(scaled_train, data.TRAIN_BINARIZE_SEED))
+    np.testing.assert_array_equal(got.x_test, data.binarize_static(scaled_test, data.TEST_BINARIZE_SEED)[:5])
+    assert set(np.unique(got.x_train)) <= {0.0, 1.0} and set(np.unique(got.x_test)) <= {0.0, 1.0}
+    assert got.x_train.dtype == got.x_test.dtype == np.float32
+    assert got.fit_binarize is False                      # one fixed draw: fit must not draw again
+    # the train and test draws use different seeds: the same grey image gets a different 0/1 image
+    same = data.from_arrays(small_dataset.x_train, small_dataset.x_train)
+    both = data.prepare(same, "static")
+    assert not np.array_equal(both.x_train, both.x_test)
+
+
+def test_prepare_dynamic_keeps_train_grey_and_scores_on_the_fixed_test_binarization(small_dataset):
+    got = data.prepare(small_dataset, "dynamic", n_test=5)
+    np.testing.assert_array_equal(got.x_train, data.scale_pixels(small_dataset.x_train, np.float32))
+    whole = data.binarize_static(data.scale_pixels(small_dataset.x_test, np.float32), data.TEST_BINARIZE_SEED)
+    np.testing.assert_array_equal(got.x_test, whole[:5])
+    assert got.fit_binarize is True                       # VAE.fit(binarize=True) draws every epoch
+    # both binarized modes are scored on the same test images, whatever n_test
+    np.testing.assert_array_equal(got.x_test, data.prepare(small_dataset, "static", n_test=5).x_test)
+    np.testing.assert_array_equal(data.prepare(small_dataset, "dynamic").x_test[:5], got.x_test)
+
+
+def test_prepare_without_n_keeps_everything_and_n_beyond_the_data_is_all(small_dataset):
+    everything = data.prepare(small_dataset)
+    assert everything.x_train.shape == (30, 12) and everything.x_test.shape == (12, 12)
+    beyond = data.prepare(small_dataset, "static", n_train=1000, n_test=1000)
+    assert beyond.x_train.shape == (30, 12) and beyond.x_test.shape == (12, 12)
+    assert len(beyond.y_train) == 30 and len(beyond.y_test) == 12
+
+
+def test_prepare_include_train_false_prepares_the_test_set_only(small_dataset):
+    test_only = data.prepare(small_dataset, "dynamic", n_test=4, include_train=False)
+    assert test_only.x_train is None and test_only.y_train is None
+    np.testing.assert_array_equal(test_only.x_test, data.prepare(small_dataset, "dynamic", n_test=4).x_test)
+    assert test_only.n_features == 12
+
+
+def test_prepare_dataset_without_test_set_gives_x_test_none(rng):
+    train_only = data.from_arrays(small_images(rng, 6), y_train=np.arange(6))
+    got = data.prepare(train_only, "static", n_test=3)
+    assert got.x_test is None and got.y_test is None
+    assert got.x_train.shape == (6, 12)
+
+
+def test_prepare_loads_a_spec_like_load_dataset(tmp_path, small_dataset):
+    path = tmp_path / "small.npz"
+    np.savez(path, x_train=small_dataset.x_train, x_test=small_dataset.x_test)
+    from_path = data.prepare(path, "static", n_train=4)
+    from_dataset = data.prepare(small_dataset, "static", n_train=4)
+    np.testing.assert_array_equal(from_path.x_train, from_dataset.x_train)
+    np.testing.assert_array_equal(from_path.x_test, from_dataset.x_test)
+    assert data.prepare(str(path)).name == "small" and from_path.y_train is None
+    bundled = data.prepare("bundled", n_train=3, n_test=2, include_train=True)
+    assert bundled.name == "fashion-mnist-subset" and bundled.x_train.shape == (3, 784)
+
+
+def test_prepared_data_is_frozen_and_says_what_it_holds(small_dataset):
+    got = data.prepare(small_dataset, "static", n_train=7)
+    with pytest.raises(AttributeError):
+        got.x_train = None
+    assert repr(got) == ("PreparedData(name='small', binarize='static', x_train=<float32 (7, 12)>, "
+                         "y_train=<int64 (7,)>, x_test=<float32 (12, 12)>, y_test=<int64 (12,)>, image_shape=(4, 3))")
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"binarize": "yes"}, ValueError, r"binarize must be one of \('none', 'dynamic', 'static'\)"),
+    ({"binarize": True}, TypeError, "binarize must be a string"),
+    ({"n_train": 0}, ValueError, "n_train must be a positive integer"),
+    ({"n_train": 2.0}, TypeError, "n_train must be a positive integer"),
+    ({"n_train": True}, TypeError, "n_train must be a positive integer"),
+    ({"n_test": -1}, ValueError, "n_test must be a positive integer"),
+    ({"n_test": "5"}, TypeError, "n_test must be a positive integer"),
+    ({"dtype": "int8"}, ValueError, "dtype must be one of"),
+    ({"dtype": None}, TypeError, "dtype must be float32 or float64"),
+    ({"include_train": 1}, TypeError, "include_train must be True or False"),
+    ({"dataset": 3}, TypeError, "dataset must be a Dataset, a str or an os.PathLike"),
+    ({"dataset": "no-such-data"}, ValueError, "unknown dataset 'no-such-data'"),
+])
+def test_prepare_argument_errors_name_the_argument(small_dataset, kwargs, error, match):
+    kwargs = {"dataset": small_dataset, **kwargs}
+    with pytest.raises(error, match=match):
+        data.prepare(**kwargs)

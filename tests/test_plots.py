@@ -1,4 +1,6 @@
 """Pictures: grid geometry by hand, PNGs of the stated pixel size that are not constant, traversals, PCA."""
+import math
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,32 @@ def test_grid_array_rejects_wrong_shapes(bad, match):
         plots.grid_array(bad, (3, 4))
 
 
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"ncols": 2.5}, TypeError, "ncols must be a positive integer"),    # a ValueError before the rule
+    ({"ncols": "a"}, TypeError, "ncols must be a positive integer"),    # a ValueError before the rule
+    ({"ncols": True}, TypeError, "ncols must be a positive integer"),
+    ({"ncols": 0}, ValueError, "ncols must be a positive integer, got 0"),
+    ({"scale": 2.0}, TypeError, "scale must be a positive integer"),
+    ({"scale": 0}, ValueError, "scale must be a positive integer, got 0"),
+    ({"pad": 1.0}, TypeError, "pad must be an integer"),
+    ({"pad": -1}, ValueError, "pad must be an integer >= 0, got -1"),
+    ({"image_shape": (3, 4.0)}, TypeError, r"image_shape\[1\] must be a positive integer"),
+    ({"image_shape": "3x4"}, TypeError, "image_shape must be two positive integers"),
+    ({"image_shape": (3, 0)}, ValueError, r"image_shape\[1\] must be a positive integer, got 0"),
+    ({"image_shape": (12,)}, ValueError, "image_shape must be two positive integers"),
+    ({"images": np.array([["a"] * 12])}, TypeError, "images must be a numeric array"),
+])
+def test_grid_array_argument_errors_follow_the_type_value_rule(kwargs, error, match):
+    arguments = {"images": np.zeros((2, 12)), "image_shape": (3, 4), **kwargs}
+    with pytest.raises(error, match=match):
+        plots.grid_array(**arguments)
+
+
+def test_save_reconstructions_ncols_type_error(tmp_path):
+    with pytest.raises(TypeError, match="ncols must be a positive integer"):
+        plots.save_reconstructions(np.zeros((2, 12)), np.zeros((2, 12)), (3, 4), tmp_path / "r.png", ncols=1.5)
+
+
 def test_image_grid_writes_a_png_of_the_computed_size(tmp_path):
     images = _constant_images(np.linspace(0, 1, 7))
     path = plots.image_grid(images, (3, 4), tmp_path / "grid.png", ncols=3, pad=2, scale=2)
@@ -80,6 +108,37 @@ def test_kl_per_dimension_known_answers():
                                rtol=1e-12, atol=1e-15)
 
 
+def test_kl_per_dimension_is_the_mean_over_the_batch_in_float64():
+    mu = np.array([[2.0, 0.0], [0.0, 0.0]], dtype=np.float32)
+    logvar = np.array([[0.0, 1.0], [0.0, -1.0]], dtype=np.float32)
+    kl = plots.kl_per_dimension(mu, logvar)
+    # dimension 0: (0.5 * 4 + 0) / 2 = 1; dimension 1: 0.5 (e - 2) and 0.5 (1/e), averaged
+    want = [1.0, 0.5 * (0.5 * (math.e - 1 - 1) + 0.5 * (math.exp(-1) + 1 - 1))]
+    assert kl.dtype == np.float64 and kl.shape == (2,)
+    np.testing.assert_allclose(kl, want, rtol=1e-7, atol=0)   # float32 inputs: their rounding, not the sum's
+
+
+def test_kl_per_dimension_clamps_logvar_like_the_model():
+    # the model clamps every log-variance to [-30, 30] (ops.LOGVAR_LIMIT) before use; so must the plots
+    mu = np.array([[1.0, 1.0]])
+    logvar = np.array([[100.0, -100.0]])
+    want = [0.5 * (1.0 + math.exp(30.0) - 30.0 - 1.0),     # logvar 100 is used as 30
+            0.5 * (1.0 + math.exp(-30.0) + 30.0 - 1.0)]    # logvar -100 is used as -30
+    np.testing.assert_allclose(plots.kl_per_dimension(mu, logvar), want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("mu, logvar, error, match", [
+    (np.zeros(3), np.zeros(3), ValueError, "mu must be 2-D"),
+    (np.zeros((0, 3)), np.zeros((0, 3)), ValueError, "mu must be 2-D"),
+    (np.zeros((2, 3)), np.zeros((2, 2)), ValueError, r"logvar must have the shape of mu \(2, 3\)"),
+    (np.array([["a"]]), np.zeros((1, 1)), TypeError, "mu must be a real numeric array"),
+    (np.zeros((1, 1)), np.array([[1j]]), TypeError, "logvar must be a real numeric array"),
+])
+def test_kl_per_dimension_argument_errors(mu, logvar, error, match):
+    with pytest.raises(error, match=match):
+        plots.kl_per_dimension(mu, logvar)
+
+
 def test_traversal_images_vary_one_dimension_of_the_fixed_encoding(rng):
     model = purevae.VAE(n_input=12, hidden=(8,), n_latent=4, dtype="float64", seed=3)
     x = rng.random((20, 12))
@@ -93,6 +152,29 @@ def test_traversal_images_vary_one_dimension_of_the_fixed_encoding(rng):
     np.testing.assert_allclose(images, model.decode(z), rtol=1e-12, atol=0)
     with pytest.raises(ValueError, match="index"):
         plots.traversal_images(model, x, index=20)
+    images, dims, _ = plots.traversal_images(model, x, n_steps=2, dims=[3, 0])
+    np.testing.assert_array_equal(dims, [3, 0])
+    assert images.shape == (4, 12)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"n_dims": 2.5}, TypeError, "n_dims must be a positive integer"),
+    ({"n_dims": 0}, ValueError, "n_dims must be a positive integer, got 0"),
+    ({"n_steps": "9"}, TypeError, "n_steps must be a positive integer"),
+    ({"n_steps": 0}, ValueError, "n_steps must be a positive integer, got 0"),
+    ({"limit": "3"}, TypeError, "limit must be a real number"),
+    ({"limit": 0.0}, ValueError, "limit must be .*> 0"),
+    ({"limit": float("inf")}, ValueError, "limit must be (a )?finite"),
+    ({"index": 1.0}, TypeError, "index must be an integer"),
+    ({"index": -1}, ValueError, "index must be an integer >= 0, got -1"),
+    ({"dims": [0.5]}, TypeError, "dims must be integers"),
+    ({"dims": []}, ValueError, "dims must be a non-empty sequence"),
+    ({"dims": [4]}, ValueError, r"dims must be latent dimensions in 0..3, got \[4\]"),
+])
+def test_traversal_images_argument_errors_follow_the_type_value_rule(rng, kwargs, error, match):
+    model = purevae.VAE(n_input=12, hidden=(8,), n_latent=4, dtype="float64", seed=3)
+    with pytest.raises(error, match=match):
+        plots.traversal_images(model, rng.random((5, 12)), **kwargs)
 
 
 def test_save_traversals_png(tmp_path, rng):
@@ -115,6 +197,8 @@ def test_pca_2d_finds_the_line(rng):
     np.testing.assert_array_equal(same[:, 0], points[:, 0])
     np.testing.assert_array_equal(same[:, 1], 0.0)
     assert np.all(np.isnan(nan_fraction))
+    with pytest.raises(TypeError, match="points must be a real numeric array"):
+        plots.pca_2d([["a", "b", "c"]])
 
 
 @pytest.mark.parametrize("n_latent, labels", [(5, True), (2, True), (1, False)])
@@ -125,8 +209,10 @@ def test_save_latent_scatter_png(tmp_path, rng, n_latent, labels):
     pixels = image.imread(path)
     assert pixels.shape[:2] == (560, 640)
     assert pixels[..., :3].std() > 0.05
-    with pytest.raises(ValueError, match="labels"):
-        plots.save_latent_scatter(mu, tmp_path / "bad.png", labels=np.zeros(3))
+    with pytest.raises(ValueError, match="labels has 3 entries"):
+        plots.save_latent_scatter(mu, tmp_path / "bad.png", labels=np.zeros(3, dtype=int))
+    with pytest.raises(TypeError, match="title must be a str"):
+        plots.save_latent_scatter(mu, tmp_path / "bad.png", title=3)
 
 
 def test_save_loss_curves_png(tmp_path):
@@ -139,3 +225,5 @@ def test_save_loss_curves_png(tmp_path):
     assert plots.save_loss_curves(without_validation, tmp_path / "c2.png").is_file()
     with pytest.raises(ValueError, match="no epochs"):
         plots.save_loss_curves({"epoch": []}, tmp_path / "c3.png")
+    with pytest.raises(TypeError, match="history must be a dict"):
+        plots.save_loss_curves([300.0, 280.0], tmp_path / "c4.png")
