@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from . import ops
-from .validation import choice, finite_float
+from .validation import choice, finite_float, fraction, positive_int
 
 try:  # the extension is optional: without it everything runs on NumPy
     from . import _kernels as _cython_kernels
@@ -58,9 +58,7 @@ def get_backend() -> str:
 
 def kernels(impl: str | None = None) -> ModuleType:
     """The module holding the kernels of ``impl`` (default: the current backend)."""
-    name = _current if impl is None else impl
-    if name not in BACKENDS:
-        raise ValueError(f"impl must be one of {BACKENDS} or None, got {name!r}")
+    name = _current if impl is None else choice("impl", impl, BACKENDS)
     if name == "cython":
         if _cython_kernels is None:
             raise ValueError("impl 'cython' is not available: purevae._kernels is not built")
@@ -119,8 +117,9 @@ def _check_2d(name: str, a: np.ndarray) -> None:
 
 
 def activation_code(activation: str | int, alpha: float | None) -> tuple[int, float]:
-    """(code, alpha) of an activation for the kernels; alpha defaults per activation and must suit it."""
-    name = ops.activation_name(activation)
+    """(code, alpha) of an activation (a name or a code of ``ops.ACTIVATIONS``) for the kernels; alpha defaults
+    per activation and must suit it."""
+    name = choice("activation", activation, tuple(ops.ACTIVATIONS), codes=ops.ACTIVATIONS)
     alpha = ops.DEFAULT_ALPHA[name] if alpha is None else finite_float("alpha", alpha)
     if name == "leaky_relu" and not alpha > 0:
         raise ValueError(f"alpha of leaky_relu must be > 0 (its derivative is read from the sign of h), got {alpha}")
@@ -165,8 +164,9 @@ def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float = 1.0, *,
     _check_shape("x", x, logits.shape)
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"x must lie in [0, 1] for the Bernoulli likelihood, found [{x.min()}, {x.max()}]")
+    scale = finite_float("scale", scale, 0.0)
     nll, grad_logits = np.empty(x.shape[0], x.dtype), np.empty_like(logits)
-    kernels(impl).bernoulli_nll_grad(x, logits, float(scale), nll, grad_logits)
+    kernels(impl).bernoulli_nll_grad(x, logits, scale, nll, grad_logits)
     return nll, grad_logits
 
 
@@ -179,8 +179,9 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
     _check_2d("mean", mean)
     _check_shape("x", x, mean.shape)
     _check_shape("logvar", logvar, (mean.shape[1],))
+    scale = finite_float("scale", scale, 0.0)
     nll, grad_mean, grad_logvar = np.empty(x.shape[0], x.dtype), np.empty_like(mean), np.empty_like(logvar)
-    kernels(impl).gaussian_nll_grad(x, mean, logvar, float(scale), nll, grad_mean, grad_logvar)
+    kernels(impl).gaussian_nll_grad(x, mean, logvar, scale, nll, grad_mean, grad_logvar)
     return nll, grad_mean, grad_logvar
 
 
@@ -202,8 +203,9 @@ def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: n
     _check_2d("eps", eps)
     _check_shape("mu_logvar", mu_logvar, (eps.shape[0], 2 * eps.shape[1]))
     _check_shape("grad_z", grad_z, eps.shape)
+    beta, scale = finite_float("beta", beta, 0.0), finite_float("scale", scale, 0.0)
     grad_mu_logvar = np.empty_like(mu_logvar)
-    kernels(impl).reparameterize_kl_backward(mu_logvar, eps, grad_z, float(beta), float(scale), grad_mu_logvar)
+    kernels(impl).reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)
     return grad_mu_logvar
 
 
@@ -214,10 +216,11 @@ def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarra
     grad, = as_kernel_arrays(dtype=param.dtype, grad=grad)
     for name, a in (("grad", grad), ("m", m), ("v", v)):
         _check_shape(name, a, param.shape)
-    if int(step) < 1:
-        raise ValueError(f"step must be >= 1, got {step}")
-    kernels(impl).adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), float(lr),
-                              float(beta1), float(beta2), float(eps), int(step))
+    lr, eps = finite_float("lr", lr, 0.0, strict=True), finite_float("eps", eps, 0.0, strict=True)
+    beta1, beta2 = fraction("beta1", beta1), fraction("beta2", beta2)
+    step = positive_int("step", step)
+    kernels(impl).adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), lr, beta1, beta2,
+                              eps, step)
 
 
 def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float, momentum: float = 0.9,
@@ -227,8 +230,8 @@ def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, velocity: np.ndarra
     grad, = as_kernel_arrays(dtype=param.dtype, grad=grad)
     for name, a in (("grad", grad), ("velocity", velocity)):
         _check_shape(name, a, param.shape)
-    kernels(impl).sgd_momentum_update(param.reshape(-1), grad.reshape(-1), velocity.reshape(-1), float(lr),
-                                      float(momentum))
+    lr, momentum = finite_float("lr", lr, 0.0, strict=True), fraction("momentum", momentum)
+    kernels(impl).sgd_momentum_update(param.reshape(-1), grad.reshape(-1), velocity.reshape(-1), lr, momentum)
 
 
 def _check_inplace(**arrays: np.ndarray) -> None:

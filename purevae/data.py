@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .validation import boolean, choice, positive_int
+from .validation import boolean, choice, float_dtype, positive_int
 from .validation import seed as _seed
 
 __all__ = [
@@ -653,27 +653,6 @@ def load_dataset(spec: str | os.PathLike = "bundled") -> Dataset:
 _FLOAT_DTYPES = ("float32", "float64")
 
 
-def _float_dtype(dtype: object, name: str = "dtype") -> np.dtype:
-    """float32 or float64 from a name ("float32", "f8"), a numpy dtype or a scalar type (np.float32, float).
-
-    TypeError for another kind of object (None, 3); ValueError for a dtype or name that is not one of the two.
-    """
-    if isinstance(dtype, str):
-        try:
-            dtype_name = np.dtype(dtype).name
-        except TypeError:   # not a dtype name at all: a wrong value of the right type
-            dtype_name = dtype
-    elif isinstance(dtype, np.dtype) or isinstance(dtype, type):
-        try:
-            dtype_name = np.dtype(dtype).name
-        except TypeError:
-            raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
-    else:
-        raise TypeError(f"{name} must be float32 or float64 (a str or numpy dtype), got {dtype!r} "
-                        f"({type(dtype).__name__})")
-    return np.dtype(choice(name, dtype_name, _FLOAT_DTYPES))
-
-
 def _check_probabilities(x: np.ndarray, name: str) -> None:
     """x is floating; raise ValueError if it holds NaN or values outside [0, 1]."""
     if x.size == 0:
@@ -715,7 +694,7 @@ def scale_pixels(x: np.ndarray, dtype: object = np.float32) -> np.ndarray:
     TypeError
         ``x`` of another dtype, or ``dtype`` not a dtype at all (None, a number).
     """
-    dtype = _float_dtype(dtype)
+    dtype = float_dtype("dtype", dtype)
     x = np.asarray(x)
     if x.dtype == np.uint8:
         return x.astype(dtype) / dtype.type(255)
@@ -994,7 +973,7 @@ def prepare(
         float32/float64; and what :func:`load_dataset` and :func:`scale_pixels` raise.
     """
     binarize = choice("binarize", binarize, BINARIZE_MODES)
-    dtype = _float_dtype(dtype, "dtype")
+    dtype = float_dtype("dtype", dtype)
     n_train = None if n_train is None else positive_int("n_train", n_train)
     n_test = None if n_test is None else positive_int("n_test", n_test)
     include_train = boolean("include_train", include_train)

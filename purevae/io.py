@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .optim import make_optimizer
+from .validation import path as check_path
 from .version import __version__
 
 FORMAT = "purevae"
@@ -43,9 +44,7 @@ def _json_array(obj: dict) -> np.ndarray:
 
 def write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` (an .npz) through a temporary file + fsync + rename."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"model files end in .npz, got {str(path)!r}")
+    path = check_path("path", path, ".npz")   # model files end in .npz
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -113,8 +112,11 @@ def save_checkpoint(model, path, position: dict | None = None) -> Path:
 
 
 def read_npz(path) -> dict[str, np.ndarray]:
-    """All arrays of an .npz, with allow_pickle=False; every failure is a ValueError naming the file."""
-    path = Path(path)
+    """All arrays of an .npz, with allow_pickle=False; every failure is a ValueError naming the file.
+
+    TypeError when ``path`` is not a str or os.PathLike; FileNotFoundError when there is no such file.
+    """
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {str(path)!r}")
     try:  # open the file ourselves: np.load leaves it open when the archive is corrupt

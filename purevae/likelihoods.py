@@ -21,7 +21,6 @@ and calls nothing else of it. Arrays come from the workspace ``ws`` (``purevae.w
 """
 from __future__ import annotations
 
-import numbers
 from types import ModuleType
 
 import numpy as np
@@ -29,7 +28,7 @@ import scipy.special
 
 from . import ops
 from .ops import LOGVAR_LIMIT, bernoulli_nll_grad, gaussian_nll_grad  # noqa: F401  (re-exported for readers)
-from .validation import choice
+from .validation import choice, finite_float
 from .workspace import FRESH
 
 __all__ = ["Likelihood", "Bernoulli", "Gaussian", "LIKELIHOODS", "make_likelihood", "bernoulli_nll_grad",
@@ -114,12 +113,8 @@ class Gaussian(Likelihood):
     name = "gaussian"
 
     def __init__(self, variance: float | None = None):
-        if variance is not None:
-            if isinstance(variance, (bool, np.bool_)) or not isinstance(variance, numbers.Real):
-                raise TypeError(f"variance must be a real number or None (learned), got {variance!r}")
-            variance = float(variance)
-            if not np.isfinite(variance) or variance <= 0:
-                raise ValueError(f"variance must be a finite number > 0 or None (learned), got {variance}")
+        if variance is not None:   # None: learned
+            variance = finite_float("variance", variance, 0.0, strict=True)
             if abs(np.log(variance)) > LOGVAR_LIMIT:
                 raise ValueError(f"variance must lie in [e^-{LOGVAR_LIMIT:g}, e^{LOGVAR_LIMIT:g}] (log-variances are "
                                  f"clamped to that range), got {variance}")
@@ -161,6 +156,7 @@ def make_likelihood(likelihood: str | Likelihood = "bernoulli", variance: float 
     choice("likelihood", likelihood, LIKELIHOODS)
     if likelihood == "bernoulli":
         if variance is not None:
+            finite_float("variance", variance)   # a variance of the wrong type is a TypeError here too
             raise ValueError("variance applies only to likelihood='gaussian'")
         return Bernoulli()
     if likelihood == "gaussian":

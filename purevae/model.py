@@ -40,7 +40,8 @@ from .latent import GaussianLatent
 from .likelihoods import Likelihood, make_likelihood
 from .mlp import MLP
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
-from .validation import as_rng, check_data, check_eps, choice, finite_float, positive_int, seed as check_seed
+from .validation import (as_rng, check_data, check_eps, choice, finite_float, float_dtype, positive_int,
+                         seed as check_seed)
 from .workspace import FRESH, Workspace, WorkspaceCache
 
 __all__ = ["VAE", "StepResult", "load", "DTYPES"]
@@ -104,9 +105,7 @@ class VAE:
         self.activation = choice("activation", activation, tuple(ACTIVATIONS))
         self.alpha = DEFAULT_ALPHA[activation] if alpha is None else finite_float("alpha", alpha)
         backend.activation_code(activation, self.alpha)  # validates alpha for this activation
-        if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
-            dtype = np.dtype(dtype).name                 # np.float32 and np.dtype("float32") name a dtype too
-        self.dtype = np.dtype(choice("dtype", dtype, DTYPES))
+        self.dtype = float_dtype("dtype", dtype, DTYPES)   # np.float32 and np.dtype("float32") name a dtype too
         self.likelihood = make_likelihood(likelihood, variance)
         seed = check_seed("seed", seed)
         if seed is None:
@@ -158,9 +157,9 @@ class VAE:
                 f"seed={c['seed']})")
 
     def astype(self, dtype: str) -> "VAE":
-        """A copy of the model (parameters cast, no optimizer state) in another dtype."""
+        """A copy of the model (parameters cast, no optimizer state) in another dtype ("float32" or "float64")."""
         cfg = self.config()
-        cfg["dtype"] = str(dtype)
+        cfg["dtype"] = float_dtype("dtype", dtype, DTYPES).name
         other = VAE(**cfg)
         for name, value in self.params.items():
             other.params[name][...] = value

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.special
 
 from . import backend
-from .validation import as_rng, positive_int
+from .validation import as_rng, finite_float, nonnegative_int, positive_int
 
 __all__ = ["warmup_beta", "elbo_terms", "elbo_per_example", "log_likelihood"]
 
@@ -23,11 +23,12 @@ def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
 
     With ``warmup_epochs = 0`` the weight is ``beta`` from the start. (Bowman et al. 2016; Sønderby et al. 2016.)
     """
-    if warmup_epochs < 0:
-        raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+    epoch = nonnegative_int("epoch", epoch)
+    warmup_epochs = nonnegative_int("warmup_epochs", warmup_epochs)
+    beta = finite_float("beta", beta, 0.0)
     if warmup_epochs == 0:
-        return float(beta)
-    return float(beta) * min(1.0, (epoch + 1) / warmup_epochs)
+        return beta
+    return beta * min(1.0, (epoch + 1) / warmup_epochs)
 
 
 def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .validation import choice, finite_float
+from .validation import choice, finite_float, fraction
 
 
 class Optimizer:
@@ -36,13 +36,6 @@ def _positive(name: str, value: float) -> float:
     return finite_float(name, value, 0.0, strict=True)
 
 
-def _fraction(name: str, value: float) -> float:
-    value = finite_float(name, value)
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
 class Adam(Optimizer):
     r"""Adam with bias correction (Kingma & Ba 2015), PyTorch's defaults.
 
@@ -58,7 +51,7 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)
-        self.beta1, self.beta2 = _fraction("beta1", beta1), _fraction("beta2", beta2)
+        self.beta1, self.beta2 = fraction("beta1", beta1), fraction("beta2", beta2)
         self.eps = _positive("eps", eps)
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
@@ -97,7 +90,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 1e-2, momentum: float = 0.9):
         super().__init__(lr)
-        self.momentum = _fraction("momentum", momentum)
+        self.momentum = fraction("momentum", momentum)
         self.velocity: dict[str, np.ndarray] = {}
 
     def step(self, params, grads):
@@ -125,5 +118,4 @@ OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
 def make_optimizer(name: str, lr: float, **kwargs) -> Optimizer:
     """``make_optimizer("adam", 1e-3)`` or ``make_optimizer("sgd", 1e-2, momentum=0.9)``."""
-    choice("optimizer", name, tuple(OPTIMIZERS))
-    return OPTIMIZERS[name](lr=lr, **kwargs)
+    return OPTIMIZERS[choice("optimizer", name, tuple(OPTIMIZERS))](lr=lr, **kwargs)

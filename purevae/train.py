@@ -16,7 +16,8 @@ import numpy as np
 from . import io
 from .objectives import elbo_terms, warmup_beta
 from .optim import OPTIMIZERS, make_optimizer
-from .validation import boolean, choice, finite_float, nonnegative_int, positive_int
+from .validation import boolean, callable_or_none, choice, finite_float, nonnegative_int, positive_int
+from .validation import path as check_path
 
 HISTORY_KEYS = ("epoch", "beta", "loss", "recon", "kl", "val_loss", "val_recon", "val_kl", "examples_per_sec",
                 "time")
@@ -65,7 +66,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         Print one line per epoch to stderr.
     callback : callable(record) or None
         Called after every epoch with that epoch's record (a dict with the keys of the history).
-    checkpoint : path or None
+    checkpoint : path (str or os.PathLike, ending in .npz) or None
         Where to save a checkpoint (``purevae.io.save_checkpoint``: parameters, optimizer state,
         generator state, counters, history), atomically, at the end of every epoch and every
         ``checkpoint_every`` steps. ``purevae.load(checkpoint)`` then ``fit`` with the same data and
@@ -96,16 +97,16 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     lr = finite_float("lr", lr, 0.0, strict=True)
     optimizer = choice("optimizer", optimizer, tuple(OPTIMIZERS))
     shuffle, binarize, verbose = boolean("shuffle", shuffle), boolean("binarize", binarize), boolean("verbose", verbose)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {callback!r}")
-    if model.optimizer is None or model.optimizer.name != optimizer:
-        model.optimizer = make_optimizer(optimizer, lr)
-    else:
-        model.optimizer.lr = lr
+    callback = callable_or_none("callback", callback)
+    checkpoint = None if checkpoint is None else check_path("checkpoint", checkpoint, ".npz")
     if checkpoint_every is not None:
         checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
         if checkpoint is None:
             raise ValueError("checkpoint_every needs a checkpoint path")
+    if model.optimizer is None or model.optimizer.name != optimizer:   # every argument is valid: change the model
+        model.optimizer = make_optimizer(optimizer, lr)
+    else:
+        model.optimizer.lr = lr
     for key in HISTORY_KEYS:
         model.history.setdefault(key, [])
 

@@ -4,13 +4,17 @@ Arrays are checked for shape, dtype, finiteness and range, then cast *once* to t
 C-contiguous array (strided, transposed, negatively strided, Fortran-ordered and read-only inputs are
 copied, so the kernels behind always see what they trust). Floating inputs of another precision
 (float64 data for a float32 model) are cast silently, as documented; boolean, integer and float16
-inputs are accepted and cast with a ``CastWarning`` that says so; complex, object, string and
+inputs are accepted and cast with a ``CastWarning`` that says so, pointing at the caller's line (the
+first frame outside the purevae package, whatever the entry point); complex, object, string and
 other dtypes are refused with ``TypeError``.
 """
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -91,12 +95,76 @@ def boolean(name: str, value) -> bool:
     return bool(value)
 
 
-def choice(name: str, value, options) -> str:
-    """``value`` as one of the strings ``options``; TypeError for a non-string, ValueError for another string."""
+def choice(name: str, value, options, codes=None) -> str:
+    """``value`` as one of the strings ``options``; TypeError for a non-string, ValueError for another string.
+
+    ``codes`` (a mapping option -> int, e.g. ``ops.ACTIVATIONS``) also accepts an int code of an option, returned
+    as its name: then TypeError is for what is neither a string nor an int, ValueError for an unknown code.
+    """
+    if codes is not None and _is_int(value):
+        names = {code: option for option, code in codes.items()}
+        if value not in names:
+            raise ValueError(f"{name} code must be one of {sorted(names)}, got {value!r}")
+        return names[value]
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {tuple(options)}, got {value!r} ({type(value).__name__})")
+        alternatives = " or an int code" if codes is not None else ""
+        raise TypeError(f"{name} must be a string, one of {tuple(options)}{alternatives}, got {value!r} "
+                        f"({type(value).__name__})")
     if value not in options:
         raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
+    return value
+
+
+def fraction(name: str, value) -> float:
+    """``value`` as a float in [0, 1) (a momentum, an Adam beta); TypeError for a non-number, ValueError outside."""
+    value = finite_float(name, value)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def float_dtype(name: str, value, options=FLOAT_DTYPES) -> np.dtype:
+    """A float dtype from a name ("float32", "f8"), a numpy dtype or a scalar type (np.float32, float).
+
+    TypeError for another kind of object (None, 3, True); ValueError for a dtype that is not one of ``options``
+    ("float16", "int32", np.float16) or a string that names no dtype.
+    """
+    if isinstance(value, str):
+        try:
+            dtype_name = np.dtype(value).name
+        except TypeError:       # not a dtype name at all: a wrong value of the right type
+            dtype_name = value
+    elif isinstance(value, (np.dtype, type)):
+        try:
+            dtype_name = np.dtype(value).name
+        except TypeError:
+            raise TypeError(f"{name} must be one of {tuple(options)} (a str or numpy dtype), got {value!r}") from None
+    else:
+        raise TypeError(f"{name} must be one of {tuple(options)} (a str or numpy dtype), got {value!r} "
+                        f"({type(value).__name__})")
+    return np.dtype(choice(name, dtype_name, options))
+
+
+def path(name: str, value, suffix: str | None = None) -> Path:
+    """``value`` (a str or os.PathLike) as a Path, ending in ``suffix`` when given.
+
+    TypeError for another type (3, None), ValueError for another suffix: "path must end in .npz, got 'm.pkl'".
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (a str or os.PathLike), got {value!r} ({type(value).__name__})")
+    result = Path(value)
+    if suffix is not None and result.suffix != suffix:
+        raise ValueError(f"{name} must end in {suffix}, got {str(result)!r}")
+    return result
+
+
+def callable_or_none(name: str, value):
+    """``value`` when it is callable or None; TypeError for anything else."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None, got {value!r} ({type(value).__name__})")
     return value
 
 
@@ -113,6 +181,21 @@ def as_rng(rng, default_seed) -> np.random.Generator:
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r} ({type(rng).__name__})")
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised in the caller of this function name the user's line.
+
+    Walks up from that caller to the first frame whose file is not inside the purevae package, so the level
+    is right for every entry point, however many of purevae's own frames lie in between.
+    """
+    frame, level = sys._getframe(1), 1       # level 1 is the function that calls warnings.warn
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
     """``value`` as an ndarray of ``dtype`` (C-contiguous, a copy when needed), refusing what cannot be cast."""
     if isinstance(value, np.ndarray):
@@ -127,7 +210,8 @@ def as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
         raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}"
                         + (" (complex values have no meaning here)" if kind == "c" else ""))
     if kind in "biu" or a.dtype == np.float16:
-        warnings.warn(f"{name} had dtype {a.dtype}; cast to {np.dtype(dtype)}", CastWarning, stacklevel=4)
+        warnings.warn(f"{name} had dtype {a.dtype}; cast to {np.dtype(dtype)}", CastWarning,
+                      stacklevel=_caller_stacklevel())
     return np.ascontiguousarray(a, dtype=dtype)
 
 

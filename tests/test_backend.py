@@ -196,7 +196,7 @@ def test_activation_codes_are_accepted(rng):
 # ---------------------------------------------------------------------------------------------
 def test_adam_wrapper_refuses_step_zero():
     p = np.ones(3)
-    with pytest.raises(ValueError, match="step must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="step must be a positive integer, got 0"):
         backend.adam_update(p, np.ones(3), np.zeros(3), np.zeros(3), 1e-3, step=0)
 
 

@@ -220,7 +220,7 @@ def test_save_creates_folders_and_requires_npz_suffix(tmp_path):
     model = VAE(4, hidden=(3,), n_latent=2, seed=0)
     model.save(tmp_path / "run" / "deep" / "m.npz")
     assert (tmp_path / "run" / "deep" / "m.npz").is_file()
-    with pytest.raises(ValueError, match="model files end in .npz"):
+    with pytest.raises(ValueError, match=r"path must end in \.npz"):
         model.save(tmp_path / "m.pkl")
 
 

@@ -193,5 +193,5 @@ def test_warmup_beta_is_a_linear_ramp():
     assert [warmup_beta(e, 0, 0.7) for e in range(3)] == [0.7, 0.7, 0.7]
     assert warmup_beta(0, 1) == 1.0
     np.testing.assert_allclose([warmup_beta(e, 3) for e in range(3)], [1 / 3, 2 / 3, 1.0], rtol=1e-15, atol=0)
-    with pytest.raises(ValueError, match="warmup_epochs must be >= 0"):
+    with pytest.raises(ValueError, match="warmup_epochs must be an integer >= 0"):
         warmup_beta(0, -1)
