@@ -14,9 +14,11 @@
 # - Loops that the bench shows gain from a second core use `prange`; without OpenMP at build time they are
 #   plain loops. Threads follow OMP_NUM_THREADS (never set here).
 # - Subnormals: `adam_update` flushes its moments m and v to 0 once |value| < the smallest normal float of the
-#   dtype (FLT_MIN / DBL_MIN). Below that, the step they would add is < lr * 1e-30 -- far below the float
-#   resolution of any parameter -- while subnormal arithmetic costs ~100x on x86, and Adam's v decays into
-#   that range after ~1,000 steps of a zero gradient (dead ReLU units, always-black pixels). The choice is
+#   dtype (FLT_MIN / DBL_MIN). A flushed m removes a step below lr * 1.2e-30 / (1 - beta1^t) (float32), a
+#   flushed v changes the step by less than 1.1e-11 / sqrt(1 - beta2^t) of itself -- far below the float
+#   resolution of any parameter (docs/derivations.md#numerics derives both) -- while subnormal arithmetic is
+#   slow on many CPUs, and after a gradient g becomes 0 (dead ReLU units, always-black pixels) float32 m
+#   turns subnormal after ~740 steps at |g| = 1e-3 (v after ~66,600). The choice is
 #   local to the optimizer state (no MXCSR change, so BLAS and NumPy keep IEEE behaviour); the test
 #   tests/test_kernels.py::test_adam_flush_matches_twin_over_many_steps shows the result does not move.
 from cython cimport floating

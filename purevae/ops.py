@@ -439,11 +439,13 @@ def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarra
     -----
     Derivation: docs/derivations.md#adam
 
-    Subnormals: the Cython twin sets m and v to 0 once they fall below the smallest normal float of the
-    dtype (subnormal arithmetic is ~100x slower on x86, and v of an entry whose gradient stays 0 decays
-    into that range after ~1,000 steps); this reference keeps IEEE subnormals. The step such values would
-    add is below lr * 1e-30: tests/test_kernels.py::test_adam_flush_matches_twin_over_many_steps shows
-    the two agree within float tolerance.
+    Subnormals: the Cython twin sets m (v) to 0 once |m| (v) falls below the smallest normal float of the
+    dtype (subnormal arithmetic is slow on many CPUs; after one gradient g and then zeros, float32 m gets
+    there after ~740 steps at |g| = 1e-3, v only after ~66,600); this reference keeps IEEE subnormals. A
+    flushed m removes a step below lr * 1.2e-30 / (1 - beta1^t) in float32; a flushed v changes the step
+    by less than 1.1e-11 / sqrt(1 - beta2^t) of itself (derived in docs/derivations.md#numerics).
+    tests/test_kernels.py::test_adam_flush_matches_twin_over_many_steps shows the two agree within float
+    tolerance.
     """
     m *= beta1
     m += (1 - beta1) * grad
