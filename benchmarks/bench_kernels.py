@@ -80,15 +80,16 @@ def cases(batch: int, dtype, rng: np.random.Generator) -> dict[str, tuple[tuple,
         return ps
 
     n_params = sum(int(np.prod(s)) for s in MODEL_SHAPES)
+    scale = np.full(batch, 1 / batch)        # the likelihood kernels' per-row weight (1/B: the ELBO's mean)
     out = {
         "bias_activation_forward relu": ((batch, 400), lambda k: forward(k, 1)()),
         "bias_activation_forward identity": ((batch, 400), lambda k: forward(k, 0)()),
         "bias_activation_forward tanh": ((batch, 400), lambda k: forward(k, 2)()),
         "activation_backward_bias relu": ((batch, 400), lambda k: backward(k, 1, h_relu)()),
         "activation_backward_bias identity": ((batch, 400), lambda k: backward(k, 0, pre)()),
-        "bernoulli_nll_grad": ((batch, 784), lambda k: (k.bernoulli_nll_grad(x, logits, 1 / batch, nll, gl),
+        "bernoulli_nll_grad": ((batch, 784), lambda k: (k.bernoulli_nll_grad(x, logits, scale, nll, gl),
                                                         [nll, gl])[1]),
-        "gaussian_nll_grad": ((batch, 784), lambda k: (k.gaussian_nll_grad(x, mean, logvar, 1 / batch, nll, gl,
+        "gaussian_nll_grad": ((batch, 784), lambda k: (k.gaussian_nll_grad(x, mean, logvar, scale, nll, gl,
                                                                            glv), [nll, gl, glv])[1]),
         "reparameterize_kl_forward": ((batch, 20), lambda k: (k.reparameterize_kl_forward(mu_logvar, eps, z, kl),
                                                               [z, kl])[1]),

@@ -390,37 +390,36 @@ cdef inline void _bernoulli_row(const floating* x, const floating* logits, float
 
 def bernoulli_nll_grad(const floating[:, ::1] x,                # IN (batch, n_input), values in [0, 1]
                        const floating[:, ::1] logits,           # IN (batch, n_input)
-                       double scale,
+                       const double[::1] scale,                 # IN (batch,): each row's weight in the loss
                        floating[::1] nll,                       # OUT (batch,)
                        floating[:, ::1] grad_logits):           # OUT (batch, n_input)
-    """nll[b] = sum_j log(1 + e^l_bj) - x_bj l_bj;   grad_logits = scale * (sigmoid(l) - x)"""
+    """nll[b] = sum_j log(1 + e^l_bj) - x_bj l_bj;   grad_logits[b] = scale[b] * (sigmoid(l_b) - x_b)"""
     cdef Py_ssize_t b, n = x.shape[0], k = x.shape[1]
-    cdef floating s = <floating>scale
     assert logits.shape[0] == n and logits.shape[1] == k and grad_logits.shape[0] == n and grad_logits.shape[1] == k
-    assert nll.shape[0] == n, "nll must have shape (batch,)"
+    assert nll.shape[0] == n and scale.shape[0] == n, "nll and scale must have shape (batch,)"
     if k == 0:
         nll[:] = 0
         return
     with nogil:
         if n * k >= PARALLEL_MIN:
             for b in prange(n, schedule="static"):             # rows are independent
-                _bernoulli_row(&x[b, 0], &logits[b, 0], s, k, &nll[b], &grad_logits[b, 0])
+                _bernoulli_row(&x[b, 0], &logits[b, 0], <floating>scale[b], k, &nll[b], &grad_logits[b, 0])
         else:
             for b in range(n):
-                _bernoulli_row(&x[b, 0], &logits[b, 0], s, k, &nll[b], &grad_logits[b, 0])
+                _bernoulli_row(&x[b, 0], &logits[b, 0], <floating>scale[b], k, &nll[b], &grad_logits[b, 0])
 
 
 def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (batch, n_input)
                       const floating[:, ::1] mean,              # IN (batch, n_input)
                       const floating[::1] logvar,               # IN (n_input,)
-                      double scale,
+                      const double[::1] scale,                  # IN (batch,): each row's weight in the loss
                       floating[::1] nll,                        # OUT (batch,)
                       floating[:, ::1] grad_mean,               # OUT (batch, n_input)
                       floating[::1] grad_logvar):               # OUT (n_input,)
-    """nll_b = 0.5 sum_j (log 2pi + lv_j + (x-m)^2 e^-lv_j);  grad_mean = s (m-x) e^-lv;
-    grad_lv_j = s sum_b (1 - (x-m)^2 e^-lv_j) / 2"""
+    """nll_b = 0.5 sum_j (log 2pi + lv_j + (x-m)^2 e^-lv_j);  grad_mean[b] = s_b (m-x) e^-lv;
+    grad_lv_j = sum_b s_b (1 - (x-m)^2 e^-lv_j) / 2"""
     cdef Py_ssize_t b, j, n = x.shape[0], k = x.shape[1]
-    cdef floating d, q, s = <floating>scale
+    cdef floating d, q, s
     cdef double acc, const_part = 0
     cdef floating* inv_var = <floating*>malloc(max(k, 1) * sizeof(floating))  # scratch, made before the loop
     if inv_var == NULL:
@@ -432,18 +431,19 @@ def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (batch, n_i
             const_part += LOG_2PI + _clamp_logvar(logvar[j])
         for b in range(n):
             acc = 0
+            s = <floating>scale[b]
             for j in range(k):
                 d = mean[b, j] - x[b, j]
                 q = d * inv_var[j]                                # (m - x) / sigma^2
                 acc += d * q
                 grad_mean[b, j] = s * q
-                grad_logvar[j] += 1 - d * q
+                grad_logvar[j] += s * (1 - d * q)
             nll[b] = <floating>(0.5 * (const_part + acc))
         for j in range(k):
             if logvar[j] > LOGVAR_LIMIT or logvar[j] < -LOGVAR_LIMIT:
                 grad_logvar[j] = 0                                # flat beyond the clamp
             else:
-                grad_logvar[j] *= <floating>0.5 * s
+                grad_logvar[j] *= <floating>0.5
     free(inv_var)
 
 
@@ -488,6 +488,81 @@ def reparameterize_kl_backward(const floating[:, ::1] mu_logvar,  # IN (batch, 2
                 else:
                     sigma = _exp(half * lv)
                     grad_mu_logvar[b, n_latent + k] = half * (grad_z[b, k] * eps[b, k] * sigma + bs * (sigma * sigma - 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# the importance-weighted bound (training objective "iwae")
+# ---------------------------------------------------------------------------------------------
+def iwae_weights(const floating[:, ::1] nll,          # IN (k, B): -log p(x_b | z_ib)
+                 const floating[:, ::1] mu_logvar,    # IN (B, 2 L)
+                 const floating[:, :, ::1] eps,       # IN (k, B, L)
+                 const floating[:, :, ::1] z,         # IN (k, B, L)
+                 double beta, double scale,
+                 double[::1] loss,                    # OUT (B,): log k - logsumexp_i log w_ib
+                 double[:, ::1] weights):             # OUT (k, B): scale * softmax_i log w_ib
+    """log w_ib = -nll_ib + beta/2 sum_j (lv_bj + eps^2 - z^2); loss_b = log k - lse_i; weights = scale e^(lw - lse).
+
+    Everything in double; the max over i is subtracted before exp. weights holds log w until the last pass.
+    """
+    cdef Py_ssize_t i, b, j, k = eps.shape[0], n = eps.shape[1], n_latent = eps.shape[2]
+    cdef double acc, lv, e, zz, top, total, lse, log_k = log(<double>k)
+    assert nll.shape[0] == k and nll.shape[1] == n and mu_logvar.shape[0] == n and mu_logvar.shape[1] == 2 * n_latent
+    assert z.shape[0] == k and z.shape[1] == n and z.shape[2] == n_latent
+    assert loss.shape[0] == n and weights.shape[0] == k and weights.shape[1] == n
+    with nogil:
+        for b in range(n):
+            top = -1e308
+            for i in range(k):
+                acc = 0
+                for j in range(n_latent):
+                    lv = _clamp_logvar(mu_logvar[b, n_latent + j])
+                    e = eps[i, b, j]
+                    zz = z[i, b, j]
+                    acc += lv + e * e - zz * zz
+                weights[i, b] = -<double>nll[i, b] + beta * 0.5 * acc          # log w_ib for now
+                if weights[i, b] > top:
+                    top = weights[i, b]
+            total = 0
+            for i in range(k):
+                weights[i, b] = exp(weights[i, b] - top)                      # <= 1, the largest is 1
+                total += weights[i, b]
+            lse = top + log(total)
+            loss[b] = log_k - lse
+            for i in range(k):
+                weights[i, b] = scale * (weights[i, b] / total)
+
+
+def iwae_backward(const floating[:, ::1] mu_logvar,   # IN (B, 2 L)
+                  const floating[:, :, ::1] eps,      # IN (k, B, L)
+                  const floating[:, :, ::1] z,        # IN (k, B, L)
+                  const floating[:, :, ::1] grad_z,   # IN (k, B, L): through the decoder
+                  const double[:, ::1] weights,       # IN (k, B): from iwae_weights
+                  double beta,
+                  floating[:, ::1] grad_mu_logvar):   # OUT (B, 2 L)
+    """g = grad_z + beta w z;  grad_mu = sum_i g;  grad_lv = sum_i g eps sigma / 2 - beta sum_i w / 2  (0 beyond the clamp)"""
+    cdef Py_ssize_t i, b, j, k = eps.shape[0], n = eps.shape[1], n_latent = eps.shape[2]
+    cdef double g, gmu, glv, wsum, lv, sigma
+    assert mu_logvar.shape[0] == n and mu_logvar.shape[1] == 2 * n_latent and weights.shape[0] == k
+    assert z.shape[0] == k and grad_z.shape[0] == k and grad_mu_logvar.shape[0] == n
+    with nogil:
+        for b in range(n):
+            wsum = 0
+            for i in range(k):
+                wsum += weights[i, b]
+            for j in range(n_latent):
+                lv = mu_logvar[b, n_latent + j]
+                sigma = exp(0.5 * <double>_clamp_logvar(mu_logvar[b, n_latent + j]))
+                gmu = 0
+                glv = 0
+                for i in range(k):
+                    g = <double>grad_z[i, b, j] + beta * weights[i, b] * <double>z[i, b, j]
+                    gmu += g
+                    glv += g * <double>eps[i, b, j]
+                grad_mu_logvar[b, j] = <floating>gmu
+                if lv > LOGVAR_LIMIT or lv < -LOGVAR_LIMIT:
+                    grad_mu_logvar[b, n_latent + j] = 0                           # flat beyond the clamp
+                else:
+                    grad_mu_logvar[b, n_latent + j] = <floating>(0.5 * sigma * glv - 0.5 * beta * wsum)
 
 
 # ---------------------------------------------------------------------------------------------

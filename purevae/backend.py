@@ -111,6 +111,11 @@ def _check_shape(name: str, a: np.ndarray, shape: tuple) -> None:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
 
 
+def _check_3d(name: str, a: np.ndarray) -> None:
+    if a.ndim != 3:
+        raise ValueError(f"{name} must be 3-D (k, batch, n_latent), got shape {a.shape}")
+
+
 def _check_2d(name: str, a: np.ndarray) -> None:
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D (batch, features), got shape {a.shape}")
@@ -155,31 +160,52 @@ def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: str 
     return grad_pre, grad_bias
 
 
-def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float = 1.0, *, impl: str | None = None
+def row_scale(scale, n: int) -> np.ndarray:
+    """The likelihood kernels' ``scale`` argument: a float64 (n,) array from one number or n of them (each >= 0)."""
+    if np.ndim(scale) == 0:
+        return np.full(n, finite_float("scale", scale, 0.0))
+    a = np.asarray(scale)
+    if a.dtype.kind not in "iuf" or a.dtype.kind == "b":
+        raise TypeError(f"scale must be a number or a real array of shape ({n},), got dtype {a.dtype}")
+    if a.shape != (n,):
+        raise ValueError(f"scale must be a number or have shape ({n},), got shape {a.shape}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if not (np.all(np.isfinite(a)) and np.all(a >= 0)):
+        raise ValueError("scale must be finite and >= 0")
+    return a
+
+
+def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: str | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (nll per example (batch,), grad_logits (batch, n_input)); see ``ops.bernoulli_nll_grad``."""
+    """Return (nll per example (batch,), grad_logits (batch, n_input)); see ``ops.bernoulli_nll_grad``.
+
+    ``scale``: one number for every row, or one per row (batch,).
+    """
     logits, = as_kernel_arrays(logits=logits)
     x, = as_kernel_arrays(dtype=logits.dtype, x=_as_real("x", x, logits.dtype))
     _check_2d("logits", logits)
     _check_shape("x", x, logits.shape)
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"x must lie in [0, 1] for the Bernoulli likelihood, found [{x.min()}, {x.max()}]")
-    scale = finite_float("scale", scale, 0.0)
+    scale = row_scale(scale, x.shape[0])
     nll, grad_logits = np.empty(x.shape[0], x.dtype), np.empty_like(logits)
     kernels(impl).bernoulli_nll_grad(x, logits, scale, nll, grad_logits)
     return nll, grad_logits
 
 
-def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: float = 1.0, *,
+def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale=1.0, *,
                       impl: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (nll (batch,), grad_mean (batch, n_input), grad_logvar (n_input,)); see ``ops.gaussian_nll_grad``."""
+    """Return (nll (batch,), grad_mean (batch, n_input), grad_logvar (n_input,)); see ``ops.gaussian_nll_grad``.
+
+    ``scale``: one number for every row, or one per row (batch,).
+    """
     mean, = as_kernel_arrays(mean=mean)
     x, logvar = as_kernel_arrays(dtype=mean.dtype, x=_as_real("x", x, mean.dtype),
                                  logvar=_as_real("logvar", logvar, mean.dtype))
     _check_2d("mean", mean)
     _check_shape("x", x, mean.shape)
     _check_shape("logvar", logvar, (mean.shape[1],))
-    scale = finite_float("scale", scale, 0.0)
+    scale = row_scale(scale, x.shape[0])
     nll, grad_mean, grad_logvar = np.empty(x.shape[0], x.dtype), np.empty_like(mean), np.empty_like(logvar)
     kernels(impl).gaussian_nll_grad(x, mean, logvar, scale, nll, grad_mean, grad_logvar)
     return nll, grad_mean, grad_logvar
@@ -206,6 +232,38 @@ def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: n
     beta, scale = finite_float("beta", beta, 0.0), finite_float("scale", scale, 0.0)
     grad_mu_logvar = np.empty_like(mu_logvar)
     kernels(impl).reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)
+    return grad_mu_logvar
+
+
+def iwae_weights(nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, beta: float = 1.0,
+                 scale: float = 1.0, *, impl: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (loss (B,), weights (k, B)), both float64; see ``ops.iwae_weights``."""
+    nll, mu_logvar, eps, z = as_kernel_arrays(nll=nll, mu_logvar=mu_logvar, eps=eps, z=z)
+    _check_3d("eps", eps)
+    k, n, n_latent = eps.shape
+    _check_shape("z", z, eps.shape)
+    _check_shape("nll", nll, (k, n))
+    _check_shape("mu_logvar", mu_logvar, (n, 2 * n_latent))
+    beta, scale = finite_float("beta", beta, 0.0), finite_float("scale", scale, 0.0)
+    loss, weights = np.empty(n), np.empty((k, n))
+    kernels(impl).iwae_weights(nll, mu_logvar, eps, z, beta, scale, loss, weights)
+    return loss, weights
+
+
+def iwae_backward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, grad_z: np.ndarray, weights: np.ndarray,
+                  beta: float = 1.0, *, impl: str | None = None) -> np.ndarray:
+    """Return grad_mu_logvar (B, 2L); see ``ops.iwae_backward``. ``weights`` (k, B) is float64."""
+    mu_logvar, eps, z, grad_z = as_kernel_arrays(mu_logvar=mu_logvar, eps=eps, z=z, grad_z=grad_z)
+    weights, = as_kernel_arrays(dtype=np.float64, weights=weights)
+    _check_3d("eps", eps)
+    k, n, n_latent = eps.shape
+    for name, a in (("z", z), ("grad_z", grad_z)):
+        _check_shape(name, a, eps.shape)
+    _check_shape("weights", weights, (k, n))
+    _check_shape("mu_logvar", mu_logvar, (n, 2 * n_latent))
+    beta = finite_float("beta", beta, 0.0)
+    grad_mu_logvar = np.empty_like(mu_logvar)
+    kernels(impl).iwae_backward(mu_logvar, eps, z, grad_z, weights, beta, grad_mu_logvar)
     return grad_mu_logvar
 
 

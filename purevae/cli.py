@@ -44,7 +44,7 @@ from .gradcheck import gradcheck as run_gradcheck
 from .io import save as save_model
 from .likelihoods import LIKELIHOODS
 from .model import DTYPES, VAE, load
-from .objectives import elbo_terms
+from .objectives import OBJECTIVES, elbo_terms
 from .ops import ACTIVATIONS
 from .optim import OPTIMIZERS
 from .train import TrainingDiverged
@@ -168,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default: 1e-3)")
     p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="(default: adam)")
     p.add_argument("--beta", type=nonnegative_float, default=1.0, help="weight of the KL term (default: 1)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="elbo",
+                   help="the training loss: elbo (negative ELBO, closed-form KL) or iwae (negative importance-"
+                        "weighted bound, Burda et al. 2016) (default: elbo)")
+    p.add_argument("--k", type=positive_int, default=1,
+                   help="samples of z per image and step (iwae: the bound's k; elbo: averaged) (default: 1)")
     p.add_argument("--warmup", type=nonnegative_int, default=0, metavar="EPOCHS",
                    help="linear KL warm-up over this many epochs (default: 0, none)")
     p.add_argument("--n-train", type=positive_int, default=None, metavar="N",
@@ -370,7 +375,8 @@ class _Progress:
         elapsed = time.perf_counter() - self.start
         left = elapsed / done * (self.epochs - done)
         val = "" if record["val_loss"] is None else f"  val {record['val_loss']:.2f}"
-        line = (f"epoch {record['epoch']:>3d}/{self.first_epoch + self.epochs}  train -ELBO {record['loss']:.2f} "
+        label = "-ELBO" if getattr(self.args, "objective", "elbo") == "elbo" else f"-IWAE(k={self.args.k})"
+        line = (f"epoch {record['epoch']:>3d}/{self.first_epoch + self.epochs}  train {label} {record['loss']:.2f} "
                 f"(recon {record['recon']:.2f} + KL {record['kl']:.2f}){val}  {record['examples_per_sec']:.0f} "
                 f"images/s  {_duration(elapsed)} elapsed, {_duration(left)} left")
         if self.bar is not None:
@@ -411,12 +417,13 @@ def cmd_train(args) -> int:
     _say(args, f"training {_describe(model)} on {data.name} ({len(x_train)} train, {len(x_test)} test images"
                f"{', binarized ' + binarize if binarize != 'none' else ''}): {args.epochs} epochs, batch {batch_size}, "
                f"{args.optimizer} lr {args.lr:g}, beta {args.beta:g}{f', warm-up {args.warmup}' if args.warmup else ''}"
+               f"{f', objective {args.objective} k={args.k}' if args.objective != 'elbo' or args.k != 1 else ''}"
                f", backend {backend.get_backend()} -> {out}/")
     progress = _Progress(args, args.epochs)
     interrupted = False
     try:
         model.fit(x_train, epochs=args.epochs, batch_size=batch_size, lr=args.lr, validation_data=x_test,
-                  optimizer=args.optimizer, beta=args.beta, warmup_epochs=args.warmup,
+                  optimizer=args.optimizer, beta=args.beta, warmup_epochs=args.warmup, objective=args.objective, k=args.k,
                   binarize=prepared.fit_binarize, callback=progress, checkpoint=out / "checkpoint.npz",
                   checkpoint_every=args.checkpoint_every)
     except KeyboardInterrupt:

@@ -48,7 +48,7 @@ def numeric_gradient(f, array: np.ndarray, indices, h: float = 1e-4) -> np.ndarr
 
 
 def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entries: int = 200,
-              seed: int = 0) -> "OrderedDict[str, float]":
+              seed: int = 0, *, objective: str = "elbo", k: int | None = None) -> "OrderedDict[str, float]":
     r"""Max relative error between ``loss_and_grads`` and central differences, per parameter name.
 
     Parameters
@@ -57,9 +57,13 @@ def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entrie
         Checked through a float64 copy; the model itself is not modified.
     x : array (batch, n_input)
     eps : array (batch, n_latent) or (k, batch, n_latent), optional
-        Fixed noise; drawn once from ``seed`` when omitted.
+        Fixed noise; drawn once from ``seed`` when omitted ((k, batch, n_latent) when k is given).
     beta : float
         KL weight of the loss being checked.
+    objective : "elbo" or "iwae"
+        The loss being checked (``VAE.loss_and_grads``).
+    k : int >= 1, optional
+        Samples per example when eps is drawn here; must agree with eps when both are given.
     h : float
         Step of the fourth-order central difference (see ``numeric_gradient``). The step must not cross a
         kink of relu / leaky_relu: keep every hidden pre-activation farther than 2 h |x| from 0.
@@ -84,13 +88,15 @@ def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entrie
     x = model64.check_input(x)
     rng = np.random.default_rng(seed)
     if eps is None:
-        eps = rng.standard_normal((x.shape[0], model64.n_latent))
+        k_draw = 1 if k is None else positive_int("k", k)
+        shape = (x.shape[0], model64.n_latent) if k is None else (k_draw, x.shape[0], model64.n_latent)
+        eps = rng.standard_normal(shape)
     eps = model64.check_eps(eps, x.shape[0])
-    _, grads = model64.loss_and_grads(x, eps=eps, beta=beta)
+    _, grads = model64.loss_and_grads(x, eps=eps, beta=beta, objective=objective, k=k)   # validates both
     ws = Workspace()   # the loss is evaluated 4 times per entry: reuse one set of arrays
 
     def loss() -> float:
-        return model64.step(x, eps, beta, ws).loss
+        return model64.step(x, eps, beta, ws, objective=objective).loss
 
     result: OrderedDict[str, float] = OrderedDict()
     for name, param in model64.params.items():

@@ -10,6 +10,8 @@ method                 computes                                      the formula
 ``draw_eps``           eps ~ N(0, I), drawn in float64, then cast     (numpy.random.Generator)
 ``forward``            z = mu + e^(logvar/2) eps and KL per example   kern.reparameterize_kl_forward
 ``backward``           grad of [mu | logvar] through z and beta KL    kern.reparameterize_kl_backward
+``iwae_weights``       -IWAE_k per example, normalised weights        kern.iwae_weights
+``iwae_backward``      grad of [mu | logvar] of the IWAE loss         kern.iwae_backward
 ``sample``             z for eps of any leading shape (evaluation)   ops.reparameterize
 ``kl``                 KL per example, float64 (evaluation)          ops.kl_divergence
 ``log_prior``          log p(z), float64 (importance weights)        ops.log_prior
@@ -67,6 +69,25 @@ class GaussianLatent:
         """d loss / d [mu | logvar] (batch, 2 L), through z and through beta * scale * sum_b KL_b."""
         grad_mu_logvar = ws.array("mu_logvar.grad", mu_logvar.shape, mu_logvar.dtype)
         kern.reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)
+        return grad_mu_logvar
+
+    # ---- the IWAE training objective: the fused kernels --------------------------------------
+    def iwae_weights(self, nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, beta: float,
+                     scale: float, kern: ModuleType, ws=FRESH) -> tuple[np.ndarray, np.ndarray]:
+        """(loss (B,), weights (k, B)) float64: -IWAE_k per example and scale * the normalised weights.
+
+        nll (k, B), eps and z (k, B, L), mu_logvar (B, 2 L); ``kern.iwae_weights`` (docs/derivations.md#iwae-training).
+        """
+        k, n = nll.shape
+        loss, weights = ws.array("iwae.loss", (n,), np.float64), ws.array("iwae.weights", (k, n), np.float64)
+        kern.iwae_weights(nll, mu_logvar, eps, z, beta, scale, loss, weights)
+        return loss, weights
+
+    def iwae_backward(self, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, grad_z: np.ndarray,
+                      weights: np.ndarray, beta: float, kern: ModuleType, ws=FRESH) -> np.ndarray:
+        """d loss / d [mu | logvar] (B, 2 L) of the IWAE loss, summed over the k samples (``kern.iwae_backward``)."""
+        grad_mu_logvar = ws.array("mu_logvar.grad", mu_logvar.shape, mu_logvar.dtype)
+        kern.iwae_backward(mu_logvar, eps, z, grad_z, weights, beta, grad_mu_logvar)
         return grad_mu_logvar
 
     # ---- evaluation: the NumPy formulas, any number of draws per example ---------------------

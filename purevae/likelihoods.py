@@ -35,6 +35,15 @@ __all__ = ["Likelihood", "Bernoulli", "Gaussian", "LIKELIHOODS", "make_likelihoo
            "gaussian_nll_grad"]
 
 
+def row_scale(scale, n: int, ws=FRESH) -> np.ndarray:
+    """The kernels' per-row ``scale`` (float64, (n,)): ``scale`` itself when it is an array, else filled with it."""
+    if isinstance(scale, np.ndarray):
+        return scale
+    rows = ws.array("scale", (n,), np.float64)
+    rows.fill(scale)
+    return rows
+
+
 class Likelihood:
     """Interface of p(x|z). Subclasses implement the methods below for ``out`` of shape (..., n_input)."""
 
@@ -47,12 +56,14 @@ class Likelihood:
     def check_data(self, x: np.ndarray, argname: str = "x") -> None:
         """Raise ValueError when x is outside the support of p(x|z)."""
 
-    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale: float, kern: ModuleType,
+    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale, kern: ModuleType,
                  ws=FRESH) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(nll (batch,), grad_out (batch, n_input), gradients of extra parameters), for validated arrays.
 
-        nll_b = -log p(x_b | out_b); grad_out = scale * d nll_b / d out_b. ``kern``: the kernel module
-        (``backend.kernels()``). ``ws``: where the outputs come from (``purevae.workspace``).
+        nll_b = -log p(x_b | out_b); grad_out_b = scale_b * d nll_b / d out_b, and the extra parameters'
+        gradients are the scale-weighted sums over rows. ``scale``: one float for every row (1/B for the
+        ELBO's batch mean) or a float64 (batch,) array (the IWAE bound's normalised weights / B).
+        ``kern``: the kernel module (``backend.kernels()``). ``ws``: where the outputs come from.
         """
         raise NotImplementedError
 
@@ -93,7 +104,7 @@ class Bernoulli(Likelihood):
 
     def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
         nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
-        kern.bernoulli_nll_grad(x, out, scale, nll, grad_out)
+        kern.bernoulli_nll_grad(x, out, row_scale(scale, x.shape[0], ws), nll, grad_out)
         return nll, grad_out, {}
 
     def mean(self, out, params):
@@ -136,7 +147,7 @@ class Gaussian(Likelihood):
         logvar = self._logvar(params, out.shape[1], out.dtype)
         nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
         grad_logvar = ws.array("decoder.logvar.grad", logvar.shape, x.dtype)
-        kern.gaussian_nll_grad(x, out, logvar, scale, nll, grad_out, grad_logvar)
+        kern.gaussian_nll_grad(x, out, logvar, row_scale(scale, x.shape[0], ws), nll, grad_out, grad_logvar)
         return nll, grad_out, ({"decoder.logvar": grad_logvar} if self.learned else {})
 
     def mean(self, out, params):

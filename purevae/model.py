@@ -36,6 +36,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from . import backend, io, objectives, train
+from .objectives import OBJECTIVES
 from .latent import GaussianLatent
 from .likelihoods import Likelihood, make_likelihood
 from .mlp import MLP
@@ -193,20 +194,32 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     # one training step
     # -----------------------------------------------------------------------------------------
-    def loss_and_grads(self, x, eps=None, beta: float = 1.0) -> tuple[float, dict[str, np.ndarray]]:
-        r"""Mean negative ELBO of a batch, in nats per example, and its gradient for every parameter.
+    def loss_and_grads(self, x, eps=None, beta: float = 1.0, *, objective: str = "elbo", k: int | None = None
+                       ) -> tuple[float, dict[str, np.ndarray]]:
+        r"""The loss of a batch, in nats per example, and its gradient for every parameter.
 
-            loss = (1/B) sum_b [ -log p(x_b | z_b) + beta * KL(q(z|x_b) || N(0, I)) ],
-            z_b = mu_b + exp(logvar_b / 2) * eps_b
+        objective "elbo" (default), the mean negative ELBO, with the KL in closed form:
+
+            loss = (1/B) sum_b [ (1/k) sum_i -log p(x_b | z_ib) + beta * KL(q(z|x_b) || N(0, I)) ],
+            z_ib = mu_b + exp(logvar_b / 2) * eps_ib
+
+        objective "iwae", the negative importance-weighted bound of Burda et al. (2016), k samples each:
+
+            loss = (1/B) sum_b -log (1/k) sum_i w_ib,
+            log w_ib = log p(x_b | z_ib) + beta * (log p(z_ib) - log q(z_ib | x_b))
+
+        (beta = 1 gives the bound; k = 1 gives the ELBO with the KL sampled instead of closed form.)
 
         Parameters
         ----------
         x : array, shape (B, n_input)
         eps : array, shape (B, n_latent) or (k, B, n_latent), optional
-            The noise of the reparameterization. With k samples the loss averages over them too.
-            Default: drawn from the model's generator (``self.rng``).
+            The noise of the reparameterization. Default: drawn from the model's generator (``self.rng``).
         beta : float
-            Weight of the KL term (1 gives the ELBO; warm-up ramps it).
+            Weight of the KL term (1 gives the ELBO or the bound; warm-up ramps it).
+        objective : "elbo" or "iwae"
+        k : int >= 1, optional
+            Samples per example; must agree with eps's k when both are given. Default: eps's k, else 1.
 
         Returns
         -------
@@ -214,41 +227,84 @@ class VAE:
         grads : dict name -> ndarray, same names and shapes as ``self.params``; new arrays the caller owns
         """
         x = self.check_input(x)
-        result = self.step(x, None if eps is None else self.check_eps(eps, x.shape[0]), beta, FRESH)
+        objective = choice("objective", objective, OBJECTIVES)
+        if k is not None:
+            k = positive_int("k", k)
+        if eps is not None:
+            eps = self.check_eps(eps, x.shape[0])
+            eps_k = eps.shape[0] if eps.ndim == 3 else 1
+            if k is not None and k != eps_k:
+                raise ValueError(f"k is {k} but eps holds {eps_k} sample(s) per example (shape {eps.shape})")
+        result = self.step(x, eps, beta, FRESH, objective=objective, k=1 if k is None else k)
         return result.loss, result.grads
 
-    def step(self, x: np.ndarray, eps: np.ndarray | None = None, beta: float = 1.0, ws=FRESH) -> StepResult:
-        """One step on validated arrays: ``StepResult(loss, recon, kl, grads)``; what ``fit`` and ``gradcheck`` call.
+    def step(self, x: np.ndarray, eps: np.ndarray | None = None, beta: float = 1.0, ws=FRESH, *,
+             objective: str = "elbo", k: int = 1) -> StepResult:
+        r"""One step on validated arrays: ``StepResult(loss, recon, kl, grads)``; what ``fit`` and ``gradcheck`` call.
 
-        ``x`` comes from ``check_input`` and ``eps`` (or None: drawn from ``self.rng``) from ``check_eps``.
+        ``x`` comes from ``check_input`` and ``eps`` from ``check_eps``: (B, L), or (k, B, L) for k samples per
+        example; None draws (B, L) from ``self.rng``, or (k, B, L) when ``k > 1`` or for "iwae".
         ``ws`` is where every array of the step comes from (``purevae.workspace``): ``FRESH`` makes new ones
         (what ``loss_and_grads`` uses); a ``Workspace`` (``self.workspace(batch)``, what ``fit`` uses) hands
         out the same arrays on every call, so a steady-state step allocates no large array and the returned
         gradients are overwritten by the next step with that workspace.
+
+        objective "elbo": loss = (1/B) sum_b [ (1/k) sum_i -log p(x_b | z_ib) + beta KL_b ]
+        objective "iwae": loss = (1/B) sum_b [ log k - logsumexp_i log w_ib ],
+                          log w_ib = log p(x_b | z_ib) + beta (log p(z_ib) - log q(z_ib | x_b))
+        The encoder runs once on the B rows; the decoder on the k B rows z_ib (sample-major: row i B + b).
+        ``recon`` and ``kl`` are the batch means of -log p(x|z) (over the k samples) and of the closed-form KL;
+        for "elbo" loss = recon + beta kl, for "iwae" loss is the bound. Derivations: docs/derivations.md#elbo
+        and #iwae-training.
         """
         beta = finite_float("beta", beta, 0.0)
-        batch = x.shape[0]
-        eps = self.latent.draw_eps((batch, self.n_latent), self.dtype, self.rng, ws) if eps is None else eps
-        if eps.ndim == 3:  # k samples per example: the mean over k*B tiled examples is the mean over both
-            x = np.tile(x, (eps.shape[0], 1))
-            eps = eps.reshape(-1, self.n_latent)
-            ws = FRESH if ws is FRESH else self.workspace(x.shape[0])
+        objective = choice("objective", objective, OBJECTIVES)
+        batch, n_latent = x.shape[0], self.n_latent
+        if eps is None:
+            k = positive_int("k", k)
+            shape = (batch, n_latent) if k == 1 and objective == "elbo" else (k, batch, n_latent)
+            eps = self.latent.draw_eps(shape, self.dtype, self.rng, ws)
+        eps3 = eps if eps.ndim == 3 else eps.reshape(1, batch, n_latent)       # (k, B, L), a view
+        k = eps3.shape[0]
+        rows = k * batch
+        eps_rows = eps3.reshape(rows, n_latent)                                   # row i B + b: sample i of b
         kern = backend.kernels()
-        n = x.shape[0]
-        scale = 1.0 / n  # the loss is a mean over the batch
 
         # ---- forward --------------------------------------------------------------------------
-        enc = self.encoder.forward(self.params, x, kern, ws)        # enc[-1]: (n, 2L) = [mu | logvar]
+        enc = self.encoder.forward(self.params, x, kern, ws)        # enc[-1]: (B, 2L) = [mu | logvar]
         mu_logvar = enc[-1]
-        z, kl = self.latent.forward(mu_logvar, eps, kern, ws)       # z = mu + e^(logvar/2) eps; KL closed form
+        mu_logvar_rows, x_rows = mu_logvar, x
+        if k > 1:                                                   # copies, not compute: k small arrays
+            mu_logvar_rows = ws.array("mu_logvar.rows", (rows, 2 * n_latent), self.dtype)
+            mu_logvar_rows.reshape(k, batch, 2 * n_latent)[...] = mu_logvar
+            x_rows = ws.array("x.rows", (rows, x.shape[1]), self.dtype)
+            x_rows.reshape(k, batch, x.shape[1])[...] = x
+        z, kl = self.latent.forward(mu_logvar_rows, eps_rows, kern, ws)  # z = mu + e^(logvar/2) eps; KL closed form
         dec = self.decoder.forward(self.params, z, kern, ws)
-        nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, scale, kern, ws)
-        recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
-        loss = recon + beta * kl_mean
 
-        # ---- backward, top to bottom ----------------------------------------------------------
-        decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True)
-        grad_mu_logvar = self.latent.backward(mu_logvar, eps, grad_z, beta, scale, kern, ws)  # through z, + KL
+        if objective == "elbo":
+            scale = 1.0 / rows                                      # a mean over the B examples and k samples
+            nll, grad_out, lik_grads = self.likelihood.nll_grad(x_rows, dec[-1], self.params, scale, kern, ws)
+            recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
+            loss = recon + beta * kl_mean
+            # ---- backward, top to bottom ------------------------------------------------------
+            decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True)
+            grad_mu_logvar = self.latent.backward(mu_logvar_rows, eps_rows, grad_z, beta, scale, kern, ws)
+            if k > 1:                                               # a repeated array's gradient: the sum over copies
+                grad_mu_logvar = np.sum(grad_mu_logvar.reshape(k, batch, 2 * n_latent), axis=0,
+                                        out=ws.array("mu_logvar.grad.sum", mu_logvar.shape, self.dtype))
+        else:
+            nll = self.likelihood.nll_grad(x_rows, dec[-1], self.params, 0.0, kern, ws)[0]   # the values first
+            loss_b, weights = self.latent.iwae_weights(nll.reshape(k, batch), mu_logvar, eps3,
+                                                       z.reshape(k, batch, n_latent), beta, 1.0 / batch, kern, ws)
+            recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
+            loss = float(np.mean(loss_b))
+            # ---- backward: each sample's gradient weighted by its normalised weight / B ----------
+            nll, grad_out, lik_grads = self.likelihood.nll_grad(x_rows, dec[-1], self.params, weights.reshape(rows),
+                                                                kern, ws)
+            decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True)
+            grad_mu_logvar = self.latent.iwae_backward(mu_logvar, eps3, z.reshape(k, batch, n_latent),
+                                                       grad_z.reshape(k, batch, n_latent), weights, beta, kern, ws)
         encoder_grads, _ = self.encoder.backward(self.params, enc, grad_mu_logvar, kern, ws)
         grads = {**decoder_grads, **encoder_grads, **lik_grads}
         return StepResult(loss, recon, kl_mean, OrderedDict((name, grads[name]) for name in self.params))
@@ -304,7 +360,8 @@ class VAE:
     def fit(self, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
             optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
             binarize: bool = False, verbose: bool = False, callback: Callable[[dict], None] | None = None,
-            checkpoint=None, checkpoint_every: int | None = None) -> dict[str, list]:
+            checkpoint=None, checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1
+            ) -> dict[str, list]:
         """Train with minibatches of the negative ELBO; calling it again continues training.
 
         The parameters and what they mean: ``purevae.train.fit`` (this method calls it with the same
@@ -313,7 +370,7 @@ class VAE:
         return train.fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data,
                          optimizer=optimizer, beta=beta, warmup_epochs=warmup_epochs, shuffle=shuffle,
                          binarize=binarize, verbose=verbose, callback=callback, checkpoint=checkpoint,
-                         checkpoint_every=checkpoint_every)
+                         checkpoint_every=checkpoint_every, objective=objective, k=k)
 
     def save(self, path) -> Path:
         """Write parameters + JSON config to an ``.npz`` atomically (see ``purevae.io.save``); returns the path."""

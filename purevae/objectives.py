@@ -15,7 +15,9 @@ import scipy.special
 from . import backend
 from .validation import as_rng, finite_float, nonnegative_int, positive_int
 
-__all__ = ["warmup_beta", "elbo_terms", "elbo_per_example", "log_likelihood"]
+__all__ = ["OBJECTIVES", "warmup_beta", "elbo_terms", "elbo_per_example", "log_likelihood"]
+
+OBJECTIVES = ("elbo", "iwae")   # the training objectives of VAE.step, loss_and_grads and fit
 
 
 def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:

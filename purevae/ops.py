@@ -327,18 +327,19 @@ def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: int,
     grad_bias[...] = grad_pre.sum(axis=0)
 
 
-def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float,
+def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
                        nll: np.ndarray, grad_logits: np.ndarray) -> None:
     r"""-log p(x|z) of a Bernoulli on logits, per example, and its gradient.
 
         nll_b = sum_j log(1 + e^l_bj) - x_bj l_bj
-        grad_logits = scale * (sigmoid(l) - x)
+        grad_logits_b = scale_b * (sigmoid(l_b) - x_b)
 
     Parameters
     ----------
     x : ndarray, shape (batch, n_input), targets in [0, 1] (grey values allowed)
     logits : ndarray, shape (batch, n_input)
-    scale : float, the factor of the per-example term in the loss (1 / batch for a mean)
+    scale : ndarray float64, shape (batch,), the weight of each row's term in the loss: 1 / batch for the
+        mean of the ELBO, the normalised importance weight / batch for the IWAE bound
     nll : ndarray, shape (batch,), OUT
     grad_logits : ndarray, shape (batch, n_input), OUT
 
@@ -348,7 +349,7 @@ def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float,
     """
     # logaddexp(0, l) = log(1 + e^l) without overflow at l = 1e4
     nll[...] = np.sum(np.logaddexp(0, logits) - x * logits, axis=1)
-    grad_logits[...] = scale * (scipy.special.expit(logits) - x)
+    grad_logits[...] = scale.astype(x.dtype)[:, None] * (scipy.special.expit(logits) - x)   # in x's precision
 
 
 def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: float,
@@ -356,14 +357,14 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
     r"""-log p(x|z) of a diagonal Gaussian with per-pixel log-variance shared by all examples.
 
         nll_b          = 0.5 * sum_j (log 2 pi + logvar_j + (x_bj - m_bj)^2 e^-logvar_j)
-        grad_mean      = scale * (m - x) e^-logvar
-        grad_logvar_j  = scale * sum_b 0.5 (1 - (x_bj - m_bj)^2 e^-logvar_j)
+        grad_mean_b    = scale_b * (m_b - x_b) e^-logvar
+        grad_logvar_j  = sum_b scale_b 0.5 (1 - (x_bj - m_bj)^2 e^-logvar_j)
 
     Parameters
     ----------
     x, mean : ndarray, shape (batch, n_input)
     logvar : ndarray, shape (n_input,), fixed (a constant) or the learned ``decoder.logvar``
-    scale : float, 1 / batch for a batch mean
+    scale : ndarray float64, shape (batch,), each row's weight in the loss (1 / batch for a batch mean)
     nll : (batch,), grad_mean : (batch, n_input), grad_logvar : (n_input,), OUT
 
     Notes
@@ -376,8 +377,9 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
     diff = mean - x
     squared = diff * diff * inv_var  # (x - m)^2 / sigma^2
     nll[...] = 0.5 * np.sum(LOG_2PI + logvar + squared, axis=1)
+    scale = scale.astype(x.dtype)[:, None]                          # in x's precision, as the kernel
     grad_mean[...] = scale * diff * inv_var
-    grad_logvar[...] = np.where(inside, scale * 0.5 * np.sum(1 - squared, axis=0), 0)
+    grad_logvar[...] = np.where(inside, 0.5 * np.sum(scale * (1 - squared), axis=0), 0)
 
 
 def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, kl: np.ndarray) -> None:
@@ -420,6 +422,71 @@ def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: n
     grad_mu_logvar[:, :n_latent] = grad_z + beta * scale * mu
     grad_mu_logvar[:, n_latent:] = np.where(inside, grad_z * eps * sigma * 0.5 + beta * scale * 0.5 * np.expm1(logvar),
                                             0)
+
+
+def iwae_weights(nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, beta: float,
+                 scale: float, loss: np.ndarray, weights: np.ndarray) -> None:
+    r"""The importance-weighted bound of each example and the normalised weights of its k samples, one pass.
+
+        log w_ib = -nll_ib + beta * (log p(z_ib) - log q(z_ib | x_b))
+                 = -nll_ib + beta * 0.5 * sum_j (logvar_bj + eps_ibj^2 - z_ibj^2)      (the log 2 pi cancel)
+        loss_b     = log k - logsumexp_i log w_ib          (-IWAE_k(x_b); beta = 1 gives the bound)
+        weights_ib = scale * exp(log w_ib - logsumexp_i log w_ib)      (softmax over the k samples, times scale)
+
+    Parameters
+    ----------
+    nll : (k, B), -log p(x_b | z_ib), the likelihood's value
+    mu_logvar : (B, 2 L), eps : (k, B, L), z : (k, B, L), z = mu + e^(logvar/2) eps, IN
+    beta : float, weight of log p(z) - log q(z|x) in each log-weight
+    scale : float, 1 / B for the batch mean
+    loss : ndarray float64, shape (B,), OUT
+    weights : ndarray float64, shape (k, B), OUT: d loss_mean / d (-log w_ib) = scale * softmax
+
+    Notes
+    -----
+    logvar is clamped to [-30, 30] as everywhere. Sums in float64, with the max subtracted before exp
+    (docs/derivations.md#numerics). Derivation: docs/derivations.md#iwae-training
+    """
+    k, n_latent = eps.shape[0], eps.shape[2]
+    logvar = clamp_logvar(mu_logvar[:, n_latent:]).astype(np.float64)
+    eps64, z64 = eps.astype(np.float64), z.astype(np.float64)
+    log_w = -nll.astype(np.float64) + beta * 0.5 * np.sum(logvar + eps64 * eps64 - z64 * z64, axis=-1)
+    top = log_w.max(axis=0)
+    shifted = np.exp(log_w - top)
+    total = shifted.sum(axis=0)
+    loss[...] = np.log(k) - (top + np.log(total))
+    weights[...] = scale * (shifted / total)
+
+
+def iwae_backward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, grad_z: np.ndarray, weights: np.ndarray,
+                  beta: float, grad_mu_logvar: np.ndarray) -> None:
+    r"""Gradient of the IWAE loss w.r.t. [mu | logvar], from grad_z of the decoder path and the weights.
+
+        g_ib        = grad_z_ib + beta * weights_ib * z_ib             (+ the path through -log p(z_ib))
+        grad_mu_b   = sum_i g_ib                                       (dz / dmu = 1)
+        grad_logvar_b = sum_i g_ib * eps_ib * sigma_b / 2 - beta * sum_i weights_ib / 2
+                                                                       (dz / dlogvar = eps sigma / 2; log q's -logvar/2)
+
+    0 for the logvar entries beyond the clamp [-30, 30], as in ``reparameterize_kl_backward``.
+
+    Parameters
+    ----------
+    mu_logvar : (B, 2 L), eps, z, grad_z : (k, B, L), weights : (k, B) float64 (from ``iwae_weights``), IN
+    grad_mu_logvar : (B, 2 L), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#iwae-training
+    """
+    n_latent = eps.shape[2]
+    mu_logvar64 = mu_logvar.astype(np.float64)
+    logvar = mu_logvar64[:, n_latent:]
+    inside = np.abs(logvar) <= LOGVAR_LIMIT
+    sigma = np.exp(0.5 * clamp_logvar(logvar))
+    g = grad_z.astype(np.float64) + beta * weights[..., None] * z.astype(np.float64)
+    grad_mu_logvar[:, :n_latent] = g.sum(axis=0)
+    grad_logvar = 0.5 * sigma * np.sum(g * eps.astype(np.float64), axis=0) - 0.5 * beta * weights.sum(axis=0)[:, None]
+    grad_mu_logvar[:, n_latent:] = np.where(inside, grad_logvar, 0)
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float,

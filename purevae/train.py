@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from . import io
-from .objectives import elbo_terms, warmup_beta
+from .objectives import OBJECTIVES, elbo_terms, warmup_beta
 from .optim import OPTIMIZERS, make_optimizer
 from .validation import boolean, callable_or_none, choice, finite_float, nonnegative_int, positive_int
 from .validation import path as check_path
@@ -31,8 +31,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
         binarize: bool = False, verbose: bool = False,
         callback: Callable[[dict], None] | None = None, checkpoint=None,
-        checkpoint_every: int | None = None) -> dict[str, list]:
-    r"""Train ``model`` on x by minibatch gradient descent on the negative ELBO.
+        checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1) -> dict[str, list]:
+    r"""Train ``model`` on x by minibatch gradient descent on the negative ELBO (or the IWAE bound).
 
     Parameters
     ----------
@@ -58,6 +58,12 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     warmup_epochs : int
         Linear KL warm-up: beta rises as beta * min(1, (epoch + 1) / warmup_epochs), counted over all
         epochs the model has trained (0 = no warm-up).
+    objective : "elbo" or "iwae"
+        The loss of every step (``VAE.loss_and_grads``): the negative ELBO, averaged over ``k`` samples
+        of z per example, or the negative importance-weighted bound with ``k`` samples (Burda et al. 2016).
+        For "iwae", beta (and warm-up) weight log p(z) - log q(z|x) inside each log-weight.
+    k : int >= 1
+        Samples of z per example and step.
     shuffle : bool
         Draw a new permutation of x every epoch.
     binarize : bool
@@ -78,7 +84,9 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     Returns
     -------
     history : dict of lists, accumulated over every call: epoch, beta, loss / recon / kl (training
-        negative ELBO with beta = 1 and its two terms, mean over the epoch's batches, nats per example),
+        negative ELBO with beta = 1 and its two terms, mean over the epoch's batches, nats per example;
+        for objective "iwae", loss is the mean of the steps' negative bounds at their beta, recon the
+        mean -log p(x|z) over the k samples and kl the closed-form KL),
         val_loss / val_recon / val_kl (None without validation data), examples_per_sec, time (s).
 
     Raises
@@ -96,6 +104,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     beta = finite_float("beta", beta, 0.0)
     lr = finite_float("lr", lr, 0.0, strict=True)
     optimizer = choice("optimizer", optimizer, tuple(OPTIMIZERS))
+    objective = choice("objective", objective, OBJECTIVES)
+    k = positive_int("k", k)
     shuffle, binarize, verbose = boolean("shuffle", shuffle), boolean("binarize", binarize), boolean("verbose", verbose)
     callback = callable_or_none("callback", callback)
     checkpoint = None if checkpoint is None else check_path("checkpoint", checkpoint, ".npz")
@@ -123,7 +133,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         data = x
         if binarize:
             data = (model.rng.random(x.shape) < x).astype(model.dtype)
-        sums = np.zeros(2)  # recon, kl weighted by batch size
+        sums = np.zeros(3)  # recon, kl, loss weighted by batch size
         first_step, elapsed_before = 0, 0.0
         if resume:  # continue inside an epoch, as saved by a checkpoint
             if len(resume["order"]) != n or not np.array_equal(resume["order"], order) \
@@ -131,7 +141,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                 raise ValueError("this checkpoint stopped inside an epoch of other data, batch size or shuffling: "
                                  "resume it with the same x, batch_size and shuffle")
             model.rng.bit_generator.state = resume["rng_state"]
-            first_step, sums[:], elapsed_before = resume["step"], resume["sums"], resume["elapsed"]
+            first_step, elapsed_before = resume["step"], resume["elapsed"]
+            sums[:len(resume["sums"])] = resume["sums"]        # checkpoints before IWAE kept two sums
         for step in range(first_step, n_steps):
             first = step * batch_size
             rows = order[first:first + batch_size]
@@ -142,21 +153,23 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
             # a diverging step overflows (exp, matmul) on its way to a NaN/inf loss: TrainingDiverged below
             # reports it, instead of NumPy RuntimeWarnings that -W error would turn into the wrong exception
             with np.errstate(over="ignore", invalid="ignore"):
-                loss, recon, kl, grads = model.step(batch, None, beta_e, ws)
+                loss, recon, kl, grads = model.step(batch, None, beta_e, ws, objective=objective, k=k)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
                                        f"keeps the parameters from before this step (lower the learning rate?)")
             model.optimizer.step(model.params, grads)
             model.steps_trained += 1
-            sums += (recon * len(batch), kl * len(batch))
+            sums += (recon * len(batch), kl * len(batch), loss * len(batch))
             if checkpoint_every is not None and model.steps_trained % checkpoint_every == 0 and step + 1 < n_steps:
                 io.save_checkpoint(model, checkpoint, {
                     "epoch_rng_state": epoch_rng_state, "rng_state": model.rng.bit_generator.state,
                     "order": order, "step": step + 1, "sums": sums.tolist(), "batch_size": batch_size,
                     "elapsed": elapsed_before + time.perf_counter() - start})
         elapsed = elapsed_before + time.perf_counter() - start
-        recon, kl = (float(v) for v in sums / n)
-        record = {"epoch": epoch + 1, "beta": beta_e, "loss": recon + kl, "recon": recon, "kl": kl,
+        recon, kl, step_loss = (float(v) for v in sums / n)
+        # "elbo": the negative ELBO at beta = 1 (recon + kl); "iwae": the mean of the steps' bounds
+        record = {"epoch": epoch + 1, "beta": beta_e, "loss": recon + kl if objective == "elbo" else step_loss,
+                  "recon": recon, "kl": kl,
                   "val_loss": None, "val_recon": None, "val_kl": None, "examples_per_sec": n / elapsed,
                   "time": (model.history["time"][-1] if model.history["time"] else 0.0) + elapsed}
         if x_val is not None:

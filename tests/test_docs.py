@@ -441,6 +441,12 @@ def train_step_k_samples():
     return lambda: model.loss_and_grads(x, eps=eps)
 
 
+def train_step_iwae(likelihood="bernoulli"):
+    model, x = _model(likelihood), _data()
+    eps = np.random.default_rng(1).standard_normal((3, 4, 2))
+    return lambda: model.loss_and_grads(x, eps=eps, beta=0.5, objective="iwae")
+
+
 def elbo(likelihood="bernoulli"):
     model, x = _model(likelihood), _data()
     return lambda: model.elbo(x, k=2)
@@ -479,6 +485,7 @@ SECTION_DRIVERS = {
     "Full chain": (train_step, _gaussian(train_step)),
     "Gradient check": (gradcheck,),
     "IWAE": (log_likelihood,),
+    "IWAE training": (train_step_iwae, _gaussian(train_step_iwae)),
     "Adam": (fit, lambda: fit("sgd")),
 }
 

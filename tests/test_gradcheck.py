@@ -62,8 +62,8 @@ def test_gradcheck_passes_a_correct_model_and_leaves_it_alone(model, rng):
 def test_gradcheck_sees_a_gradient_off_by_one_percent(model, rng, monkeypatch, broken):
     original = VAE.loss_and_grads
 
-    def off_by_one_percent(self, x, eps=None, beta=1.0):
-        loss, grads = original(self, x, eps=eps, beta=beta)
+    def off_by_one_percent(self, x, eps=None, beta=1.0, **objective):
+        loss, grads = original(self, x, eps=eps, beta=beta, **objective)
         grads[broken] = grads[broken] * 1.01
         return loss, grads
 

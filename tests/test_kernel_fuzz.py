@@ -20,15 +20,18 @@ DTYPES = [np.float32, np.float64, np.float16, np.int32, np.complex128, bool]
 LAYOUTS = ["C", "F", "strided", "negative", "readonly"]
 TOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-10}
 
-# argument name -> the rank it has in a valid call
+# argument name -> its shape in a valid call, in symbols: k samples, b batch, n width, 2n (mu_logvar)
 KERNELS = {
-    "bias_activation_forward": (("pre", 2), ("bias", 1)),
-    "activation_backward_bias": (("grad_h", 2), ("h", 2)),
-    "bernoulli_nll_grad": (("x", 2), ("logits", 2)),
-    "gaussian_nll_grad": (("x", 2), ("mean", 2), ("logvar", 1)),
-    "reparameterize_kl_forward": (("mu_logvar", 2), ("eps", 2)),
-    "reparameterize_kl_backward": (("mu_logvar", 2), ("eps", 2), ("grad_z", 2)),
+    "bias_activation_forward": (("pre", "bn"), ("bias", "n")),
+    "activation_backward_bias": (("grad_h", "bn"), ("h", "bn")),
+    "bernoulli_nll_grad": (("x", "bn"), ("logits", "bn")),
+    "gaussian_nll_grad": (("x", "bn"), ("mean", "bn"), ("logvar", "n")),
+    "reparameterize_kl_forward": (("mu_logvar", "bN"), ("eps", "bn")),
+    "reparameterize_kl_backward": (("mu_logvar", "bN"), ("eps", "bn"), ("grad_z", "bn")),
+    "iwae_weights": (("nll", "kb"), ("mu_logvar", "bN"), ("eps", "kbn"), ("z", "kbn")),
+    "iwae_backward": (("mu_logvar", "bN"), ("eps", "kbn"), ("z", "kbn"), ("grad_z", "kbn"), ("weights", "kb")),
 }
+FLOAT64_ONLY = {"weights"}   # the normalised importance weights are float64 whatever the model's dtype
 
 
 def arrange(a: np.ndarray, layout: str) -> np.ndarray:
@@ -49,17 +52,18 @@ def arrange(a: np.ndarray, layout: str) -> np.ndarray:
 @st.composite
 def kernel_calls(draw):
     name = draw(st.sampled_from(sorted(KERNELS)))
-    batch, n = draw(st.integers(0, 5)), draw(st.integers(0, 7))
+    k, batch, n = draw(st.integers(1, 4)), draw(st.integers(0, 5)), draw(st.integers(0, 7))
+    sizes = {"k": k, "b": batch, "n": n, "N": 2 * n}
     mismatch = draw(st.booleans())
     common = draw(st.sampled_from([np.float32, np.float64]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     args = {}
-    for arg, rank in KERNELS[name]:
-        width = 2 * n if arg == "mu_logvar" else n
-        shape = (batch, width) if rank == 2 else (width,)
+    for arg, dims in KERNELS[name]:
+        shape = tuple(sizes[d] for d in dims)
         if mismatch and draw(st.booleans()):
             shape = tuple(draw(st.integers(0, 6)) for _ in range(draw(st.integers(0, 3))))
-        dtype = draw(st.sampled_from(DTYPES)) if mismatch and draw(st.booleans()) else common
+        dtype = np.float64 if arg in FLOAT64_ONLY else common
+        dtype = draw(st.sampled_from(DTYPES)) if mismatch and draw(st.booleans()) else dtype
         values = rng.random(shape) if arg == "x" else rng.normal(0, 3, shape)
         args[arg] = arrange(np.asarray(values).astype(dtype), draw(st.sampled_from(LAYOUTS)))
     return name, args

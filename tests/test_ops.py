@@ -217,30 +217,37 @@ def test_reparameterized_draws_have_variance_exp_logvar(rng, logvar, impl):
 # ------------------------------------------------------------------------------------------------
 # likelihood twins (the readable NumPy versions; the Likelihood classes are tested in test_likelihoods.py)
 # ------------------------------------------------------------------------------------------------
-@given(batch=batches, n=widths, seed=seeds, scale=st.sampled_from([1.0, 0.25]))
-def test_bernoulli_nll_grad_matches_central_differences(batch, n, seed, scale):
+def _row_scales(kind: str, batch: int, rng) -> np.ndarray:
+    """The likelihood twins' per-row weights: all 1, all 1/4 (a batch mean), or different per row (IWAE)."""
+    return {"ones": np.ones(batch), "quarter": np.full(batch, 0.25), "rows": rng.random(batch)}[kind]
+
+
+@given(batch=batches, n=widths, seed=seeds, kind=st.sampled_from(["ones", "quarter", "rows"]))
+def test_bernoulli_nll_grad_matches_central_differences(batch, n, seed, kind):
     rng = np.random.default_rng(seed)
     logits, x = rng.normal(0, 3, (batch, n)), rng.random((batch, n))
+    scale = _row_scales(kind, batch, rng)
     nll, grad = np.empty(batch), np.empty_like(logits)
 
-    def loss():
+    def loss():       # grad_logits[b] is d (sum_b scale_b nll_b) / d logits[b]
         ops.bernoulli_nll_grad(x, logits, scale, nll, np.empty_like(logits))
-        return float(scale * np.sum(nll))
+        return float(np.dot(scale, nll))
 
     ops.bernoulli_nll_grad(x, logits, scale, nll, grad)
     assert max_grad_error(loss, logits, grad) < GRAD_RTOL
 
 
-@given(batch=batches, n=widths, seed=seeds, scale=st.sampled_from([1.0, 0.25]))
-def test_gaussian_nll_grad_matches_central_differences(batch, n, seed, scale):
+@given(batch=batches, n=widths, seed=seeds, kind=st.sampled_from(["ones", "quarter", "rows"]))
+def test_gaussian_nll_grad_matches_central_differences(batch, n, seed, kind):
     rng = np.random.default_rng(seed)
     x, mean, logvar = rng.normal(size=(batch, n)), rng.normal(size=(batch, n)), rng.normal(0, 1, n)
+    scale = _row_scales(kind, batch, rng)
     grad_mean, grad_logvar = np.empty_like(mean), np.empty_like(logvar)
 
     def loss():
         nll = np.empty(batch)
         ops.gaussian_nll_grad(x, mean, logvar, scale, nll, np.empty_like(mean), np.empty_like(logvar))
-        return float(scale * np.sum(nll))
+        return float(np.dot(scale, nll))
 
     ops.gaussian_nll_grad(x, mean, logvar, scale, np.empty(batch), grad_mean, grad_logvar)
     assert max_grad_error(loss, mean, grad_mean) < GRAD_RTOL

@@ -90,9 +90,9 @@ def test_warmup_ramps_beta_linearly_across_calls(small, seed):
     betas_per_step = []
     original = model.step
 
-    def recording(batch, eps, beta, ws):
+    def recording(batch, eps, beta, ws, **objective):
         betas_per_step.append(beta)
-        return original(batch, eps, beta, ws)
+        return original(batch, eps, beta, ws, **objective)
 
     model.step = recording
     model.fit(small, epochs=2, batch_size=100, warmup_epochs=4, beta=2.0)
@@ -126,8 +126,8 @@ def test_training_loss_is_the_batch_weighted_mean(small, seed):
     losses, sizes = [], []
     original = model.step
 
-    def recording(batch, eps, beta, ws):
-        result = original(batch, eps, beta, ws)
+    def recording(batch, eps, beta, ws, **objective):
+        result = original(batch, eps, beta, ws, **objective)
         losses.append(result[0])
         sizes.append(len(batch))
         return result
