@@ -94,7 +94,7 @@ def cases(batch: int, dtype, rng: np.random.Generator) -> dict[str, tuple[tuple,
         "reparameterize_kl_forward": ((batch, 20), lambda k: (k.reparameterize_kl_forward(mu_logvar, eps, z, kl),
                                                               [z, kl])[1]),
         "reparameterize_kl_backward": ((batch, 20), lambda k: (k.reparameterize_kl_backward(
-            mu_logvar, eps, grad_z, 1.0, 1 / batch, gml), [gml])[1]),
+            mu_logvar, eps, grad_z, np.ones(20), 1 / batch, gml), [gml])[1]),
         "adam_update (8 arrays)": ((n_params,), adam),
         "sgd_momentum_update (8 arrays)": ((n_params,), sgd),
     }

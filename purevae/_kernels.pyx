@@ -473,14 +473,17 @@ def reparameterize_kl_forward(const floating[:, ::1] mu_logvar,   # IN (batch, 2
 def reparameterize_kl_backward(const floating[:, ::1] mu_logvar,  # IN (batch, 2 L)
                                const floating[:, ::1] eps,        # IN (batch, L)
                                const floating[:, ::1] grad_z,     # IN (batch, L)
-                               double beta, double scale,
+                               const double[::1] beta,            # IN (L,): the KL weight of each dimension
+                               double scale,
                                floating[:, ::1] grad_mu_logvar):  # OUT (batch, 2 L)
-    """grad_mu = grad_z + beta s mu;  grad_logvar = grad_z eps sigma / 2 + beta s (sigma^2 - 1) / 2"""
+    """grad_mu = grad_z + beta_k s mu;  grad_logvar = grad_z eps sigma / 2 + beta_k s (sigma^2 - 1) / 2"""
     cdef Py_ssize_t b, k, n_latent = eps.shape[1]
-    cdef floating sigma, lv, bs = <floating>(beta * scale), half = 0.5
+    cdef floating sigma, lv, bs, half = 0.5
+    assert beta.shape[0] == n_latent, "beta must have shape (n_latent,)"
     with nogil:
         for b in range(eps.shape[0]):
             for k in range(n_latent):
+                bs = <floating>(beta[k] * scale)
                 lv = mu_logvar[b, n_latent + k]
                 grad_mu_logvar[b, k] = grad_z[b, k] + bs * mu_logvar[b, k]
                 if lv > LOGVAR_LIMIT or lv < -LOGVAR_LIMIT:

@@ -160,19 +160,24 @@ def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: str 
     return grad_pre, grad_bias
 
 
-def row_scale(scale, n: int) -> np.ndarray:
-    """The likelihood kernels' ``scale`` argument: a float64 (n,) array from one number or n of them (each >= 0)."""
-    if np.ndim(scale) == 0:
-        return np.full(n, finite_float("scale", scale, 0.0))
-    a = np.asarray(scale)
-    if a.dtype.kind not in "iuf" or a.dtype.kind == "b":
-        raise TypeError(f"scale must be a number or a real array of shape ({n},), got dtype {a.dtype}")
+def per_dimension(name: str, value, n: int) -> np.ndarray:
+    """A kernel's float64 (n,) weights from one number or n of them (each finite and >= 0)."""
+    if np.ndim(value) == 0:
+        return np.full(n, finite_float(name, value, 0.0))
+    a = np.asarray(value)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a number or a real array of shape ({n},), got dtype {a.dtype}")
     if a.shape != (n,):
-        raise ValueError(f"scale must be a number or have shape ({n},), got shape {a.shape}")
+        raise ValueError(f"{name} must be a number or have shape ({n},), got shape {a.shape}")
     a = np.ascontiguousarray(a, dtype=np.float64)
     if not (np.all(np.isfinite(a)) and np.all(a >= 0)):
-        raise ValueError("scale must be finite and >= 0")
+        raise ValueError(f"{name} must be finite and >= 0")
     return a
+
+
+def row_scale(scale, n: int) -> np.ndarray:
+    """The likelihood kernels' ``scale`` argument: a float64 (n,) array from one number or n of them (each >= 0)."""
+    return per_dimension("scale", scale, n)
 
 
 def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: str | None = None
@@ -222,14 +227,17 @@ def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, *, impl: s
     return z, kl
 
 
-def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: float = 1.0,
+def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta=1.0,
                                scale: float = 1.0, *, impl: str | None = None) -> np.ndarray:
-    """Return grad_mu_logvar (batch, 2L); see ``ops.reparameterize_kl_backward``."""
+    """Return grad_mu_logvar (batch, 2L); see ``ops.reparameterize_kl_backward``.
+
+    ``beta``: one KL weight for every latent dimension, or one per dimension (L,).
+    """
     mu_logvar, eps, grad_z = as_kernel_arrays(mu_logvar=mu_logvar, eps=eps, grad_z=grad_z)
     _check_2d("eps", eps)
     _check_shape("mu_logvar", mu_logvar, (eps.shape[0], 2 * eps.shape[1]))
     _check_shape("grad_z", grad_z, eps.shape)
-    beta, scale = finite_float("beta", beta, 0.0), finite_float("scale", scale, 0.0)
+    beta, scale = per_dimension("beta", beta, eps.shape[1]), finite_float("scale", scale, 0.0)
     grad_mu_logvar = np.empty_like(mu_logvar)
     kernels(impl).reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)
     return grad_mu_logvar

@@ -45,6 +45,7 @@ from .io import save as save_model
 from .likelihoods import LIKELIHOODS
 from .model import DTYPES, VAE, load
 from .objectives import OBJECTIVES, elbo_terms
+from .schedules import SCHEDULES, make_schedule
 from .ops import ACTIVATIONS
 from .optim import OPTIMIZERS
 from .train import TrainingDiverged
@@ -173,6 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "weighted bound, Burda et al. 2016) (default: elbo)")
     p.add_argument("--k", type=positive_int, default=1,
                    help="samples of z per image and step (iwae: the bound's k; elbo: averaged) (default: 1)")
+    p.add_argument("--free-bits", type=nonnegative_float, default=0.0, metavar="NATS",
+                   help="elbo only: floor every latent dimension's batch-mean KL at NATS (Kingma et al. 2016) "
+                        "(default: 0, none)")
+    p.add_argument("--kl-schedule", choices=SCHEDULES, default=None,
+                   help="KL weight per step, rising to --beta: constant, linear over --kl-warmup-steps, or "
+                        "cyclical (Fu et al. 2019) with --kl-cycles and --kl-ratio over the whole run "
+                        "(default: --warmup's per-epoch ramp)")
+    p.add_argument("--kl-warmup-steps", type=positive_int, default=None, metavar="STEPS",
+                   help="linear schedule: steps of the ramp")
+    p.add_argument("--kl-cycles", type=positive_int, default=4, metavar="M", help="cyclical: cycles (default: 4)")
+    p.add_argument("--kl-ratio", type=positive_float, default=0.5, metavar="R",
+                   help="cyclical: fraction of each cycle spent rising, in (0, 1] (default: 0.5)")
     p.add_argument("--warmup", type=nonnegative_int, default=0, metavar="EPOCHS",
                    help="linear KL warm-up over this many epochs (default: 0, none)")
     p.add_argument("--n-train", type=positive_int, default=None, metavar="N",
@@ -398,9 +411,29 @@ def _epoch_records(history: dict) -> list[dict]:
     return [{name: history[key][i] for name, key in keys.items()} for i in range(n)]
 
 
+def _kl_schedule(args, steps_per_epoch: int):
+    """The fit(beta_schedule=) of --kl-schedule (None without it: fit's own --beta / --warmup ramp)."""
+    if args.kl_schedule is None:
+        return None
+    if args.warmup:
+        raise _UsageError(f"{PROG} train", "--kl-schedule replaces --warmup: give one of them")
+    if args.kl_schedule == "linear":
+        if args.kl_warmup_steps is None:
+            raise _UsageError(f"{PROG} train", "--kl-schedule linear needs --kl-warmup-steps")
+        return make_schedule("linear", beta=args.beta, warmup_steps=args.kl_warmup_steps)
+    if args.kl_schedule == "cyclical":
+        if args.kl_ratio > 1:
+            raise _UsageError(f"{PROG} train", f"--kl-ratio must be in (0, 1], got {args.kl_ratio:g}")
+        return make_schedule("cyclical", beta=args.beta, n_cycles=args.kl_cycles, ratio=args.kl_ratio,
+                             total_steps=args.epochs * steps_per_epoch)
+    return make_schedule("constant", beta=args.beta)
+
+
 def cmd_train(args) -> int:
     if args.likelihood != "gaussian" and args.variance is not None:
         raise _UsageError(f"{PROG} train", "--variance applies to --likelihood gaussian only")
+    if args.free_bits and args.objective != "elbo":
+        raise _UsageError(f"{PROG} train", "--free-bits applies to --objective elbo only")
     data_spec, binarize = args.data or "bundled", args.binarize or "none"
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -412,18 +445,22 @@ def cmd_train(args) -> int:
                 likelihood=args.likelihood, variance=args.variance, activation=args.activation, dtype=args.dtype,
                 seed=args.seed)
     batch_size = min(args.batch_size, len(x_train))
+    schedule = _kl_schedule(args, -(-len(x_train) // batch_size))
     config = {key: value for key, value in vars(args).items() if key not in ("run", "command")}
     config.update(data=data_spec, binarize=binarize, backend=backend.get_backend(), batch_size=batch_size)
     _say(args, f"training {_describe(model)} on {data.name} ({len(x_train)} train, {len(x_test)} test images"
                f"{', binarized ' + binarize if binarize != 'none' else ''}): {args.epochs} epochs, batch {batch_size}, "
                f"{args.optimizer} lr {args.lr:g}, beta {args.beta:g}{f', warm-up {args.warmup}' if args.warmup else ''}"
                f"{f', objective {args.objective} k={args.k}' if args.objective != 'elbo' or args.k != 1 else ''}"
+               f"{f', KL schedule {args.kl_schedule}' if args.kl_schedule else ''}"
+               f"{f', free bits {args.free_bits:g}' if args.free_bits else ''}"
                f", backend {backend.get_backend()} -> {out}/")
     progress = _Progress(args, args.epochs)
     interrupted = False
     try:
         model.fit(x_train, epochs=args.epochs, batch_size=batch_size, lr=args.lr, validation_data=x_test,
-                  optimizer=args.optimizer, beta=args.beta, warmup_epochs=args.warmup, objective=args.objective, k=args.k,
+                  optimizer=args.optimizer, beta=1.0 if schedule else args.beta, warmup_epochs=args.warmup,
+                  objective=args.objective, k=args.k, free_bits=args.free_bits, beta_schedule=schedule,
                   binarize=prepared.fit_binarize, callback=progress, checkpoint=out / "checkpoint.npz",
                   checkpoint_every=args.checkpoint_every)
     except KeyboardInterrupt:

@@ -48,7 +48,8 @@ def numeric_gradient(f, array: np.ndarray, indices, h: float = 1e-4) -> np.ndarr
 
 
 def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entries: int = 200,
-              seed: int = 0, *, objective: str = "elbo", k: int | None = None) -> "OrderedDict[str, float]":
+              seed: int = 0, *, objective: str = "elbo", k: int | None = None, free_bits: float = 0.0
+              ) -> "OrderedDict[str, float]":
     r"""Max relative error between ``loss_and_grads`` and central differences, per parameter name.
 
     Parameters
@@ -64,6 +65,8 @@ def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entrie
         The loss being checked (``VAE.loss_and_grads``).
     k : int >= 1, optional
         Samples per example when eps is drawn here; must agree with eps when both are given.
+    free_bits : float >= 0
+        The free-bits floor of the loss being checked ("elbo"); keep every KL_j away from it (a kink).
     h : float
         Step of the fourth-order central difference (see ``numeric_gradient``). The step must not cross a
         kink of relu / leaky_relu: keep every hidden pre-activation farther than 2 h |x| from 0.
@@ -92,11 +95,11 @@ def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entrie
         shape = (x.shape[0], model64.n_latent) if k is None else (k_draw, x.shape[0], model64.n_latent)
         eps = rng.standard_normal(shape)
     eps = model64.check_eps(eps, x.shape[0])
-    _, grads = model64.loss_and_grads(x, eps=eps, beta=beta, objective=objective, k=k)   # validates both
+    _, grads = model64.loss_and_grads(x, eps=eps, beta=beta, objective=objective, k=k, free_bits=free_bits)
     ws = Workspace()   # the loss is evaluated 4 times per entry: reuse one set of arrays
 
     def loss() -> float:
-        return model64.step(x, eps, beta, ws, objective=objective).loss
+        return model64.step(x, eps, beta, ws, objective=objective, free_bits=free_bits).loss
 
     result: OrderedDict[str, float] = OrderedDict()
     for name, param in model64.params.items():

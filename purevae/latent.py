@@ -64,12 +64,25 @@ class GaussianLatent:
         kern.reparameterize_kl_forward(mu_logvar, eps, z, kl)
         return z, kl
 
-    def backward(self, mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: float, scale: float,
+    def backward(self, mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta, scale: float,
                  kern: ModuleType, ws=FRESH) -> np.ndarray:
-        """d loss / d [mu | logvar] (batch, 2 L), through z and through beta * scale * sum_b KL_b."""
+        """d loss / d [mu | logvar] (batch, 2 L), through z and through scale * sum_b sum_k beta_k KL_bk.
+
+        ``beta``: one float (the ELBO), or a float64 (L,) array of per-dimension weights (free bits: 0 for
+        the dimensions whose KL is held at its floor).
+        """
+        if not isinstance(beta, np.ndarray):
+            weights = ws.array("beta", (self.n_latent,), np.float64)
+            weights.fill(beta)
+            beta = weights
         grad_mu_logvar = ws.array("mu_logvar.grad", mu_logvar.shape, mu_logvar.dtype)
         kern.reparameterize_kl_backward(mu_logvar, eps, grad_z, beta, scale, grad_mu_logvar)
         return grad_mu_logvar
+
+    def kl_per_dimension(self, mu_logvar: np.ndarray) -> np.ndarray:
+        """KL_j: the mean over the rows of dimension j's KL, float64, shape (L,) (``ops.kl_terms``)."""
+        mu, logvar = self.split(mu_logvar)
+        return np.mean(ops.kl_terms(mu.astype(np.float64), logvar.astype(np.float64)), axis=0)
 
     # ---- the IWAE training objective: the fused kernels --------------------------------------
     def iwae_weights(self, nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, beta: float,

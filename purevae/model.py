@@ -194,8 +194,8 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     # one training step
     # -----------------------------------------------------------------------------------------
-    def loss_and_grads(self, x, eps=None, beta: float = 1.0, *, objective: str = "elbo", k: int | None = None
-                       ) -> tuple[float, dict[str, np.ndarray]]:
+    def loss_and_grads(self, x, eps=None, beta: float = 1.0, *, objective: str = "elbo", k: int | None = None,
+                       free_bits: float = 0.0) -> tuple[float, dict[str, np.ndarray]]:
         r"""The loss of a batch, in nats per example, and its gradient for every parameter.
 
         objective "elbo" (default), the mean negative ELBO, with the KL in closed form:
@@ -220,6 +220,9 @@ class VAE:
         objective : "elbo" or "iwae"
         k : int >= 1, optional
             Samples per example; must agree with eps's k when both are given. Default: eps's k, else 1.
+        free_bits : float >= 0
+            "elbo" only: the KL term becomes sum_j max(free_bits, KL_j), KL_j the batch mean of dimension
+            j's KL (Kingma et al. 2016); 0 (default) is the plain ELBO.
 
         Returns
         -------
@@ -235,11 +238,11 @@ class VAE:
             eps_k = eps.shape[0] if eps.ndim == 3 else 1
             if k is not None and k != eps_k:
                 raise ValueError(f"k is {k} but eps holds {eps_k} sample(s) per example (shape {eps.shape})")
-        result = self.step(x, eps, beta, FRESH, objective=objective, k=1 if k is None else k)
+        result = self.step(x, eps, beta, FRESH, objective=objective, k=1 if k is None else k, free_bits=free_bits)
         return result.loss, result.grads
 
     def step(self, x: np.ndarray, eps: np.ndarray | None = None, beta: float = 1.0, ws=FRESH, *,
-             objective: str = "elbo", k: int = 1) -> StepResult:
+             objective: str = "elbo", k: int = 1, free_bits: float = 0.0) -> StepResult:
         r"""One step on validated arrays: ``StepResult(loss, recon, kl, grads)``; what ``fit`` and ``gradcheck`` call.
 
         ``x`` comes from ``check_input`` and ``eps`` from ``check_eps``: (B, L), or (k, B, L) for k samples per
@@ -254,11 +257,17 @@ class VAE:
                           log w_ib = log p(x_b | z_ib) + beta (log p(z_ib) - log q(z_ib | x_b))
         The encoder runs once on the B rows; the decoder on the k B rows z_ib (sample-major: row i B + b).
         ``recon`` and ``kl`` are the batch means of -log p(x|z) (over the k samples) and of the closed-form KL;
-        for "elbo" loss = recon + beta kl, for "iwae" loss is the bound. Derivations: docs/derivations.md#elbo
-        and #iwae-training.
+        for "elbo" loss = recon + beta kl, for "iwae" loss is the bound. ``free_bits`` = lam > 0 ("elbo" only,
+        Kingma et al. 2016) replaces the KL term by sum_j max(lam, KL_j), KL_j the batch mean of dimension j's
+        KL: dimensions below lam get no KL gradient. Derivations: docs/derivations.md#elbo, #free-bits and
+        #iwae-training.
         """
         beta = finite_float("beta", beta, 0.0)
         objective = choice("objective", objective, OBJECTIVES)
+        free_bits = finite_float("free_bits", free_bits, 0.0)
+        if free_bits > 0 and objective != "elbo":
+            raise ValueError(f"free_bits applies to objective 'elbo' (the {objective} bound has no KL term to "
+                             f"floor), got free_bits={free_bits}")
         batch, n_latent = x.shape[0], self.n_latent
         if eps is None:
             k = positive_int("k", k)
@@ -286,10 +295,17 @@ class VAE:
             scale = 1.0 / rows                                      # a mean over the B examples and k samples
             nll, grad_out, lik_grads = self.likelihood.nll_grad(x_rows, dec[-1], self.params, scale, kern, ws)
             recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
-            loss = recon + beta * kl_mean
+            kl_weight = beta                                        # one weight, or one per dimension (free bits)
+            if free_bits > 0:                                       # KL term: sum_j max(lam, KL_j)
+                kl_dims = self.latent.kl_per_dimension(mu_logvar)
+                loss = recon + beta * float(np.sum(np.maximum(kl_dims, free_bits)))
+                kl_weight = ws.array("beta.free_bits", (n_latent,), np.float64)
+                np.copyto(kl_weight, np.where(kl_dims > free_bits, beta, 0.0))   # 0: the floor is flat
+            else:
+                loss = recon + beta * kl_mean
             # ---- backward, top to bottom ------------------------------------------------------
             decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True)
-            grad_mu_logvar = self.latent.backward(mu_logvar_rows, eps_rows, grad_z, beta, scale, kern, ws)
+            grad_mu_logvar = self.latent.backward(mu_logvar_rows, eps_rows, grad_z, kl_weight, scale, kern, ws)
             if k > 1:                                               # a repeated array's gradient: the sum over copies
                 grad_mu_logvar = np.sum(grad_mu_logvar.reshape(k, batch, 2 * n_latent), axis=0,
                                         out=ws.array("mu_logvar.grad.sum", mu_logvar.shape, self.dtype))
@@ -360,8 +376,8 @@ class VAE:
     def fit(self, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
             optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
             binarize: bool = False, verbose: bool = False, callback: Callable[[dict], None] | None = None,
-            checkpoint=None, checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1
-            ) -> dict[str, list]:
+            checkpoint=None, checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1,
+            free_bits: float = 0.0, beta_schedule: Callable[[int, int], float] | None = None) -> dict[str, list]:
         """Train with minibatches of the negative ELBO; calling it again continues training.
 
         The parameters and what they mean: ``purevae.train.fit`` (this method calls it with the same
@@ -370,7 +386,8 @@ class VAE:
         return train.fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data,
                          optimizer=optimizer, beta=beta, warmup_epochs=warmup_epochs, shuffle=shuffle,
                          binarize=binarize, verbose=verbose, callback=callback, checkpoint=checkpoint,
-                         checkpoint_every=checkpoint_every, objective=objective, k=k)
+                         checkpoint_every=checkpoint_every, objective=objective, k=k, free_bits=free_bits,
+                         beta_schedule=beta_schedule)
 
     def save(self, path) -> Path:
         """Write parameters + JSON config to an ``.npz`` atomically (see ``purevae.io.save``); returns the path."""

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.special
 
 from . import backend
+from .schedules import per_epoch_linear
 from .validation import as_rng, finite_float, nonnegative_int, positive_int
 
 __all__ = ["OBJECTIVES", "warmup_beta", "elbo_terms", "elbo_per_example", "log_likelihood"]
@@ -24,13 +25,10 @@ def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
     r"""Linear KL warm-up: beta_e = beta * min(1, (e + 1) / warmup_epochs) for epoch e = 0, 1, ...
 
     With ``warmup_epochs = 0`` the weight is ``beta`` from the start. (Bowman et al. 2016; Sønderby et al. 2016.)
+    The formula is ``purevae.schedules.per_epoch_linear``, the schedule ``fit(warmup_epochs=)`` uses.
     """
     epoch = nonnegative_int("epoch", epoch)
-    warmup_epochs = nonnegative_int("warmup_epochs", warmup_epochs)
-    beta = finite_float("beta", beta, 0.0)
-    if warmup_epochs == 0:
-        return beta
-    return beta * min(1.0, (epoch + 1) / warmup_epochs)
+    return per_epoch_linear(warmup_epochs, beta)(0, epoch)
 
 
 def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern

@@ -402,16 +402,18 @@ def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndar
     kl[...] = kl_divergence(mu, logvar)
 
 
-def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: float,
+def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: np.ndarray,
                                scale: float, grad_mu_logvar: np.ndarray) -> None:
-    r"""Gradient w.r.t. [mu | logvar] of the loss, through z and through beta * scale * sum_b kl_b.
+    r"""Gradient w.r.t. [mu | logvar] of the loss, through z and through scale * sum_b sum_k beta_k kl_bk.
 
-        grad_mu     = grad_z + beta * scale * mu
-        grad_logvar = grad_z * eps * exp(logvar / 2) / 2 + beta * scale * (e^logvar - 1) / 2
+        grad_mu_k     = grad_z_k + beta_k * scale * mu_k
+        grad_logvar_k = grad_z_k * eps_k * exp(logvar_k / 2) / 2 + beta_k * scale * (e^logvar_k - 1) / 2
 
     Parameters
     ----------
     mu_logvar : (batch, 2 L), eps : (batch, L), grad_z : (batch, L), IN
+    beta : ndarray float64, shape (L,), the KL weight of each latent dimension: beta everywhere for the
+        ELBO; 0 for the dimensions below their free bits (``free_bits``), where the KL term is constant
     grad_mu_logvar : (batch, 2 L), OUT
     """
     n_latent = eps.shape[1]
@@ -419,9 +421,10 @@ def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: n
     inside = np.abs(logvar) <= LOGVAR_LIMIT   # beyond the clamp z and the KL are flat in logvar
     logvar = clamp_logvar(logvar)
     sigma = np.exp(0.5 * logvar)
-    grad_mu_logvar[:, :n_latent] = grad_z + beta * scale * mu
-    grad_mu_logvar[:, n_latent:] = np.where(inside, grad_z * eps * sigma * 0.5 + beta * scale * 0.5 * np.expm1(logvar),
-                                            0)
+    weight = (beta * scale).astype(mu.dtype)                  # beta_k * scale, rounded to the dtype once
+    half_weight = (beta * scale * 0.5).astype(mu.dtype)
+    grad_mu_logvar[:, :n_latent] = grad_z + weight * mu
+    grad_mu_logvar[:, n_latent:] = np.where(inside, grad_z * eps * sigma * 0.5 + half_weight * np.expm1(logvar), 0)
 
 
 def iwae_weights(nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, beta: float,

@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 
 from . import io
-from .objectives import OBJECTIVES, elbo_terms, warmup_beta
+from .objectives import OBJECTIVES, elbo_terms
+from .schedules import check_beta, per_epoch_linear
 from .optim import OPTIMIZERS, make_optimizer
 from .validation import boolean, callable_or_none, choice, finite_float, nonnegative_int, positive_int
 from .validation import path as check_path
@@ -31,7 +32,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
         binarize: bool = False, verbose: bool = False,
         callback: Callable[[dict], None] | None = None, checkpoint=None,
-        checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1) -> dict[str, list]:
+        checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0,
+        beta_schedule: Callable[[int, int], float] | None = None) -> dict[str, list]:
     r"""Train ``model`` on x by minibatch gradient descent on the negative ELBO (or the IWAE bound).
 
     Parameters
@@ -64,6 +66,14 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         For "iwae", beta (and warm-up) weight log p(z) - log q(z|x) inside each log-weight.
     k : int >= 1
         Samples of z per example and step.
+    free_bits : float >= 0
+        "elbo" only (Kingma et al. 2016): the KL term of each step becomes sum_j max(free_bits, KL_j), KL_j
+        the batch mean of latent dimension j's KL, so no dimension is pushed below free_bits nats.
+    beta_schedule : callable (step, epoch) -> beta, or None
+        The KL weight of every step, from the model's step and epoch counters (``purevae.schedules``:
+        ``constant``, ``linear`` per step, ``cyclical``, or your own function). It replaces ``beta`` and
+        ``warmup_epochs``, which give ``schedules.per_epoch_linear(warmup_epochs, beta)`` when it is None.
+        A returned beta that is negative or not finite raises ValueError naming the step, before the step.
     shuffle : bool
         Draw a new permutation of x every epoch.
     binarize : bool
@@ -83,7 +93,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
 
     Returns
     -------
-    history : dict of lists, accumulated over every call: epoch, beta, loss / recon / kl (training
+    history : dict of lists, accumulated over every call: epoch, beta (the epoch's KL weight; the mean
+        over its steps when a schedule changed it within the epoch), loss / recon / kl (training
         negative ELBO with beta = 1 and its two terms, mean over the epoch's batches, nats per example;
         for objective "iwae", loss is the mean of the steps' negative bounds at their beta, recon the
         mean -log p(x|z) over the k samples and kl the closed-form KL),
@@ -106,6 +117,16 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     optimizer = choice("optimizer", optimizer, tuple(OPTIMIZERS))
     objective = choice("objective", objective, OBJECTIVES)
     k = positive_int("k", k)
+    free_bits = finite_float("free_bits", free_bits, 0.0)
+    if free_bits > 0 and objective != "elbo":
+        raise ValueError(f"free_bits applies to objective 'elbo', got objective={objective!r}")
+    if beta_schedule is None:
+        beta_schedule = per_epoch_linear(warmup_epochs, beta)
+    else:
+        beta_schedule = callable_or_none("beta_schedule", beta_schedule)
+        if warmup_epochs != 0 or beta != 1.0:
+            raise ValueError("beta_schedule replaces beta and warmup_epochs: give the schedule its own beta "
+                             "(e.g. purevae.schedules.linear(warmup_steps, beta)) and leave these at 1 and 0")
     shuffle, binarize, verbose = boolean("shuffle", shuffle), boolean("binarize", binarize), boolean("verbose", verbose)
     callback = callable_or_none("callback", callback)
     checkpoint = None if checkpoint is None else check_path("checkpoint", checkpoint, ".npz")
@@ -124,7 +145,6 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     n_steps = -(-n // batch_size)
     for _ in range(epochs):
         epoch = model.epochs_trained
-        beta_e = warmup_beta(epoch, warmup_epochs, beta)
         start = time.perf_counter()
         resume, model.resume_position = model.resume_position, None
         epoch_rng_state = resume["epoch_rng_state"] if resume else model.rng.bit_generator.state
@@ -133,7 +153,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         data = x
         if binarize:
             data = (model.rng.random(x.shape) < x).astype(model.dtype)
-        sums = np.zeros(3)  # recon, kl, loss weighted by batch size
+        # recon, kl, loss weighted by batch size; the sum, min and max of the steps' betas
+        sums = np.zeros(6)
         first_step, elapsed_before = 0, 0.0
         if resume:  # continue inside an epoch, as saved by a checkpoint
             if len(resume["order"]) != n or not np.array_equal(resume["order"], order) \
@@ -142,7 +163,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                                  "resume it with the same x, batch_size and shuffle")
             model.rng.bit_generator.state = resume["rng_state"]
             first_step, elapsed_before = resume["step"], resume["elapsed"]
-            sums[:len(resume["sums"])] = resume["sums"]        # checkpoints before IWAE kept two sums
+            sums[:len(resume["sums"])] = resume["sums"]        # older checkpoints kept the first two
         for step in range(first_step, n_steps):
             first = step * batch_size
             rows = order[first:first + batch_size]
@@ -152,21 +173,26 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
             batch = np.take(data, rows, axis=0, mode="clip", out=ws.array("batch", (len(rows), data.shape[1]), data.dtype))
             # a diverging step overflows (exp, matmul) on its way to a NaN/inf loss: TrainingDiverged below
             # reports it, instead of NumPy RuntimeWarnings that -W error would turn into the wrong exception
+            beta_t = check_beta(beta_schedule(model.steps_trained, epoch), model.steps_trained)
             with np.errstate(over="ignore", invalid="ignore"):
-                loss, recon, kl, grads = model.step(batch, None, beta_e, ws, objective=objective, k=k)
+                loss, recon, kl, grads = model.step(batch, None, beta_t, ws, objective=objective, k=k,
+                                                    free_bits=free_bits)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
                                        f"keeps the parameters from before this step (lower the learning rate?)")
             model.optimizer.step(model.params, grads)
             model.steps_trained += 1
-            sums += (recon * len(batch), kl * len(batch), loss * len(batch))
+            sums[:4] += (recon * len(batch), kl * len(batch), loss * len(batch), beta_t)
+            sums[4], sums[5] = (beta_t, beta_t) if step == 0 else (min(sums[4], beta_t), max(sums[5], beta_t))
             if checkpoint_every is not None and model.steps_trained % checkpoint_every == 0 and step + 1 < n_steps:
                 io.save_checkpoint(model, checkpoint, {
                     "epoch_rng_state": epoch_rng_state, "rng_state": model.rng.bit_generator.state,
                     "order": order, "step": step + 1, "sums": sums.tolist(), "batch_size": batch_size,
                     "elapsed": elapsed_before + time.perf_counter() - start})
         elapsed = elapsed_before + time.perf_counter() - start
-        recon, kl, step_loss = (float(v) for v in sums / n)
+        recon, kl, step_loss = (float(v) for v in sums[:3] / n)
+        # the beta of the epoch: its one value, or the mean over its steps when a schedule changed it within
+        beta_e = float(sums[4]) if sums[4] == sums[5] else float(sums[3] / n_steps)
         # "elbo": the negative ELBO at beta = 1 (recon + kl); "iwae": the mean of the steps' bounds
         record = {"epoch": epoch + 1, "beta": beta_e, "loss": recon + kl if objective == "elbo" else step_loss,
                   "recon": recon, "kl": kl,

@@ -447,6 +447,12 @@ def train_step_iwae(likelihood="bernoulli"):
     return lambda: model.loss_and_grads(x, eps=eps, beta=0.5, objective="iwae")
 
 
+def train_step_free_bits():
+    model, x = _model(), _data()
+    eps = np.random.default_rng(1).standard_normal((4, 2))
+    return lambda: model.loss_and_grads(x, eps=eps, free_bits=0.01)
+
+
 def elbo(likelihood="bernoulli"):
     model, x = _model(likelihood), _data()
     return lambda: model.elbo(x, k=2)
@@ -486,6 +492,8 @@ SECTION_DRIVERS = {
     "Gradient check": (gradcheck,),
     "IWAE": (log_likelihood,),
     "IWAE training": (train_step_iwae, _gaussian(train_step_iwae)),
+    "Free bits": (train_step_free_bits,),
+    "KL schedules": (fit,),
     "Adam": (fit, lambda: fit("sgd")),
 }
 

@@ -150,14 +150,16 @@ def test_reparameterize_kl_backward_matches_central_differences(batch, n_latent,
     mu_logvar = rng.normal(0, 1, (batch, 2 * n_latent))
     eps = rng.standard_normal((batch, n_latent))
     c = rng.normal(size=(batch, n_latent))     # d loss / d z
+    betas = beta * (rng.random(n_latent) < 0.7)   # per-dimension weights: some 0, as free bits makes them
 
     def loss():
         z, kl = np.empty_like(eps), np.empty(batch)
         ops.reparameterize_kl_forward(mu_logvar, eps, z, kl)
-        return float(np.sum(c * z) + beta * scale * np.sum(kl))
+        kl_bk = ops.kl_terms(mu_logvar[:, :n_latent], ops.clamp_logvar(mu_logvar[:, n_latent:]))
+        return float(np.sum(c * z) + scale * np.sum(kl_bk * betas))
 
     analytic = np.empty_like(mu_logvar)
-    ops.reparameterize_kl_backward(mu_logvar, eps, c, beta, scale, analytic)
+    ops.reparameterize_kl_backward(mu_logvar, eps, c, betas, scale, analytic)
     assert max_grad_error(loss, mu_logvar, analytic) < GRAD_RTOL
 
 
