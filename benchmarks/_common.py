@@ -82,16 +82,19 @@ def interleaved_medians(cases: dict[str, Callable[[], object]], rounds: int, rep
 N_INPUT, HIDDEN, N_LATENT = 784, 400, 20
 
 
-def step_products(batch: int, dtype: str) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, bool, bool]]:
+def step_products(batch: int, dtype: str, k: int = 1
+                  ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, bool, bool]]:
     """(name, a, b, out, transpose a, transpose b) for the 11 GEMMs of one training step of the classic model
     (784-400-20, decoder 20-400-784): 4 forward, 4 weight gradients, 3 input gradients, in model.py's order,
-    on random arrays of those shapes with preallocated outputs."""
+    on random arrays of those shapes with preallocated outputs. With k samples per example (the k-sample ELBO,
+    the IWAE bound) the encoder's products have ``batch`` rows and the decoder's ``k * batch``."""
     rng = np.random.default_rng(0)
     r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-    x, z = r(batch, N_INPUT), r(batch, N_LATENT)
+    rows = k * batch
+    x, z = r(batch, N_INPUT), r(rows, N_LATENT)
     w0, w1, w2, w3 = r(N_INPUT, HIDDEN), r(HIDDEN, 2 * N_LATENT), r(N_LATENT, HIDDEN), r(HIDDEN, N_INPUT)
-    h, ml, g, out = r(batch, HIDDEN), r(batch, 2 * N_LATENT), r(batch, HIDDEN), r(batch, N_INPUT)
-    gh, gz, gh2 = r(batch, HIDDEN), r(batch, N_LATENT), r(batch, HIDDEN)
+    h, ml, g, out = r(batch, HIDDEN), r(batch, 2 * N_LATENT), r(rows, HIDDEN), r(rows, N_INPUT)
+    gh, gz, gh2 = r(rows, HIDDEN), r(rows, N_LATENT), r(batch, HIDDEN)
     e = np.empty_like
     return [
         ("x W0", x, w0, h, False, False), ("h W1", h, w1, ml, False, False),

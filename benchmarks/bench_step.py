@@ -6,6 +6,7 @@ and PyTorch / JAX when they are importable. All cases interleaved round by round
     python benchmarks/bench_step.py --batch 128 --dtype float32 --warmup 1500 --rounds 15
     python benchmarks/bench_step.py --profile --batch 128 --dtype float32   # where the Cython step's time goes
     python benchmarks/bench_step.py --breakdown --batch 128 --dtype float32 # the same, per kernel and GEMM shape
+    python benchmarks/bench_step.py --objective iwae --k 5 --batch 128 --dtype float32   # the IWAE step
 
 The model is the classic one: 784-400-20 (decoder 20-400-784), ReLU, Bernoulli on logits, Adam (lr 1e-3),
 trained on the bundled Fashion-MNIST subset scaled to [0, 1]. Every case first trains ``--warmup`` steps
@@ -82,8 +83,9 @@ def make_batches(x: np.ndarray, batch: int, dtype, count: int = 16) -> list[np.n
 # the cases: each is a callable doing one step on the next batch
 # ---------------------------------------------------------------------------------------------
 class PurevaeStep:
-    def __init__(self, impl: str, batches: list[np.ndarray], dtype: str):
+    def __init__(self, impl: str, batches: list[np.ndarray], dtype: str, objective: str = "elbo", k: int = 1):
         self.impl, self.batches, self.i = impl, batches, 0
+        self.objective, self.k = objective, k
         self.model = purevae.VAE(N_INPUT, (HIDDEN,), N_LATENT, dtype=dtype, seed=0)
         self.model.optimizer = Adam(1e-3)
 
@@ -91,7 +93,8 @@ class PurevaeStep:
         backend.set_backend(self.impl)
         x = self.batches[self.i % len(self.batches)]
         self.i += 1
-        grads = self.model.step(x, None, 1.0, self.model.workspace(len(x))).grads   # what fit calls
+        grads = self.model.step(x, None, 1.0, self.model.workspace(len(x)), objective=self.objective,
+                                k=self.k).grads   # what fit calls
         self.model.optimizer.step(self.model.params, grads)
 
 
@@ -99,9 +102,9 @@ class GemmFloor:
     """The 11 matrix products of the step, alone (``_common.step_products``: the shapes, transposes and
     preallocated outputs of model.py), through ``np.matmul(..., out=)`` as the Cython step calls them."""
 
-    def __init__(self, batch: int, dtype: str):
+    def __init__(self, batch: int, dtype: str, k: int = 1):
         self.calls = [(a.T if ta else a, b.T if tb else b, out)
-                      for _, a, b, out, ta, tb in step_products(batch, dtype)]
+                      for _, a, b, out, ta, tb in step_products(batch, dtype, k)]
 
     def __call__(self):
         for a, b, out in self.calls:
@@ -302,14 +305,16 @@ def start_peers(batch: int, dtype: str, args) -> list[Peer]:
 
 def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[str, float]:
     batches = make_batches(x_all, batch, dtype)
-    cases = {"floor": GemmFloor(batch, dtype), "numpy": PurevaeStep("numpy", batches, dtype)}
+    objective = dict(objective=args.objective, k=args.k)
+    cases = {"floor": GemmFloor(batch, dtype, args.k), "numpy": PurevaeStep("numpy", batches, dtype, **objective)}
     if backend.cython_available():
-        cases["cython"] = PurevaeStep("cython", batches, dtype)
+        cases["cython"] = PurevaeStep("cython", batches, dtype, **objective)
         if dtype == "float32" and "float64" in args.dtype:   # the float64 step in the same rounds, for the ratio
-            cases["cython float64"] = PurevaeStep("cython", make_batches(x_all, batch, "float64"), "float64")
+            cases["cython float64"] = PurevaeStep("cython", make_batches(x_all, batch, "float64"), "float64",
+                                                  **objective)
     warm = warm_up(cases, args)
     alloc = {name: bytes_per_step(cases[name]) for name in ("numpy", "cython") if name in cases}
-    peers = start_peers(batch, dtype, args)       # they warm up now, one after the other, while this one idles
+    peers = [] if (args.objective, args.k) != ("elbo", 1) else start_peers(batch, dtype, args)   # peers: ELBO only
     samples: dict[str, list[float]] = {name: [] for name in [*cases, *(p.name for p in peers)]}
     try:
         for _ in range(args.rounds):
@@ -324,7 +329,8 @@ def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[s
             peer.close()
     med = {name: statistics.median(s) for name, s in samples.items()}
     row = " ".join(f"{name} {med[name] * 1e3:7.3f} ms" for name in med)
-    print(f"\nbatch {batch:5d}  {dtype}  (warm-up {args.warmup} steps, {warm:.0f} s for floor/numpy/cython; median of "
+    what = "" if (args.objective, args.k) == ("elbo", 1) else f"  objective {args.objective}, k={args.k}"
+    print(f"\nbatch {batch:5d}  {dtype}{what}  (warm-up {args.warmup} steps, {warm:.0f} s for floor/numpy/cython; median of "
           f"{args.rounds} rounds x {args.repeats} steps, peers interleaved round by round)\n  {row}")
     if "cython" in med:
         def ratio(a: str, b: str) -> float:
@@ -350,7 +356,7 @@ def profile(batch: int, dtype: str, args, x_all: np.ndarray) -> None:
     """cProfile of the Cython step in steady state: where the time goes (GEMMs = numpy.matmul)."""
     import cProfile
     import pstats
-    step = PurevaeStep("cython", make_batches(x_all, batch, dtype), dtype)
+    step = PurevaeStep("cython", make_batches(x_all, batch, dtype), dtype, objective=args.objective, k=args.k)
     for _ in range(args.warmup):
         step()
     profiler = cProfile.Profile()
@@ -370,7 +376,7 @@ def breakdown(batch: int, dtype: str, args, x_all: np.ndarray) -> None:
     microsecond per call of overhead, counted in "Python and the rest"), then restored.
     """
     import collections
-    step = PurevaeStep("cython", make_batches(x_all, batch, dtype), dtype)
+    step = PurevaeStep("cython", make_batches(x_all, batch, dtype), dtype, objective=args.objective, k=args.k)
     for _ in range(args.warmup):
         step()
     spent: dict[str, float] = collections.defaultdict(float)
@@ -422,6 +428,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 15; quick 7)")
     parser.add_argument("--repeats", type=int, default=5, help="steps per case per round")
     parser.add_argument("--no-peers", action="store_true", help="skip torch and jax even when importable")
+    parser.add_argument("--objective", choices=["elbo", "iwae"], default="elbo",
+                        help="the step's loss (the peers implement elbo with k=1 only, and are skipped otherwise)")
+    parser.add_argument("--k", type=int, default=1, help="samples per example: the floor's decoder GEMMs get k B rows")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the Cython step instead")
     parser.add_argument("--breakdown", action="store_true",
                         help="print the Cython step's time per kernel and per GEMM shape instead")

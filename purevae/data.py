@@ -116,6 +116,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # --------------------------------------------------------------------------------------------------
 # Dataset
 # --------------------------------------------------------------------------------------------------
+def _describe_array(a: np.ndarray | None) -> str:
+    """How the reprs of Dataset and PreparedData show an array: its dtype and shape."""
+    return "None" if a is None else f"<{a.dtype} {a.shape}>"
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
     r"""A train/test split of flattened images, with optional labels.
@@ -177,13 +182,10 @@ class Dataset:
         return int(self.x_train.shape[1])
 
     def __repr__(self) -> str:
-        def describe(a: np.ndarray | None) -> str:
-            return "None" if a is None else f"<{a.dtype} {a.shape}>"
-
         return (
-            f"Dataset(name={self.name!r}, x_train={describe(self.x_train)}, "
-            f"y_train={describe(self.y_train)}, x_test={describe(self.x_test)}, "
-            f"y_test={describe(self.y_test)}, image_shape={self.image_shape})"
+            f"Dataset(name={self.name!r}, x_train={_describe_array(self.x_train)}, "
+            f"y_train={_describe_array(self.y_train)}, x_test={_describe_array(self.x_test)}, "
+            f"y_test={_describe_array(self.y_test)}, image_shape={self.image_shape})"
         )
 
 
@@ -908,13 +910,10 @@ class PreparedData:
         return self.binarize == "dynamic"
 
     def __repr__(self) -> str:
-        def describe(a: np.ndarray | None) -> str:
-            return "None" if a is None else f"<{a.dtype} {a.shape}>"
-
         return (
-            f"PreparedData(name={self.name!r}, binarize={self.binarize!r}, x_train={describe(self.x_train)}, "
-            f"y_train={describe(self.y_train)}, x_test={describe(self.x_test)}, "
-            f"y_test={describe(self.y_test)}, image_shape={self.image_shape})"
+            f"PreparedData(name={self.name!r}, binarize={self.binarize!r}, x_train={_describe_array(self.x_train)}, "
+            f"y_train={_describe_array(self.y_train)}, x_test={_describe_array(self.x_test)}, "
+            f"y_test={_describe_array(self.y_test)}, image_shape={self.image_shape})"
         )
 
 

@@ -76,3 +76,19 @@ def test_bench_blas_builds_its_module_and_agrees():
     text = run_script("bench_blas.py", "--batch", "8", "--dtype", "float32", "float64", "--rounds", "1",
                       "--repeats", "1")
     assert text.count("all 11") == 2                       # one table per dtype, after the agreement check
+
+
+@needs_cython
+def test_bench_step_times_the_iwae_step_against_its_own_floor():
+    text = run_script("bench_step.py", "--batch", "8", "--dtype", "float32", "--warmup", "3", "--rounds", "1",
+                      "--repeats", "1", "--objective", "iwae", "--k", "3")
+    assert "objective iwae, k=3" in text
+    assert len(ratios(text, "cython/floor")) == 1
+
+
+def test_train_objectives_quick_prints_the_table():
+    text = run_script("train_objectives.py", "--quick", "--configs", "vae", "iwae5", "vae_free_bits")
+    rows = [line for line in text.splitlines() if line.startswith("| vae") or line.startswith("| iwae")]
+    assert [row.split(" | ")[0] for row in rows] == ["| vae", "| iwae5", "| vae_free_bits"]
+    nll = [float(row.split(" | ")[2]) for row in rows]
+    assert all(100 < v < 800 for v in nll), nll          # nats per image of a 784-pixel binary image
