@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-input", type=positive_int, default=12, help="features per example (default: 12)")
     p.add_argument("--batch", type=positive_int, default=4, help="examples in the batch (default: 4)")
     p.add_argument("--beta", type=nonnegative_float, default=1.0, help="(default: 1)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="elbo", help="the loss checked (default: elbo)")
+    p.add_argument("--k", type=positive_int, default=None, help="samples of z per example (default: 1)")
+    p.add_argument("--free-bits", type=nonnegative_float, default=0.0, metavar="NATS",
+                   help="elbo only: the free-bits floor of the loss checked (default: 0)")
     p.add_argument("--max-entries", type=positive_int, default=200, help="entries checked per parameter")
     p.add_argument("--tol", type=positive_float, default=1e-6, help="largest accepted relative error (default: 1e-6)")
     p.set_defaults(run=cmd_gradcheck)
@@ -654,9 +658,11 @@ def cmd_gradcheck(args) -> int:
         x = rng.random((args.batch, args.n_input))
     else:
         x = rng.standard_normal((args.batch, args.n_input))
-    errors = run_gradcheck(model, x, beta=args.beta, max_entries=args.max_entries, seed=args.seed)
+    errors = run_gradcheck(model, x, beta=args.beta, max_entries=args.max_entries, seed=args.seed,
+                           objective=args.objective, k=args.k, free_bits=args.free_bits)
     worst = max(errors.values())
-    print(f"gradient check of {_describe(model)}, batch {args.batch}, backend {backend.get_backend()}:")
+    what = "" if args.objective == "elbo" and args.k is None else f", objective {args.objective} k={args.k or 1}"
+    print(f"gradient check of {_describe(model)}, batch {args.batch}{what}, backend {backend.get_backend()}:")
     print(format_table(errors))
     ok = worst <= args.tol
     print(f"largest relative error {worst:.2e}: {'ok' if ok else 'FAILED'} (tolerance {args.tol:g})")

@@ -279,3 +279,10 @@ def test_bad_objective_arguments_name_the_argument(call, error, match, rng):
     model = small()
     with pytest.raises(error, match=match):
         call(model, data("bernoulli", rng))
+
+
+def test_cli_gradcheck_checks_the_iwae_loss(capsys):
+    from purevae import cli
+    assert cli.main(["gradcheck", "--objective", "iwae", "--k", "5", "--activation", "tanh"]) == 0
+    out = capsys.readouterr().out
+    assert "objective iwae k=5" in out and ": ok (tolerance" in out
