@@ -152,6 +152,42 @@ cdef extern from *:
         *nll = total;
     }
 
+    /* The value alone, for evaluation and the IWAE bound's weights: the same sums as above with no sigmoid
+       (no division) and no gradient written. */
+    static PUREVAE_CLONES void purevae_bernoulli_nll_row_f(const float* x, const float* logits, Py_ssize_t k,
+                                                           float* nll) {
+        double total = 0;
+        for (Py_ssize_t start = 0; start < k; start += 512) {
+            Py_ssize_t stop = start + 512 < k ? start + 512 : k;
+            double acc = 0, product = 1;
+            #pragma omp simd reduction(+:acc) reduction(*:product)
+            for (Py_ssize_t j = start; j < stop; j++) {
+                float l = logits[j];
+                acc += (double)((l > 0.0f ? l : 0.0f) - x[j] * l);
+                product *= 1.0 + (double)purevae_expnegf(fabsf(l));
+            }
+            total += acc + log(product);
+        }
+        *nll = (float)total;
+    }
+
+    static PUREVAE_CLONES void purevae_bernoulli_nll_row_d(const double* x, const double* logits, Py_ssize_t k,
+                                                           double* nll) {
+        double total = 0;
+        for (Py_ssize_t start = 0; start < k; start += 512) {
+            Py_ssize_t stop = start + 512 < k ? start + 512 : k;
+            double acc = 0, product = 1;
+            #pragma omp simd reduction(+:acc) reduction(*:product)
+            for (Py_ssize_t j = start; j < stop; j++) {
+                double l = logits[j];
+                acc += (l > 0.0 ? l : 0.0) - x[j] * l;
+                product *= 1.0 + purevae_expneg(fabs(l));
+            }
+            total += acc + log(product);
+        }
+        *nll = total;
+    }
+
     /* Adam on n elements; the math and the flush of subnormal moments: _adam_span / adam_update below. */
     static PUREVAE_CLONES void purevae_adam_f(float* param, const float* grad, float* m, float* v,
                                               Py_ssize_t n, float lr_c1, float b1, float one_b1, float b2, float one_b2,
@@ -190,6 +226,8 @@ cdef extern from *:
                                  float* nll, float* grad) nogil
     void purevae_bernoulli_row_d(const double* x, const double* logits, double scale, Py_ssize_t k,
                                  double* nll, double* grad) nogil
+    void purevae_bernoulli_nll_row_f(const float* x, const float* logits, Py_ssize_t k, float* nll) nogil
+    void purevae_bernoulli_nll_row_d(const double* x, const double* logits, Py_ssize_t k, double* nll) nogil
     void purevae_adam_f(float* param, const float* grad, float* m, float* v, Py_ssize_t n, float lr_c1, float b1,
                         float one_b1, float b2, float one_b2, float c2, float e) nogil
     void purevae_adam_d(double* param, const double* grad, double* m, double* v, Py_ssize_t n, double lr_c1,
@@ -407,6 +445,55 @@ def bernoulli_nll_grad(const floating[:, ::1] x,                # IN (batch, n_i
         else:
             for b in range(n):
                 _bernoulli_row(&x[b, 0], &logits[b, 0], <floating>scale[b], k, &nll[b], &grad_logits[b, 0])
+
+
+def bernoulli_nll(const floating[:, ::1] x,                     # IN (batch, n_input), values in [0, 1]
+                  const floating[:, ::1] logits,                # IN (batch, n_input)
+                  floating[::1] nll):                           # OUT (batch,)
+    """nll[b] = sum_j log(1 + e^l_bj) - x_bj l_bj: bernoulli_nll_grad's value without the gradient"""
+    cdef Py_ssize_t b, n = x.shape[0], k = x.shape[1]
+    assert logits.shape[0] == n and logits.shape[1] == k and nll.shape[0] == n
+    if k == 0:
+        nll[:] = 0
+        return
+    with nogil:
+        if n * k >= PARALLEL_MIN:
+            for b in prange(n, schedule="static"):
+                if floating is float:
+                    purevae_bernoulli_nll_row_f(&x[b, 0], &logits[b, 0], k, &nll[b])
+                else:
+                    purevae_bernoulli_nll_row_d(&x[b, 0], &logits[b, 0], k, &nll[b])
+        else:
+            for b in range(n):
+                if floating is float:
+                    purevae_bernoulli_nll_row_f(&x[b, 0], &logits[b, 0], k, &nll[b])
+                else:
+                    purevae_bernoulli_nll_row_d(&x[b, 0], &logits[b, 0], k, &nll[b])
+
+
+def gaussian_nll(const floating[:, ::1] x,                      # IN (batch, n_input)
+                 const floating[:, ::1] mean,                   # IN (batch, n_input)
+                 const floating[::1] logvar,                    # IN (n_input,)
+                 floating[::1] nll):                            # OUT (batch,)
+    """nll_b = 0.5 sum_j (log 2pi + lv_j + (x-m)^2 e^-lv_j): gaussian_nll_grad's value without the gradients"""
+    cdef Py_ssize_t b, j, n = x.shape[0], k = x.shape[1]
+    cdef floating d
+    cdef double acc, const_part = 0
+    assert mean.shape[0] == n and mean.shape[1] == k and logvar.shape[0] == k and nll.shape[0] == n
+    cdef floating* inv_var = <floating*>malloc(max(k, 1) * sizeof(floating))
+    if inv_var == NULL:
+        raise MemoryError()
+    with nogil:
+        for j in range(k):
+            inv_var[j] = _exp(-_clamp_logvar(logvar[j]))
+            const_part += LOG_2PI + _clamp_logvar(logvar[j])
+        for b in range(n):
+            acc = 0
+            for j in range(k):
+                d = mean[b, j] - x[b, j]
+                acc += d * (d * inv_var[j])
+            nll[b] = <floating>(0.5 * (const_part + acc))
+    free(inv_var)
 
 
 def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (batch, n_input)

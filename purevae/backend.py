@@ -180,22 +180,53 @@ def row_scale(scale, n: int) -> np.ndarray:
     return per_dimension("scale", scale, n)
 
 
-def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: str | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (nll per example (batch,), grad_logits (batch, n_input)); see ``ops.bernoulli_nll_grad``.
-
-    ``scale``: one number for every row, or one per row (batch,).
-    """
+def _bernoulli_arrays(x, logits) -> tuple[np.ndarray, np.ndarray]:
     logits, = as_kernel_arrays(logits=logits)
     x, = as_kernel_arrays(dtype=logits.dtype, x=_as_real("x", x, logits.dtype))
     _check_2d("logits", logits)
     _check_shape("x", x, logits.shape)
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"x must lie in [0, 1] for the Bernoulli likelihood, found [{x.min()}, {x.max()}]")
+    return x, logits
+
+
+def bernoulli_nll(x: np.ndarray, logits: np.ndarray, *, impl: str | None = None) -> np.ndarray:
+    """Return the nll per example (batch,), without the gradient; see ``ops.bernoulli_nll``."""
+    x, logits = _bernoulli_arrays(x, logits)
+    nll = np.empty(x.shape[0], x.dtype)
+    kernels(impl).bernoulli_nll(x, logits, nll)
+    return nll
+
+
+def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (nll per example (batch,), grad_logits (batch, n_input)); see ``ops.bernoulli_nll_grad``.
+
+    ``scale``: one number for every row, or one per row (batch,).
+    """
+    x, logits = _bernoulli_arrays(x, logits)
     scale = row_scale(scale, x.shape[0])
     nll, grad_logits = np.empty(x.shape[0], x.dtype), np.empty_like(logits)
     kernels(impl).bernoulli_nll_grad(x, logits, scale, nll, grad_logits)
     return nll, grad_logits
+
+
+def _gaussian_arrays(x, mean, logvar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mean, = as_kernel_arrays(mean=mean)
+    x, logvar = as_kernel_arrays(dtype=mean.dtype, x=_as_real("x", x, mean.dtype),
+                                 logvar=_as_real("logvar", logvar, mean.dtype))
+    _check_2d("mean", mean)
+    _check_shape("x", x, mean.shape)
+    _check_shape("logvar", logvar, (mean.shape[1],))
+    return x, mean, logvar
+
+
+def gaussian_nll(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, *, impl: str | None = None) -> np.ndarray:
+    """Return the nll per example (batch,), without the gradients; see ``ops.gaussian_nll``."""
+    x, mean, logvar = _gaussian_arrays(x, mean, logvar)
+    nll = np.empty(x.shape[0], x.dtype)
+    kernels(impl).gaussian_nll(x, mean, logvar, nll)
+    return nll
 
 
 def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale=1.0, *,
@@ -204,12 +235,7 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
 
     ``scale``: one number for every row, or one per row (batch,).
     """
-    mean, = as_kernel_arrays(mean=mean)
-    x, logvar = as_kernel_arrays(dtype=mean.dtype, x=_as_real("x", x, mean.dtype),
-                                 logvar=_as_real("logvar", logvar, mean.dtype))
-    _check_2d("mean", mean)
-    _check_shape("x", x, mean.shape)
-    _check_shape("logvar", logvar, (mean.shape[1],))
+    x, mean, logvar = _gaussian_arrays(x, mean, logvar)
     scale = row_scale(scale, x.shape[0])
     nll, grad_mean, grad_logvar = np.empty(x.shape[0], x.dtype), np.empty_like(mean), np.empty_like(logvar)
     kernels(impl).gaussian_nll_grad(x, mean, logvar, scale, nll, grad_mean, grad_logvar)

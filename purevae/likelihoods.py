@@ -11,13 +11,16 @@ likelihood                      ``out`` means            extra parameters
                                                           by all examples, initialised to 0
 ==============================  =======================  ======================================
 
-The formulas live in ``ops.bernoulli_nll_grad`` and ``ops.gaussian_nll_grad`` (and their Cython
-twins); derivations in docs/derivations.md#bernoulli and #gaussian. Training (``nll_grad``) and
-evaluation (``log_prob``) call the same twin: ``log_prob`` is minus the ``nll`` that ``nll_grad`` returns.
+The formulas live in ``ops.bernoulli_nll`` / ``ops.bernoulli_nll_grad`` and ``ops.gaussian_nll`` /
+``ops.gaussian_nll_grad`` (and their Cython twins; each NumPy ``*_nll_grad`` computes its value with the
+``*_nll`` beside it); derivations in docs/derivations.md#bernoulli and #gaussian. Training calls
+``nll_grad``; evaluation (``log_prob``) and the IWAE weights call ``nll``, the same formula without the
+gradient.
 
-The seam: a likelihood is an object with ``extra_params``, ``check_data``, ``nll_grad``, ``log_prob``,
+The seam: a likelihood is an object with ``extra_params``, ``check_data``, ``nll``, ``nll_grad``, ``log_prob``,
 ``mean`` and ``config`` (the ``Likelihood`` interface below); ``VAE`` holds one as ``model.likelihood``
-and calls nothing else of it. Arrays come from the workspace ``ws`` (``purevae.workspace``).
+and calls nothing else of it (a subclass implements the hooks ``block_nll`` and ``block_nll_grad``, which
+the three methods above call). Arrays come from the workspace ``ws`` (``purevae.workspace``).
 """
 from __future__ import annotations
 
@@ -27,12 +30,21 @@ import numpy as np
 import scipy.special
 
 from . import ops
-from .ops import LOGVAR_LIMIT, bernoulli_nll_grad, gaussian_nll_grad  # noqa: F401  (re-exported for readers)
+from .ops import LOGVAR_LIMIT, bernoulli_nll, bernoulli_nll_grad, gaussian_nll, gaussian_nll_grad  # noqa: F401
 from .validation import choice, finite_float
 from .workspace import FRESH
 
-__all__ = ["Likelihood", "Bernoulli", "Gaussian", "LIKELIHOODS", "make_likelihood", "bernoulli_nll_grad",
-           "gaussian_nll_grad"]
+__all__ = ["Likelihood", "Bernoulli", "Gaussian", "LIKELIHOODS", "make_likelihood", "bernoulli_nll",
+           "bernoulli_nll_grad", "gaussian_nll", "gaussian_nll_grad"]
+
+
+def _blocks(x: np.ndarray, out: np.ndarray):
+    """The slices of out's rows that pair with x row for row: out has k x.shape[0] rows (k >= 1)."""
+    batch = x.shape[0]
+    if x.shape[1:] != out.shape[1:] or (out.shape[0] % batch if batch else out.shape[0]):
+        raise ValueError(f"out of shape {out.shape} does not hold whole blocks of x's shape {x.shape}")
+    for start in range(0, out.shape[0], max(batch, 1)):
+        yield slice(start, start + batch)
 
 
 def row_scale(scale, n: int, ws=FRESH) -> np.ndarray:
@@ -45,7 +57,12 @@ def row_scale(scale, n: int, ws=FRESH) -> np.ndarray:
 
 
 class Likelihood:
-    """Interface of p(x|z). Subclasses implement the methods below for ``out`` of shape (..., n_input)."""
+    """Interface of p(x|z) for ``out`` of shape (..., n_input).
+
+    A subclass implements ``block_nll`` and ``block_nll_grad`` (one block of rows, a kernel call each),
+    ``mean``, and where they apply ``extra_params``, ``check_data`` and ``config``; ``nll``, ``nll_grad`` and
+    ``log_prob`` are built on the two hooks.
+    """
 
     name = "likelihood"
 
@@ -56,27 +73,64 @@ class Likelihood:
     def check_data(self, x: np.ndarray, argname: str = "x") -> None:
         """Raise ValueError when x is outside the support of p(x|z)."""
 
+    def nll(self, x: np.ndarray, out: np.ndarray, params: dict, kern: ModuleType = ops, ws=FRESH) -> np.ndarray:
+        """nll_r = -log p(x | out_r), shape (rows,), for validated C-ordered 2-d arrays.
+
+        The value of ``nll_grad`` without the gradient (evaluation, and the IWAE bound's weights before
+        its backward pass). ``out`` may hold k blocks of x's B rows (rows = k B, row i B + b goes with
+        x[b]: the k samples of z per example), so that x is never copied k times.
+        """
+        nll = ws.array("nll", (out.shape[0],), out.dtype)
+        for rows in _blocks(x, out):
+            self.block_nll(x, out[rows], params, kern, nll[rows])
+        return nll
+
     def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale, kern: ModuleType,
                  ws=FRESH) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(nll (batch,), grad_out (batch, n_input), gradients of extra parameters), for validated arrays.
+        """(nll (rows,), grad_out (rows, n_input), gradients of extra parameters), for validated arrays.
 
-        nll_b = -log p(x_b | out_b); grad_out_b = scale_b * d nll_b / d out_b, and the extra parameters'
+        nll_r = -log p(x | out_r); grad_out_r = scale_r * d nll_r / d out_r, and the extra parameters'
         gradients are the scale-weighted sums over rows. ``scale``: one float for every row (1/B for the
-        ELBO's batch mean) or a float64 (batch,) array (the IWAE bound's normalised weights / B).
+        ELBO's batch mean) or a float64 (rows,) array (the IWAE bound's normalised weights / B).
+        ``out`` may hold k blocks of x's rows, as in ``nll``.
         ``kern``: the kernel module (``backend.kernels()``). ``ws``: where the outputs come from.
         """
+        n_rows = out.shape[0]
+        nll, grad_out = ws.array("nll", (n_rows,), out.dtype), ws.array("grad_out", out.shape, out.dtype)
+        scale = row_scale(scale, n_rows, ws)
+        extra: dict[str, np.ndarray] = {}
+        for i, rows in enumerate(_blocks(x, out)):
+            block = self.block_nll_grad(x, out[rows], params, scale[rows], kern, nll[rows], grad_out[rows], ws)
+            for name, grad in block.items():                 # the extra parameters' sums over all the rows
+                if i == 0:
+                    extra[name] = ws.array(name + ".grad", grad.shape, grad.dtype)
+                    np.copyto(extra[name], grad)
+                else:
+                    extra[name] += grad
+        return nll, grad_out, extra
+
+    # the two hooks a likelihood implements: one block of rows that pairs with x row for row
+    def block_nll(self, x: np.ndarray, out: np.ndarray, params: dict, kern: ModuleType, nll: np.ndarray) -> None:
+        """Write -log p(x_b | out_b) into ``nll`` (B,) for x and out of the same shape (B, n_input)."""
+        raise NotImplementedError
+
+    def block_nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale: np.ndarray, kern: ModuleType,
+                       nll: np.ndarray, grad_out: np.ndarray, ws=FRESH) -> dict[str, np.ndarray]:
+        """Write nll (B,) and grad_out (B, n_input) for one block; return the extra parameters' gradients."""
         raise NotImplementedError
 
     def log_prob(self, x: np.ndarray, out: np.ndarray, params: dict, kern: ModuleType = ops, ws=FRESH
                  ) -> np.ndarray:
         """log p(x|z) summed over pixels, shape out.shape[:-1] (any leading dimensions).
 
-        Minus the ``nll`` of ``nll_grad``, computed by the same kernel twin (``kern``, default the NumPy
-        one): evaluation and training use one formula. x and out: same shape, dtype and C order.
+        Minus ``nll``, the value kernel of the same twin (``kern``, default the NumPy one) whose formula
+        ``nll_grad`` shares: evaluation and training use one formula. x and out: the same dtype and C
+        order, and either the same shape or x of shape (B, n_input) with out (..., B, n_input) (x goes
+        with every block of B rows).
         """
         shape = out.shape
         x2, out2 = x.reshape(-1, shape[-1]), out.reshape(-1, shape[-1])
-        nll = self.nll_grad(x2, out2, params, 1.0, kern, ws)[0]
+        nll = self.nll(x2, out2, params, kern, ws)
         return np.negative(nll).reshape(shape[:-1])
 
     def mean(self, out: np.ndarray, params: dict) -> np.ndarray:
@@ -102,10 +156,12 @@ class Bernoulli(Likelihood):
             raise ValueError(f"{argname} must lie in [0, 1] for the Bernoulli likelihood, "
                              f"found values in [{x.min()}, {x.max()}] (scale pixels with purevae.data.scale_pixels)")
 
-    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
-        nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
-        kern.bernoulli_nll_grad(x, out, row_scale(scale, x.shape[0], ws), nll, grad_out)
-        return nll, grad_out, {}
+    def block_nll(self, x, out, params, kern, nll):
+        kern.bernoulli_nll(x, out, nll)
+
+    def block_nll_grad(self, x, out, params, scale, kern, nll, grad_out, ws=FRESH):
+        kern.bernoulli_nll_grad(x, out, scale, nll, grad_out)
+        return {}
 
     def mean(self, out, params):
         return scipy.special.expit(out)
@@ -143,12 +199,14 @@ class Gaussian(Likelihood):
             return params["decoder.logvar"]
         return np.full(n_input, np.log(self.variance), dtype=dtype)
 
-    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+    def block_nll(self, x, out, params, kern, nll):
+        kern.gaussian_nll(x, out, self._logvar(params, out.shape[1], out.dtype), nll)
+
+    def block_nll_grad(self, x, out, params, scale, kern, nll, grad_out, ws=FRESH):
         logvar = self._logvar(params, out.shape[1], out.dtype)
-        nll, grad_out = ws.array("nll", (x.shape[0],), x.dtype), ws.array("grad_out", out.shape, x.dtype)
-        grad_logvar = ws.array("decoder.logvar.grad", logvar.shape, x.dtype)
-        kern.gaussian_nll_grad(x, out, logvar, row_scale(scale, x.shape[0], ws), nll, grad_out, grad_logvar)
-        return nll, grad_out, ({"decoder.logvar": grad_logvar} if self.learned else {})
+        grad_logvar = ws.array("decoder.logvar.grad.block", logvar.shape, out.dtype)
+        kern.gaussian_nll_grad(x, out, logvar, scale, nll, grad_out, grad_logvar)
+        return {"decoder.logvar": grad_logvar} if self.learned else {}
 
     def mean(self, out, params):
         return out

@@ -282,18 +282,16 @@ class VAE:
         # ---- forward --------------------------------------------------------------------------
         enc = self.encoder.forward(self.params, x, kern, ws)        # enc[-1]: (B, 2L) = [mu | logvar]
         mu_logvar = enc[-1]
-        mu_logvar_rows, x_rows = mu_logvar, x
-        if k > 1:                                                   # copies, not compute: k small arrays
+        mu_logvar_rows = mu_logvar                                  # the likelihood pairs x with each block of B rows
+        if k > 1:                                                   # a copy, not compute: k (B, 2L) arrays
             mu_logvar_rows = ws.array("mu_logvar.rows", (rows, 2 * n_latent), self.dtype)
             mu_logvar_rows.reshape(k, batch, 2 * n_latent)[...] = mu_logvar
-            x_rows = ws.array("x.rows", (rows, x.shape[1]), self.dtype)
-            x_rows.reshape(k, batch, x.shape[1])[...] = x
         z, kl = self.latent.forward(mu_logvar_rows, eps_rows, kern, ws)  # z = mu + e^(logvar/2) eps; KL closed form
         dec = self.decoder.forward(self.params, z, kern, ws)
 
         if objective == "elbo":
             scale = 1.0 / rows                                      # a mean over the B examples and k samples
-            nll, grad_out, lik_grads = self.likelihood.nll_grad(x_rows, dec[-1], self.params, scale, kern, ws)
+            nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, scale, kern, ws)
             recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
             kl_weight = beta                                        # one weight, or one per dimension (free bits)
             if free_bits > 0:                                       # KL term: sum_j max(lam, KL_j)
@@ -310,13 +308,13 @@ class VAE:
                 grad_mu_logvar = np.sum(grad_mu_logvar.reshape(k, batch, 2 * n_latent), axis=0,
                                         out=ws.array("mu_logvar.grad.sum", mu_logvar.shape, self.dtype))
         else:
-            nll = self.likelihood.nll_grad(x_rows, dec[-1], self.params, 0.0, kern, ws)[0]   # the values first
+            nll = self.likelihood.nll(x, dec[-1], self.params, kern, ws)    # the values first, no gradient
             loss_b, weights = self.latent.iwae_weights(nll.reshape(k, batch), mu_logvar, eps3,
                                                        z.reshape(k, batch, n_latent), beta, 1.0 / batch, kern, ws)
             recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
             loss = float(np.mean(loss_b))
             # ---- backward: each sample's gradient weighted by its normalised weight / B ----------
-            nll, grad_out, lik_grads = self.likelihood.nll_grad(x_rows, dec[-1], self.params, weights.reshape(rows),
+            nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, weights.reshape(rows),
                                                                 kern, ws)
             decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True)
             grad_mu_logvar = self.latent.iwae_backward(mu_logvar, eps3, z.reshape(k, batch, n_latent),

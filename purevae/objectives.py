@@ -41,8 +41,7 @@ def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
     s, b, n_latent = eps.shape
     z = model.latent.sample(mu_logvar, eps)                                # (s, b, L)
     out = model.decoder.forward(model.params, np.ascontiguousarray(z.reshape(s * b, n_latent)), kern)[-1]
-    x_rep = np.ascontiguousarray(np.broadcast_to(x, (s, b, x.shape[1])).reshape(s * b, -1))  # what kernels take
-    log_px_z = model.likelihood.log_prob(x_rep, out, model.params, kern)
+    log_px_z = model.likelihood.log_prob(x, out, model.params, kern)     # x pairs with each block of b rows
     return z, log_px_z.reshape(s, b).astype(np.float64)
 
 

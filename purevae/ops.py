@@ -327,6 +327,26 @@ def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: int,
     grad_bias[...] = grad_pre.sum(axis=0)
 
 
+def bernoulli_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
+    r"""-log p(x|z) of a Bernoulli on logits, per example: nll_b = sum_j log(1 + e^l_bj) - x_bj l_bj.
+
+    The value alone (evaluation, the IWAE bound's weights); ``bernoulli_nll_grad`` computes it with this
+    function and adds the gradient.
+
+    Parameters
+    ----------
+    x : ndarray, shape (batch, n_input), targets in [0, 1] (grey values allowed)
+    logits : ndarray, shape (batch, n_input)
+    nll : ndarray, shape (batch,), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#bernoulli
+    """
+    # logaddexp(0, l) = log(1 + e^l) without overflow at l = 1e4
+    nll[...] = np.sum(np.logaddexp(0, logits) - x * logits, axis=1)
+
+
 def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
                        nll: np.ndarray, grad_logits: np.ndarray) -> None:
     r"""-log p(x|z) of a Bernoulli on logits, per example, and its gradient.
@@ -347,9 +367,29 @@ def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
     -----
     Derivation: docs/derivations.md#bernoulli
     """
-    # logaddexp(0, l) = log(1 + e^l) without overflow at l = 1e4
-    nll[...] = np.sum(np.logaddexp(0, logits) - x * logits, axis=1)
+    bernoulli_nll(x, logits, nll)
     grad_logits[...] = scale.astype(x.dtype)[:, None] * (scipy.special.expit(logits) - x)   # in x's precision
+
+
+def gaussian_nll(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, nll: np.ndarray) -> None:
+    r"""-log p(x|z) of a diagonal Gaussian, per example: nll_b = 0.5 sum_j (log 2 pi + lv_j + (x_bj - m_bj)^2 e^-lv_j).
+
+    lv = clamp(logvar, -30, 30) (``LOGVAR_LIMIT``). The value alone; ``gaussian_nll_grad`` computes it with
+    this function and adds the gradients.
+
+    Parameters
+    ----------
+    x, mean : ndarray, shape (batch, n_input)
+    logvar : ndarray, shape (n_input,)
+    nll : ndarray, shape (batch,), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#gaussian
+    """
+    logvar = clamp_logvar(logvar)
+    diff = mean - x
+    nll[...] = 0.5 * np.sum(LOG_2PI + logvar + diff * diff * np.exp(-logvar), axis=1)
 
 
 def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: float,
@@ -376,7 +416,7 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
     inv_var = np.exp(-logvar)
     diff = mean - x
     squared = diff * diff * inv_var  # (x - m)^2 / sigma^2
-    nll[...] = 0.5 * np.sum(LOG_2PI + logvar + squared, axis=1)
+    gaussian_nll(x, mean, logvar, nll)
     scale = scale.astype(x.dtype)[:, None]                          # in x's precision, as the kernel
     grad_mean[...] = scale * diff * inv_var
     grad_logvar[...] = np.where(inside, 0.5 * np.sum(scale * (1 - squared), axis=0), 0)

@@ -105,6 +105,9 @@ ENTRIES = {
         dict(activation="elu", alpha=1.0, impl="numpy")),
     "backend.bernoulli_nll_grad": (lambda tmp, **kw: backend.bernoulli_nll_grad(X, np.zeros((4, 4)), **kw),
                                    dict(scale=0.25, impl="numpy")),
+    "backend.bernoulli_nll": (lambda tmp, **kw: backend.bernoulli_nll(X, np.zeros((4, 4)), **kw), dict(impl="numpy")),
+    "backend.gaussian_nll": (lambda tmp, **kw: backend.gaussian_nll(X, np.zeros((4, 4)), np.zeros(4), **kw),
+                             dict(impl="numpy")),
     "backend.gaussian_nll_grad": (
         lambda tmp, **kw: backend.gaussian_nll_grad(X, np.zeros((4, 4)), np.zeros(4), **kw),
         dict(scale=0.25, impl="numpy")),
@@ -218,6 +221,8 @@ ARGUMENTS = [
     *[(f"backend.{fn}", arg, kind, extra, None) for fn, arg, kind, extra in [
         ("bernoulli_nll_grad", "scale", "nonnegative_float", []),
         ("bernoulli_nll_grad", "impl", "choice_or_none", ["torch"]),
+        ("bernoulli_nll", "impl", "choice_or_none", ["torch"]),
+        ("gaussian_nll", "impl", "choice_or_none", ["torch"]),
         ("gaussian_nll_grad", "scale", "nonnegative_float", []),
         ("gaussian_nll_grad", "impl", "choice_or_none", ["torch"]),
         ("reparameterize_kl_forward", "impl", "choice_or_none", ["torch"]),

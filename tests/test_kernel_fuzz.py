@@ -24,7 +24,9 @@ TOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-10}
 KERNELS = {
     "bias_activation_forward": (("pre", "bn"), ("bias", "n")),
     "activation_backward_bias": (("grad_h", "bn"), ("h", "bn")),
+    "bernoulli_nll": (("x", "bn"), ("logits", "bn")),
     "bernoulli_nll_grad": (("x", "bn"), ("logits", "bn")),
+    "gaussian_nll": (("x", "bn"), ("mean", "bn"), ("logvar", "n")),
     "gaussian_nll_grad": (("x", "bn"), ("mean", "bn"), ("logvar", "n")),
     "reparameterize_kl_forward": (("mu_logvar", "bN"), ("eps", "bn")),
     "reparameterize_kl_backward": (("mu_logvar", "bN"), ("eps", "bn"), ("grad_z", "bn")),

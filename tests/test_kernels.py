@@ -126,6 +126,31 @@ def test_bernoulli_nll_grad_matches_twin(batch, n, dtype, layout, grey, scale, s
     _close(got[1], want[1], dtype)
 
 
+@given(batch=st.integers(1, 9), n=st.integers(1, 37), dtype=DTYPES, layout=LAYOUTS, grey=st.booleans(), seed=SEEDS)
+def test_bernoulli_nll_matches_twin_and_the_fused_kernel(batch, n, dtype, layout, grey, seed):
+    """The value-only kernel against the NumPy twin (within the sum bound) and against the fused kernel's nll."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 10, (batch, n)).astype(dtype)
+    x = (rng.random((batch, n)) if grey else rng.random((batch, n)) < 0.5).astype(dtype)
+    got = backend.bernoulli_nll(_layout(x, layout), _layout(logits, layout), impl="cython")
+    want = backend.bernoulli_nll(x, logits, impl="numpy")
+    _close_sum(got, want, _bernoulli_terms(x, logits), dtype, axis=1)
+    fused = backend.bernoulli_nll_grad(x, logits, impl="cython")[0]
+    _close_sum(got, fused, _bernoulli_terms(x, logits), dtype, axis=1)
+    np.testing.assert_array_equal(want, backend.bernoulli_nll_grad(x, logits, impl="numpy")[0])  # one formula
+
+
+@pytest.mark.parametrize("n", [511, 512, 513, 784, 1100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bernoulli_nll_long_rows_match_twin(n, dtype, rng):
+    logits = rng.normal(0, 4, (3, n)).astype(dtype)
+    logits[0] = -30
+    logits[1, ::2] = 0
+    x = (rng.random((3, n)) < 0.5).astype(dtype)
+    got = backend.bernoulli_nll(x, logits, impl="cython")
+    _close_sum(got, backend.bernoulli_nll(x, logits, impl="numpy"), _bernoulli_terms(x, logits), dtype, axis=1)
+
+
 @pytest.mark.parametrize("n", [511, 512, 513, 784, 1100])       # the product is taken into a log every 512 pixels
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bernoulli_long_rows_match_twin(n, dtype, rng):
@@ -179,6 +204,22 @@ def test_gaussian_nll_grad_matches_twin(batch, n, dtype, layout, scale, seed):
     _close_sum(got[0], want[0], 0.5 * row_terms, dtype, axis=1)
     _close(got[1], want[1], dtype)
     _close_sum(got[2], want[2], 0.5 * scale * (1 + squared), dtype, axis=0)
+
+
+@given(batch=st.integers(1, 9), n=st.integers(1, 37), dtype=DTYPES, layout=LAYOUTS, seed=SEEDS)
+def test_gaussian_nll_matches_twin_and_the_fused_kernel(batch, n, dtype, layout, seed):
+    rng = np.random.default_rng(seed)
+    x, mean = rng.random((batch, n)).astype(dtype), rng.normal(0.5, 1, (batch, n)).astype(dtype)
+    logvar = rng.normal(0, 1, n).astype(dtype)
+    logvar[0] = 40.0                                                    # beyond the clamp
+    got = backend.gaussian_nll(_layout(x, layout), _layout(mean, layout), logvar, impl="cython")
+    want = backend.gaussian_nll(x, mean, logvar, impl="numpy")
+    lv = ops.clamp_logvar(logvar.astype(np.float64))
+    squared = (x.astype(np.float64) - mean) ** 2 * np.exp(-lv)
+    row_terms = 0.5 * np.concatenate([np.broadcast_to(np.abs(lv) + ops.LOG_2PI, x.shape), squared], axis=1)
+    _close_sum(got, want, row_terms, dtype, axis=1)
+    _close_sum(got, backend.gaussian_nll_grad(x, mean, logvar, impl="cython")[0], row_terms, dtype, axis=1)
+    np.testing.assert_array_equal(want, backend.gaussian_nll_grad(x, mean, logvar, impl="numpy")[0])
 
 
 # ---------------------------------------------------------------------------------------------

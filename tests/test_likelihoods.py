@@ -191,3 +191,37 @@ def test_both_backends_survive_huge_logits_in_both_dtypes(impl, dtype):
     # 1e4 + 0 + 0 + 1e4 + log 2
     np.testing.assert_allclose(nll, [2e4 + np.log(2)], rtol=np.finfo(dtype).eps, atol=0)
     np.testing.assert_allclose(grad, [[1.0, 0.0, 0.0, -1.0, -0.5]], rtol=0, atol=np.finfo(dtype).tiny)
+
+
+# ------------------------------------------------------------------------------------------------
+# k blocks of rows paired with one x (the k samples of z per example): no copy of x
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("likelihood", [Bernoulli(), Gaussian(), Gaussian(variance=0.3)], ids=lambda l: repr(l.config()))
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_blocks_equal_the_tiled_call(likelihood, k, rng):
+    """nll / nll_grad on k blocks with one x equal the call on x tiled k times by hand (one block each)."""
+    batch, n = 3, 7
+    x = rng.random((batch, n))
+    out = rng.normal(0, 2, (k * batch, n))
+    params = {"decoder.logvar": rng.normal(0, 0.5, n)}
+    scale = rng.random(k * batch)
+    tiled = np.tile(x, (k, 1))                                  # row i B + b is x[b]
+    kern = backend.kernels()
+    np.testing.assert_array_equal(likelihood.nll(x, out, params, kern), likelihood.nll(tiled, out, params, kern))
+    got = likelihood.nll_grad(x, out, params, scale, kern)
+    want = [likelihood.nll_grad(tiled[i * batch:(i + 1) * batch], out[i * batch:(i + 1) * batch], params,
+                                scale[i * batch:(i + 1) * batch], kern) for i in range(k)]
+    np.testing.assert_allclose(got[0], np.concatenate([w[0] for w in want]), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(got[1], np.concatenate([w[1] for w in want]), rtol=1e-15, atol=0)
+    assert set(got[2]) == set(want[0][2])
+    for name in got[2]:                                          # shared parameters: the sum over the blocks
+        np.testing.assert_allclose(got[2][name], sum(w[2][name] for w in want), rtol=1e-13, atol=1e-15)
+    log_p = likelihood.log_prob(x, out.reshape(k, batch, n), params, kern)
+    np.testing.assert_array_equal(log_p, -likelihood.nll(x, out, params, kern).reshape(k, batch))
+
+
+def test_blocks_must_be_whole(rng):
+    with pytest.raises(ValueError, match="whole blocks"):
+        Bernoulli().nll(rng.random((3, 4)), np.zeros((7, 4)), {}, backend.kernels())
+    with pytest.raises(ValueError, match="whole blocks"):
+        Bernoulli().nll(rng.random((3, 4)), np.zeros((3, 5)), {}, backend.kernels())
