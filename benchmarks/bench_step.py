@@ -21,8 +21,10 @@ numpy   ``purevae.set_backend("numpy")``: the plain readable reference
 cython  ``purevae.set_backend("cython")``: the fused kernels and the workspace
 cython float64   (float32 rows, when float64 is also asked for) the float64 Cython step in the same rounds,
         which gives the float64/float32 ratio
-torch   PyTorch eager, same model, same initial weights, ``torch.optim.Adam`` (if importable)
-jax     JAX ``jit`` of the whole step with a hand-written Adam (if importable)
+torch   PyTorch eager, same model, same initial weights, ``torch.optim.Adam`` (if importable); for
+        ``--objective iwae`` the same bound through autograd (its loss and gradients equal ours to 5e-14
+        relative on the same noise: ``python scripts/torch_agreement.py``)
+jax     JAX ``jit`` of the whole step with a hand-written Adam (if importable; the ELBO with k = 1 only)
 
 Threads: BLAS keeps its default (all cores, or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); torch gets
 ``torch.set_num_threads`` with the same count; XLA uses its own pool (all cores), except that with 1 thread
@@ -111,7 +113,11 @@ class GemmFloor:
             np.matmul(a, b, out=out)
 
 
-def torch_step(batches, dtype: str, params: dict, threads: int):
+def torch_step(batches, dtype: str, params: dict, threads: int, objective: str = "elbo", k: int = 1):
+    """The same model and Adam in PyTorch eager; objective "iwae" is the bound of VAE.step written with autograd
+    (the encoder on B rows, the decoder on the k B rows z_ib, the logsumexp over the k samples)."""
+    import math
+
     import torch
     torch.set_num_threads(threads)
     tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
@@ -134,12 +140,23 @@ def torch_step(batches, dtype: str, params: dict, threads: int):
         state["i"] += 1
         mu_logvar = enc2(torch.relu(enc1(x)))
         mu, logvar = mu_logvar[:, :N_LATENT], mu_logvar[:, N_LATENT:]
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen, dtype=tdtype)
-        logits = dec2(torch.relu(dec1(z)))
-        nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
-        kl = 0.5 * torch.sum(mu * mu + torch.exp(logvar) - logvar - 1) / x.shape[0]
+        if objective == "iwae":
+            batch = x.shape[0]
+            eps = torch.randn((k, batch, N_LATENT), generator=gen, dtype=tdtype)
+            z = mu + torch.exp(0.5 * logvar) * eps                                        # (k, B, L)
+            logits = dec2(torch.relu(dec1(z.reshape(k * batch, N_LATENT)))).reshape(k, batch, N_INPUT)
+            log_px = -torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, x.expand(k, batch, N_INPUT), reduction="none").sum(-1)
+            log_pz_minus_log_qz = 0.5 * torch.sum(logvar + eps * eps - z * z, dim=-1)    # the log 2 pi cancel
+            loss = torch.mean(math.log(k) - torch.logsumexp(log_px + log_pz_minus_log_qz, dim=0))
+        else:
+            z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen, dtype=tdtype)
+            logits = dec2(torch.relu(dec1(z)))
+            nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+            kl = 0.5 * torch.sum(mu * mu + torch.exp(logvar) - logvar - 1) / x.shape[0]
+            loss = nll + kl
         opt.zero_grad(set_to_none=True)
-        (nll + kl).backward()
+        loss.backward()
         opt.step()
     return step
 
@@ -237,7 +254,8 @@ class Peer:
 
     def __init__(self, peer: str, batch: int, dtype: str, args):
         cmd = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--batch", str(batch), "--dtype", dtype,
-               "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
+               "--warmup", str(args.warmup), "--repeats", str(args.repeats), "--objective", args.objective,
+               "--k", str(args.k)]
         self.name = peer
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
@@ -276,7 +294,8 @@ def peer_main(args, x_all: np.ndarray, threads: int) -> int:
         pin_to_one_core()
     batches = make_batches(x_all, batch, dtype)
     params = purevae.VAE(N_INPUT, (HIDDEN,), N_LATENT, dtype=dtype, seed=0).params
-    step = torch_step(batches, dtype, params, threads) if args.peer == "torch" else jax_step(batches, dtype, params)
+    step = (torch_step(batches, dtype, params, threads, args.objective, args.k) if args.peer == "torch"
+            else jax_step(batches, dtype, params))
     print(warm_up({args.peer: step}, args), flush=True)
     for line in sys.stdin:
         if line.strip() != "round":
@@ -291,7 +310,9 @@ def start_peers(batch: int, dtype: str, args) -> list[Peer]:
     peers = []
     if args.no_peers:
         return peers
-    for name in ("torch", "jax"):
+    names = {("elbo", True): ("torch", "jax"), ("iwae", True): ("torch",), ("iwae", False): ("torch",)}.get(
+        (args.objective, args.k == 1), ())                                      # what each peer implements
+    for name in names:
         try:
             __import__(name)
         except ImportError:
@@ -314,7 +335,7 @@ def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[s
                                                   **objective)
     warm = warm_up(cases, args)
     alloc = {name: bytes_per_step(cases[name]) for name in ("numpy", "cython") if name in cases}
-    peers = [] if (args.objective, args.k) != ("elbo", 1) else start_peers(batch, dtype, args)   # peers: ELBO only
+    peers = start_peers(batch, dtype, args)
     samples: dict[str, list[float]] = {name: [] for name in [*cases, *(p.name for p in peers)]}
     try:
         for _ in range(args.rounds):
@@ -429,7 +450,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="steps per case per round")
     parser.add_argument("--no-peers", action="store_true", help="skip torch and jax even when importable")
     parser.add_argument("--objective", choices=["elbo", "iwae"], default="elbo",
-                        help="the step's loss (the peers implement elbo with k=1 only, and are skipped otherwise)")
+                        help="the step's loss (torch implements elbo with k=1 and iwae; jax elbo with k=1 only)")
     parser.add_argument("--k", type=int, default=1, help="samples per example: the floor's decoder GEMMs get k B rows")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the Cython step instead")
     parser.add_argument("--breakdown", action="store_true",
