@@ -153,9 +153,8 @@ cdef extern from *:
     }
 
     /* The value alone, for evaluation and the IWAE bound's weights: the same sums as above with no sigmoid
-       (no division) and no gradient written. */
-    static PUREVAE_CLONES void purevae_bernoulli_nll_row_f(const float* x, const float* logits, Py_ssize_t k,
-                                                           float* nll) {
+       (no division) and no gradient written; returned in double. */
+    static PUREVAE_CLONES double purevae_bernoulli_nll_sum_f(const float* x, const float* logits, Py_ssize_t k) {
         double total = 0;
         for (Py_ssize_t start = 0; start < k; start += 512) {
             Py_ssize_t stop = start + 512 < k ? start + 512 : k;
@@ -168,11 +167,10 @@ cdef extern from *:
             }
             total += acc + log(product);
         }
-        *nll = (float)total;
+        return total;
     }
 
-    static PUREVAE_CLONES void purevae_bernoulli_nll_row_d(const double* x, const double* logits, Py_ssize_t k,
-                                                           double* nll) {
+    static PUREVAE_CLONES double purevae_bernoulli_nll_sum_d(const double* x, const double* logits, Py_ssize_t k) {
         double total = 0;
         for (Py_ssize_t start = 0; start < k; start += 512) {
             Py_ssize_t stop = start + 512 < k ? start + 512 : k;
@@ -185,7 +183,7 @@ cdef extern from *:
             }
             total += acc + log(product);
         }
-        *nll = total;
+        return total;
     }
 
     /* Adam on n elements; the math and the flush of subnormal moments: _adam_span / adam_update below. */
@@ -226,8 +224,8 @@ cdef extern from *:
                                  float* nll, float* grad) nogil
     void purevae_bernoulli_row_d(const double* x, const double* logits, double scale, Py_ssize_t k,
                                  double* nll, double* grad) nogil
-    void purevae_bernoulli_nll_row_f(const float* x, const float* logits, Py_ssize_t k, float* nll) nogil
-    void purevae_bernoulli_nll_row_d(const double* x, const double* logits, Py_ssize_t k, double* nll) nogil
+    double purevae_bernoulli_nll_sum_f(const float* x, const float* logits, Py_ssize_t k) nogil
+    double purevae_bernoulli_nll_sum_d(const double* x, const double* logits, Py_ssize_t k) nogil
     void purevae_adam_f(float* param, const float* grad, float* m, float* v, Py_ssize_t n, float lr_c1, float b1,
                         float one_b1, float b2, float one_b2, float c2, float e) nogil
     void purevae_adam_d(double* param, const double* grad, double* m, double* v, Py_ssize_t n, double lr_c1,
@@ -426,106 +424,190 @@ cdef inline void _bernoulli_row(const floating* x, const floating* logits, float
         purevae_bernoulli_row_d(x, logits, s, k, nll, grad)
 
 
-def bernoulli_nll_grad(const floating[:, ::1] x,                # IN (batch, n_input), values in [0, 1]
-                       const floating[:, ::1] logits,           # IN (batch, n_input)
-                       const double[::1] scale,                 # IN (batch,): each row's weight in the loss
-                       floating[::1] nll,                       # OUT (batch,)
-                       floating[:, ::1] grad_logits):           # OUT (batch, n_input)
-    """nll[b] = sum_j log(1 + e^l_bj) - x_bj l_bj;   grad_logits[b] = scale[b] * (sigmoid(l_b) - x_b)"""
-    cdef Py_ssize_t b, n = x.shape[0], k = x.shape[1]
-    assert logits.shape[0] == n and logits.shape[1] == k and grad_logits.shape[0] == n and grad_logits.shape[1] == k
-    assert nll.shape[0] == n and scale.shape[0] == n, "nll and scale must have shape (batch,)"
-    if k == 0:
+cdef inline double _bernoulli_nll_sum(const floating* x, const floating* logits, Py_ssize_t k) noexcept nogil:
+    """sum_j softplus(l_j) - x_j l_j in double, without the gradient (the C loops above)."""
+    if floating is float:
+        return purevae_bernoulli_nll_sum_f(x, logits, k)
+    else:
+        return purevae_bernoulli_nll_sum_d(x, logits, k)
+
+
+cdef inline double _log_pz_minus_log_qz(const floating* logvar, const floating* eps, const floating* z,
+                                        Py_ssize_t n_latent) noexcept nogil:
+    """log p(z) - log q(z|x) = 0.5 sum_j (clamp(lv_j) + eps_j^2 - z_j^2), in double (the log 2 pi cancel)."""
+    cdef Py_ssize_t j
+    cdef double acc = 0, lv, e, zz
+    for j in range(n_latent):
+        lv = _clamp_logvar(logvar[j])
+        e = eps[j]
+        zz = z[j]
+        acc += lv + e * e - zz * zz
+    return 0.5 * acc
+
+
+# The likelihood kernels take x of shape (B, D) and the decoder's output of shape (R, D) with R a multiple of B:
+# row r of the output goes with x[r % B] (k blocks of B rows: the k samples of z of each example), so that x
+# is never copied k times. Rows are independent: prange over all R of them.
+def bernoulli_nll_grad(const floating[:, ::1] x,                # IN (B, D), values in [0, 1]
+                       const floating[:, ::1] logits,           # IN (R, D), R = k B
+                       const double[::1] scale,                 # IN (R,): each row's weight in the loss
+                       floating[::1] nll,                       # OUT (R,)
+                       floating[:, ::1] grad_logits):           # OUT (R, D)
+    """nll[r] = sum_j log(1 + e^l_rj) - x_bj l_rj;   grad_logits[r] = scale[r] * (sigmoid(l_r) - x_b),  b = r % B"""
+    cdef Py_ssize_t r, n = logits.shape[0], nx = x.shape[0], k = x.shape[1]
+    assert logits.shape[1] == k and grad_logits.shape[0] == n and grad_logits.shape[1] == k
+    assert nll.shape[0] == n and scale.shape[0] == n, "nll and scale must have shape (rows,)"
+    assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
+    if k == 0 or n == 0:
         nll[:] = 0
         return
     with nogil:
         if n * k >= PARALLEL_MIN:
-            for b in prange(n, schedule="static"):             # rows are independent
-                _bernoulli_row(&x[b, 0], &logits[b, 0], <floating>scale[b], k, &nll[b], &grad_logits[b, 0])
+            for r in prange(n, schedule="static"):
+                _bernoulli_row(&x[r % nx, 0], &logits[r, 0], <floating>scale[r], k, &nll[r], &grad_logits[r, 0])
         else:
-            for b in range(n):
-                _bernoulli_row(&x[b, 0], &logits[b, 0], <floating>scale[b], k, &nll[b], &grad_logits[b, 0])
+            for r in range(n):
+                _bernoulli_row(&x[r % nx, 0], &logits[r, 0], <floating>scale[r], k, &nll[r], &grad_logits[r, 0])
 
 
-def bernoulli_nll(const floating[:, ::1] x,                     # IN (batch, n_input), values in [0, 1]
-                  const floating[:, ::1] logits,                # IN (batch, n_input)
-                  floating[::1] nll):                           # OUT (batch,)
-    """nll[b] = sum_j log(1 + e^l_bj) - x_bj l_bj: bernoulli_nll_grad's value without the gradient"""
-    cdef Py_ssize_t b, n = x.shape[0], k = x.shape[1]
-    assert logits.shape[0] == n and logits.shape[1] == k and nll.shape[0] == n
-    if k == 0:
+def bernoulli_nll(const floating[:, ::1] x,                     # IN (B, D), values in [0, 1]
+                  const floating[:, ::1] logits,                # IN (R, D), R = k B
+                  floating[::1] nll):                           # OUT (R,)
+    """nll[r] = sum_j log(1 + e^l_rj) - x_bj l_rj (b = r % B): bernoulli_nll_grad's value without the gradient"""
+    cdef Py_ssize_t r, n = logits.shape[0], nx = x.shape[0], k = x.shape[1]
+    assert logits.shape[1] == k and nll.shape[0] == n
+    assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
+    if k == 0 or n == 0:
         nll[:] = 0
         return
     with nogil:
         if n * k >= PARALLEL_MIN:
-            for b in prange(n, schedule="static"):
-                if floating is float:
-                    purevae_bernoulli_nll_row_f(&x[b, 0], &logits[b, 0], k, &nll[b])
-                else:
-                    purevae_bernoulli_nll_row_d(&x[b, 0], &logits[b, 0], k, &nll[b])
+            for r in prange(n, schedule="static"):
+                nll[r] = <floating>_bernoulli_nll_sum(&x[r % nx, 0], &logits[r, 0], k)
         else:
-            for b in range(n):
-                if floating is float:
-                    purevae_bernoulli_nll_row_f(&x[b, 0], &logits[b, 0], k, &nll[b])
-                else:
-                    purevae_bernoulli_nll_row_d(&x[b, 0], &logits[b, 0], k, &nll[b])
+            for r in range(n):
+                nll[r] = <floating>_bernoulli_nll_sum(&x[r % nx, 0], &logits[r, 0], k)
 
 
-def gaussian_nll(const floating[:, ::1] x,                      # IN (batch, n_input)
-                 const floating[:, ::1] mean,                   # IN (batch, n_input)
-                 const floating[::1] logvar,                    # IN (n_input,)
-                 floating[::1] nll):                            # OUT (batch,)
-    """nll_b = 0.5 sum_j (log 2pi + lv_j + (x-m)^2 e^-lv_j): gaussian_nll_grad's value without the gradients"""
-    cdef Py_ssize_t b, j, n = x.shape[0], k = x.shape[1]
+def bernoulli_log_weights(const floating[:, ::1] x,             # IN (B, D)
+                          const floating[:, ::1] logits,        # IN (s B, D): row i B + b is sample i of b
+                          const floating[:, ::1] mu_logvar,     # IN (B, 2 L)
+                          const floating[:, :, ::1] eps,        # IN (s, B, L)
+                          const floating[:, :, ::1] z,          # IN (s, B, L), z = mu + e^(lv/2) eps
+                          double[:, ::1] log_w):                # OUT (s, B)
+    """log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b), in double, one pass over each row."""
+    cdef Py_ssize_t r, i, b, s = eps.shape[0], nx = eps.shape[1], n_latent = eps.shape[2], k = x.shape[1]
+    cdef Py_ssize_t n = s * nx
+    assert x.shape[0] == nx and logits.shape[0] == n and logits.shape[1] == k and log_w.shape[0] == s
+    assert log_w.shape[1] == nx and mu_logvar.shape[0] == nx and mu_logvar.shape[1] == 2 * n_latent
+    assert z.shape[0] == s and z.shape[1] == nx and z.shape[2] == n_latent
+    if n == 0:
+        return
+    with nogil:
+        if n * k >= PARALLEL_MIN:
+            for r in prange(n, schedule="static"):
+                log_w[r // nx, r % nx] = (_log_pz_minus_log_qz(&mu_logvar[r % nx, n_latent], &eps[r // nx, r % nx, 0],
+                                                               &z[r // nx, r % nx, 0], n_latent)
+                                          - _bernoulli_nll_sum(&x[r % nx, 0], &logits[r, 0], k))
+        else:
+            for r in range(n):
+                i, b = r // nx, r % nx
+                log_w[i, b] = (_log_pz_minus_log_qz(&mu_logvar[b, n_latent], &eps[i, b, 0], &z[i, b, 0], n_latent)
+                               - _bernoulli_nll_sum(&x[b, 0], &logits[r, 0], k))
+
+
+cdef inline double _gaussian_nll_sum(const floating* x, const floating* mean, const floating* inv_var,
+                                     double const_part, Py_ssize_t k) noexcept nogil:
+    """0.5 (sum_j (log 2 pi + lv_j)  +  sum_j (m_j - x_j)^2 / sigma_j^2), the first sum given as const_part."""
+    cdef Py_ssize_t j
     cdef floating d
-    cdef double acc, const_part = 0
-    assert mean.shape[0] == n and mean.shape[1] == k and logvar.shape[0] == k and nll.shape[0] == n
-    cdef floating* inv_var = <floating*>malloc(max(k, 1) * sizeof(floating))
+    cdef double acc = 0
+    for j in range(k):
+        d = mean[j] - x[j]
+        acc += d * (d * inv_var[j])
+    return 0.5 * (const_part + acc)
+
+
+cdef floating* _gaussian_constants(const floating[::1] logvar, double* const_part) except NULL:
+    """A new array 1 / sigma_j^2 = e^-clamp(lv_j) (the caller frees it), and sum_j (log 2 pi + clamp(lv_j))."""
+    cdef Py_ssize_t j, k = logvar.shape[0]
+    cdef floating* inv_var = <floating*>malloc(max(k, 1) * sizeof(floating))   # scratch, made before the loop
     if inv_var == NULL:
         raise MemoryError()
+    const_part[0] = 0
+    for j in range(k):
+        inv_var[j] = _exp(-_clamp_logvar(logvar[j]))                   # once per pixel, not per example
+        const_part[0] += LOG_2PI + _clamp_logvar(logvar[j])
+    return inv_var
+
+
+def gaussian_nll(const floating[:, ::1] x,                      # IN (B, D)
+                 const floating[:, ::1] mean,                   # IN (R, D), R = k B
+                 const floating[::1] logvar,                    # IN (D,)
+                 floating[::1] nll):                            # OUT (R,)
+    """nll_r = 0.5 sum_j (log 2pi + lv_j + (x_bj - m_rj)^2 e^-lv_j), b = r % B: gaussian_nll_grad's value alone"""
+    cdef Py_ssize_t r, n = mean.shape[0], nx = x.shape[0], k = x.shape[1]
+    cdef double const_part
+    assert mean.shape[1] == k and logvar.shape[0] == k and nll.shape[0] == n
+    assert (nx > 0 and n % nx == 0) or n == 0, "mean must hold whole blocks of x's rows"
+    cdef floating* inv_var = _gaussian_constants(logvar, &const_part)
     with nogil:
-        for j in range(k):
-            inv_var[j] = _exp(-_clamp_logvar(logvar[j]))
-            const_part += LOG_2PI + _clamp_logvar(logvar[j])
-        for b in range(n):
-            acc = 0
-            for j in range(k):
-                d = mean[b, j] - x[b, j]
-                acc += d * (d * inv_var[j])
-            nll[b] = <floating>(0.5 * (const_part + acc))
+        for r in range(n):
+            nll[r] = <floating>_gaussian_nll_sum(&x[r % nx, 0], &mean[r, 0], inv_var, const_part, k)
     free(inv_var)
 
 
-def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (batch, n_input)
-                      const floating[:, ::1] mean,              # IN (batch, n_input)
-                      const floating[::1] logvar,               # IN (n_input,)
-                      const double[::1] scale,                  # IN (batch,): each row's weight in the loss
-                      floating[::1] nll,                        # OUT (batch,)
-                      floating[:, ::1] grad_mean,               # OUT (batch, n_input)
-                      floating[::1] grad_logvar):               # OUT (n_input,)
-    """nll_b = 0.5 sum_j (log 2pi + lv_j + (x-m)^2 e^-lv_j);  grad_mean[b] = s_b (m-x) e^-lv;
-    grad_lv_j = sum_b s_b (1 - (x-m)^2 e^-lv_j) / 2"""
-    cdef Py_ssize_t b, j, n = x.shape[0], k = x.shape[1]
+def gaussian_log_weights(const floating[:, ::1] x,              # IN (B, D)
+                         const floating[:, ::1] mean,           # IN (s B, D)
+                         const floating[::1] logvar,            # IN (D,)
+                         const floating[:, ::1] mu_logvar,      # IN (B, 2 L)
+                         const floating[:, :, ::1] eps,         # IN (s, B, L)
+                         const floating[:, :, ::1] z,           # IN (s, B, L)
+                         double[:, ::1] log_w):                 # OUT (s, B)
+    """log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b), in double, one pass over each row."""
+    cdef Py_ssize_t r, i, b, s = eps.shape[0], nx = eps.shape[1], n_latent = eps.shape[2], k = x.shape[1]
+    cdef double const_part
+    assert x.shape[0] == nx and mean.shape[0] == s * nx and mean.shape[1] == k and logvar.shape[0] == k
+    assert log_w.shape[0] == s and log_w.shape[1] == nx and mu_logvar.shape[0] == nx
+    assert mu_logvar.shape[1] == 2 * n_latent and z.shape[0] == s and z.shape[1] == nx and z.shape[2] == n_latent
+    cdef floating* inv_var = _gaussian_constants(logvar, &const_part)
+    with nogil:
+        for r in range(s * nx):
+            i, b = r // nx, r % nx
+            log_w[i, b] = (_log_pz_minus_log_qz(&mu_logvar[b, n_latent], &eps[i, b, 0], &z[i, b, 0], n_latent)
+                           - _gaussian_nll_sum(&x[b, 0], &mean[r, 0], inv_var, const_part, k))
+    free(inv_var)
+
+
+def gaussian_nll_grad(const floating[:, ::1] x,                 # IN (B, D)
+                      const floating[:, ::1] mean,              # IN (R, D), R = k B
+                      const floating[::1] logvar,               # IN (D,)
+                      const double[::1] scale,                  # IN (R,): each row's weight in the loss
+                      floating[::1] nll,                        # OUT (R,)
+                      floating[:, ::1] grad_mean,               # OUT (R, D)
+                      floating[::1] grad_logvar):               # OUT (D,)
+    """nll_r = 0.5 sum_j (log 2pi + lv_j + (x-m)^2 e^-lv_j);  grad_mean[r] = s_r (m-x) e^-lv;
+    grad_lv_j = sum_r s_r (1 - (x-m)^2 e^-lv_j) / 2   (x = x[r % B])"""
+    cdef Py_ssize_t r, j, n = mean.shape[0], nx = x.shape[0], k = x.shape[1]
     cdef floating d, q, s
-    cdef double acc, const_part = 0
-    cdef floating* inv_var = <floating*>malloc(max(k, 1) * sizeof(floating))  # scratch, made before the loop
-    if inv_var == NULL:
-        raise MemoryError()
+    cdef double acc, const_part
+    assert mean.shape[1] == k and logvar.shape[0] == k and nll.shape[0] == n and scale.shape[0] == n
+    assert grad_mean.shape[0] == n and grad_mean.shape[1] == k and grad_logvar.shape[0] == k
+    assert (nx > 0 and n % nx == 0) or n == 0, "mean must hold whole blocks of x's rows"
+    cdef floating* inv_var = _gaussian_constants(logvar, &const_part)
     with nogil:
         for j in range(k):
             grad_logvar[j] = 0
-            inv_var[j] = _exp(-_clamp_logvar(logvar[j]))          # 1 / sigma_j^2, once per pixel
-            const_part += LOG_2PI + _clamp_logvar(logvar[j])
-        for b in range(n):
+        for r in range(n):
             acc = 0
-            s = <floating>scale[b]
+            s = <floating>scale[r]
             for j in range(k):
-                d = mean[b, j] - x[b, j]
+                d = mean[r, j] - x[r % nx, j]
                 q = d * inv_var[j]                                # (m - x) / sigma^2
                 acc += d * q
-                grad_mean[b, j] = s * q
+                grad_mean[r, j] = s * q
                 grad_logvar[j] += s * (1 - d * q)
-            nll[b] = <floating>(0.5 * (const_part + acc))
+            nll[r] = <floating>(0.5 * (const_part + acc))
         for j in range(k):
             if logvar[j] > LOGVAR_LIMIT or logvar[j] < -LOGVAR_LIMIT:
                 grad_logvar[j] = 0                                # flat beyond the clamp
@@ -595,7 +677,7 @@ def iwae_weights(const floating[:, ::1] nll,          # IN (k, B): -log p(x_b | 
     Everything in double; the max over i is subtracted before exp. weights holds log w until the last pass.
     """
     cdef Py_ssize_t i, b, j, k = eps.shape[0], n = eps.shape[1], n_latent = eps.shape[2]
-    cdef double acc, lv, e, zz, top, total, lse, log_k = log(<double>k)
+    cdef double top, total, lse, log_k = log(<double>k)
     assert nll.shape[0] == k and nll.shape[1] == n and mu_logvar.shape[0] == n and mu_logvar.shape[1] == 2 * n_latent
     assert z.shape[0] == k and z.shape[1] == n and z.shape[2] == n_latent
     assert loss.shape[0] == n and weights.shape[0] == k and weights.shape[1] == n
@@ -603,13 +685,9 @@ def iwae_weights(const floating[:, ::1] nll,          # IN (k, B): -log p(x_b | 
         for b in range(n):
             top = -1e308
             for i in range(k):
-                acc = 0
-                for j in range(n_latent):
-                    lv = _clamp_logvar(mu_logvar[b, n_latent + j])
-                    e = eps[i, b, j]
-                    zz = z[i, b, j]
-                    acc += lv + e * e - zz * zz
-                weights[i, b] = -<double>nll[i, b] + beta * 0.5 * acc          # log w_ib for now
+                weights[i, b] = (-<double>nll[i, b]                            # log w_ib for now
+                                 + beta * _log_pz_minus_log_qz(&mu_logvar[b, n_latent], &eps[i, b, 0], &z[i, b, 0],
+                                                               n_latent))
                 if weights[i, b] > top:
                     top = weights[i, b]
             total = 0

@@ -180,20 +180,33 @@ def row_scale(scale, n: int) -> np.ndarray:
     return per_dimension("scale", scale, n)
 
 
+def _check_blocks(name: str, out: np.ndarray, x: np.ndarray) -> None:
+    """out (R, D) must hold whole blocks of x's (B, D) rows: R = k B (k >= 1), or R = B = 0."""
+    _check_2d(name, out)
+    _check_2d("x", x)
+    rows, batch = out.shape[0], x.shape[0]
+    if x.shape[1] != out.shape[1] or (rows % batch if batch else rows) or (rows == 0 and batch):
+        raise ValueError(f"x must have shape (B, {out.shape[1]}) with {name}'s {rows} rows a multiple k B of B "
+                         f"(k >= 1), got x of shape {x.shape}")
+
+
 def _bernoulli_arrays(x, logits) -> tuple[np.ndarray, np.ndarray]:
     logits, = as_kernel_arrays(logits=logits)
     x, = as_kernel_arrays(dtype=logits.dtype, x=_as_real("x", x, logits.dtype))
-    _check_2d("logits", logits)
-    _check_shape("x", x, logits.shape)
+    _check_blocks("logits", logits, x)
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"x must lie in [0, 1] for the Bernoulli likelihood, found [{x.min()}, {x.max()}]")
     return x, logits
 
 
 def bernoulli_nll(x: np.ndarray, logits: np.ndarray, *, impl: str | None = None) -> np.ndarray:
-    """Return the nll per example (batch,), without the gradient; see ``ops.bernoulli_nll``."""
+    """Return the nll per row of logits (R,), without the gradient; see ``ops.bernoulli_nll``.
+
+    x (B, n_input) and logits (R, n_input) with R = k B: row r of logits goes with x[r % B] (k = 1: the
+    same shape). The same holds for every likelihood wrapper below.
+    """
     x, logits = _bernoulli_arrays(x, logits)
-    nll = np.empty(x.shape[0], x.dtype)
+    nll = np.empty(logits.shape[0], x.dtype)
     kernels(impl).bernoulli_nll(x, logits, nll)
     return nll
 
@@ -205,8 +218,8 @@ def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: st
     ``scale``: one number for every row, or one per row (batch,).
     """
     x, logits = _bernoulli_arrays(x, logits)
-    scale = row_scale(scale, x.shape[0])
-    nll, grad_logits = np.empty(x.shape[0], x.dtype), np.empty_like(logits)
+    scale = row_scale(scale, logits.shape[0])
+    nll, grad_logits = np.empty(logits.shape[0], x.dtype), np.empty_like(logits)
     kernels(impl).bernoulli_nll_grad(x, logits, scale, nll, grad_logits)
     return nll, grad_logits
 
@@ -215,8 +228,7 @@ def _gaussian_arrays(x, mean, logvar) -> tuple[np.ndarray, np.ndarray, np.ndarra
     mean, = as_kernel_arrays(mean=mean)
     x, logvar = as_kernel_arrays(dtype=mean.dtype, x=_as_real("x", x, mean.dtype),
                                  logvar=_as_real("logvar", logvar, mean.dtype))
-    _check_2d("mean", mean)
-    _check_shape("x", x, mean.shape)
+    _check_blocks("mean", mean, x)
     _check_shape("logvar", logvar, (mean.shape[1],))
     return x, mean, logvar
 
@@ -224,7 +236,7 @@ def _gaussian_arrays(x, mean, logvar) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def gaussian_nll(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, *, impl: str | None = None) -> np.ndarray:
     """Return the nll per example (batch,), without the gradients; see ``ops.gaussian_nll``."""
     x, mean, logvar = _gaussian_arrays(x, mean, logvar)
-    nll = np.empty(x.shape[0], x.dtype)
+    nll = np.empty(mean.shape[0], x.dtype)
     kernels(impl).gaussian_nll(x, mean, logvar, nll)
     return nll
 
@@ -236,10 +248,42 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
     ``scale``: one number for every row, or one per row (batch,).
     """
     x, mean, logvar = _gaussian_arrays(x, mean, logvar)
-    scale = row_scale(scale, x.shape[0])
-    nll, grad_mean, grad_logvar = np.empty(x.shape[0], x.dtype), np.empty_like(mean), np.empty_like(logvar)
+    scale = row_scale(scale, mean.shape[0])
+    nll, grad_mean, grad_logvar = np.empty(mean.shape[0], x.dtype), np.empty_like(mean), np.empty_like(logvar)
     kernels(impl).gaussian_nll_grad(x, mean, logvar, scale, nll, grad_mean, grad_logvar)
     return nll, grad_mean, grad_logvar
+
+
+def _latent_arrays(out: np.ndarray, x: np.ndarray, mu_logvar, eps, z) -> tuple[np.ndarray, ...]:
+    mu_logvar, eps, z = as_kernel_arrays(dtype=out.dtype, mu_logvar=mu_logvar, eps=eps, z=z)
+    _check_3d("eps", eps)
+    s, n, n_latent = eps.shape
+    _check_shape("z", z, eps.shape)
+    _check_shape("mu_logvar", mu_logvar, (n, 2 * n_latent))
+    _check_shape("x", x, (n, out.shape[1]))
+    if out.shape[0] != s * n:
+        raise ValueError(f"the decoder's output must have s * B = {s * n} rows (eps: {eps.shape}), got {out.shape[0]}")
+    return mu_logvar, eps, z
+
+
+def bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray,
+                          *, impl: str | None = None) -> np.ndarray:
+    """Return log w (s, B) in float64 for the Bernoulli likelihood; see ``ops.bernoulli_log_weights``."""
+    x, logits = _bernoulli_arrays(x, logits)
+    mu_logvar, eps, z = _latent_arrays(logits, x, mu_logvar, eps, z)
+    log_w = np.empty(eps.shape[:2])
+    kernels(impl).bernoulli_log_weights(x, logits, mu_logvar, eps, z, log_w)
+    return log_w
+
+
+def gaussian_log_weights(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
+                         z: np.ndarray, *, impl: str | None = None) -> np.ndarray:
+    """Return log w (s, B) in float64 for the Gaussian likelihood; see ``ops.gaussian_log_weights``."""
+    x, mean, logvar = _gaussian_arrays(x, mean, logvar)
+    mu_logvar, eps, z = _latent_arrays(mean, x, mu_logvar, eps, z)
+    log_w = np.empty(eps.shape[:2])
+    kernels(impl).gaussian_log_weights(x, mean, logvar, mu_logvar, eps, z, log_w)
+    return log_w
 
 
 def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, *, impl: str | None = None

@@ -14,8 +14,8 @@ method                 computes                                      the formula
 ``iwae_backward``      grad of [mu | logvar] of the IWAE loss         kern.iwae_backward
 ``sample``             z for eps of any leading shape (evaluation)   ops.reparameterize
 ``kl``                 KL per example, float64 (evaluation)          ops.kl_divergence
-``log_prior``          log p(z), float64 (importance weights)        ops.log_prior
-``log_posterior``      log q(z|x), float64 (importance weights)      ops.log_posterior
+``log_prior``          log p(z), float64 (the two densities apart)  ops.log_prior
+``log_posterior``      log q(z|x), float64                           ops.log_posterior
 =====================  ============================================  ===================================
 
 ``kern`` is ``backend.kernels()``: the Cython kernels or their NumPy twins in ``ops`` (which call
@@ -104,10 +104,12 @@ class GaussianLatent:
         return grad_mu_logvar
 
     # ---- evaluation: the NumPy formulas, any number of draws per example ---------------------
-    def sample(self, mu_logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
-        """z = mu + e^(logvar/2) eps for eps of shape (..., batch, L) (mu_logvar (batch, 2 L) broadcasts)."""
+    def sample(self, mu_logvar: np.ndarray, eps: np.ndarray, ws=FRESH) -> np.ndarray:
+        """z = mu + e^(logvar/2) eps for eps of shape (..., batch, L) (mu_logvar (batch, 2 L) broadcasts).
+
+        z comes from ``ws`` (key ``z.samples``)."""
         mu, logvar = self.split(mu_logvar)
-        return ops.reparameterize(mu, logvar, eps)
+        return ops.reparameterize(mu, logvar, eps, ws.array("z.samples", eps.shape, eps.dtype))
 
     def kl(self, mu_logvar: np.ndarray) -> np.ndarray:
         """KL(q(z|x) || N(0, I)) per example, computed in float64, shape (batch,)."""

@@ -17,10 +17,9 @@ The formulas live in ``ops.bernoulli_nll`` / ``ops.bernoulli_nll_grad`` and ``op
 ``nll_grad``; evaluation (``log_prob``) and the IWAE weights call ``nll``, the same formula without the
 gradient.
 
-The seam: a likelihood is an object with ``extra_params``, ``check_data``, ``nll``, ``nll_grad``, ``log_prob``,
+The seam: a likelihood is an object with ``extra_params``, ``check_data``, ``nll``, ``nll_grad``, ``log_weights``, ``log_prob``,
 ``mean`` and ``config`` (the ``Likelihood`` interface below); ``VAE`` holds one as ``model.likelihood``
-and calls nothing else of it (a subclass implements the hooks ``block_nll`` and ``block_nll_grad``, which
-the three methods above call). Arrays come from the workspace ``ws`` (``purevae.workspace``).
+and calls nothing else of it. Arrays come from the workspace ``ws`` (``purevae.workspace``).
 """
 from __future__ import annotations
 
@@ -38,13 +37,11 @@ __all__ = ["Likelihood", "Bernoulli", "Gaussian", "LIKELIHOODS", "make_likelihoo
            "bernoulli_nll_grad", "gaussian_nll", "gaussian_nll_grad"]
 
 
-def _blocks(x: np.ndarray, out: np.ndarray):
-    """The slices of out's rows that pair with x row for row: out has k x.shape[0] rows (k >= 1)."""
+def check_blocks(x: np.ndarray, out: np.ndarray) -> None:
+    """Raise ValueError unless out (R, D) holds whole blocks of x's rows (R = k B, k >= 1, or R = 0)."""
     batch = x.shape[0]
-    if x.shape[1:] != out.shape[1:] or (out.shape[0] % batch if batch else out.shape[0]):
+    if x.ndim != 2 or out.ndim != 2 or x.shape[1] != out.shape[1] or (out.shape[0] % batch if batch else out.shape[0]):
         raise ValueError(f"out of shape {out.shape} does not hold whole blocks of x's shape {x.shape}")
-    for start in range(0, out.shape[0], max(batch, 1)):
-        yield slice(start, start + batch)
 
 
 def row_scale(scale, n: int, ws=FRESH) -> np.ndarray:
@@ -59,9 +56,8 @@ def row_scale(scale, n: int, ws=FRESH) -> np.ndarray:
 class Likelihood:
     """Interface of p(x|z) for ``out`` of shape (..., n_input).
 
-    A subclass implements ``block_nll`` and ``block_nll_grad`` (one block of rows, a kernel call each),
-    ``mean``, and where they apply ``extra_params``, ``check_data`` and ``config``; ``nll``, ``nll_grad`` and
-    ``log_prob`` are built on the two hooks.
+    A subclass implements ``nll``, ``nll_grad``, ``log_weights`` (a kernel call each) and ``mean``, and where
+    they apply ``extra_params``, ``check_data`` and ``config``; ``log_prob`` is built on ``nll``.
     """
 
     name = "likelihood"
@@ -78,12 +74,9 @@ class Likelihood:
 
         The value of ``nll_grad`` without the gradient (evaluation, and the IWAE bound's weights before
         its backward pass). ``out`` may hold k blocks of x's B rows (rows = k B, row i B + b goes with
-        x[b]: the k samples of z per example), so that x is never copied k times.
+        x[b]: the k samples of z per example); the kernels pair them, so x is never copied k times.
         """
-        nll = ws.array("nll", (out.shape[0],), out.dtype)
-        for rows in _blocks(x, out):
-            self.block_nll(x, out[rows], params, kern, nll[rows])
-        return nll
+        raise NotImplementedError
 
     def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale, kern: ModuleType,
                  ws=FRESH) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -95,28 +88,15 @@ class Likelihood:
         ``out`` may hold k blocks of x's rows, as in ``nll``.
         ``kern``: the kernel module (``backend.kernels()``). ``ws``: where the outputs come from.
         """
-        n_rows = out.shape[0]
-        nll, grad_out = ws.array("nll", (n_rows,), out.dtype), ws.array("grad_out", out.shape, out.dtype)
-        scale = row_scale(scale, n_rows, ws)
-        extra: dict[str, np.ndarray] = {}
-        for i, rows in enumerate(_blocks(x, out)):
-            block = self.block_nll_grad(x, out[rows], params, scale[rows], kern, nll[rows], grad_out[rows], ws)
-            for name, grad in block.items():                 # the extra parameters' sums over all the rows
-                if i == 0:
-                    extra[name] = ws.array(name + ".grad", grad.shape, grad.dtype)
-                    np.copyto(extra[name], grad)
-                else:
-                    extra[name] += grad
-        return nll, grad_out, extra
-
-    # the two hooks a likelihood implements: one block of rows that pairs with x row for row
-    def block_nll(self, x: np.ndarray, out: np.ndarray, params: dict, kern: ModuleType, nll: np.ndarray) -> None:
-        """Write -log p(x_b | out_b) into ``nll`` (B,) for x and out of the same shape (B, n_input)."""
         raise NotImplementedError
 
-    def block_nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale: np.ndarray, kern: ModuleType,
-                       nll: np.ndarray, grad_out: np.ndarray, ws=FRESH) -> dict[str, np.ndarray]:
-        """Write nll (B,) and grad_out (B, n_input) for one block; return the extra parameters' gradients."""
+    def log_weights(self, x: np.ndarray, out: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray,
+                    params: dict, kern: ModuleType = ops, ws=FRESH) -> np.ndarray:
+        """log w = log p(x|z) + log p(z) - log q(z|x), float64 (s, B), in one fused kernel (evaluation).
+
+        x (B, n_input); out (s B, n_input), the decoder's output at z (s, B, L) = mu + e^(logvar/2) eps;
+        mu_logvar (B, 2 L). docs/derivations.md#iwae.
+        """
         raise NotImplementedError
 
     def log_prob(self, x: np.ndarray, out: np.ndarray, params: dict, kern: ModuleType = ops, ws=FRESH
@@ -156,12 +136,23 @@ class Bernoulli(Likelihood):
             raise ValueError(f"{argname} must lie in [0, 1] for the Bernoulli likelihood, "
                              f"found values in [{x.min()}, {x.max()}] (scale pixels with purevae.data.scale_pixels)")
 
-    def block_nll(self, x, out, params, kern, nll):
+    def nll(self, x, out, params, kern=ops, ws=FRESH):
+        check_blocks(x, out)
+        nll = ws.array("nll", (out.shape[0],), out.dtype)
         kern.bernoulli_nll(x, out, nll)
+        return nll
 
-    def block_nll_grad(self, x, out, params, scale, kern, nll, grad_out, ws=FRESH):
-        kern.bernoulli_nll_grad(x, out, scale, nll, grad_out)
-        return {}
+    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+        check_blocks(x, out)
+        nll, grad_out = ws.array("nll", (out.shape[0],), out.dtype), ws.array("grad_out", out.shape, out.dtype)
+        kern.bernoulli_nll_grad(x, out, row_scale(scale, out.shape[0], ws), nll, grad_out)
+        return nll, grad_out, {}
+
+    def log_weights(self, x, out, mu_logvar, eps, z, params, kern=ops, ws=FRESH):
+        check_blocks(x, out)
+        log_w = ws.array("log_w", eps.shape[:2], np.float64)
+        kern.bernoulli_log_weights(x, out, mu_logvar, eps, z, log_w)
+        return log_w
 
     def mean(self, out, params):
         return scipy.special.expit(out)
@@ -199,14 +190,25 @@ class Gaussian(Likelihood):
             return params["decoder.logvar"]
         return np.full(n_input, np.log(self.variance), dtype=dtype)
 
-    def block_nll(self, x, out, params, kern, nll):
+    def nll(self, x, out, params, kern=ops, ws=FRESH):
+        check_blocks(x, out)
+        nll = ws.array("nll", (out.shape[0],), out.dtype)
         kern.gaussian_nll(x, out, self._logvar(params, out.shape[1], out.dtype), nll)
+        return nll
 
-    def block_nll_grad(self, x, out, params, scale, kern, nll, grad_out, ws=FRESH):
+    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+        check_blocks(x, out)
         logvar = self._logvar(params, out.shape[1], out.dtype)
-        grad_logvar = ws.array("decoder.logvar.grad.block", logvar.shape, out.dtype)
-        kern.gaussian_nll_grad(x, out, logvar, scale, nll, grad_out, grad_logvar)
-        return {"decoder.logvar": grad_logvar} if self.learned else {}
+        nll, grad_out = ws.array("nll", (out.shape[0],), out.dtype), ws.array("grad_out", out.shape, out.dtype)
+        grad_logvar = ws.array("decoder.logvar.grad", logvar.shape, out.dtype)
+        kern.gaussian_nll_grad(x, out, logvar, row_scale(scale, out.shape[0], ws), nll, grad_out, grad_logvar)
+        return nll, grad_out, ({"decoder.logvar": grad_logvar} if self.learned else {})
+
+    def log_weights(self, x, out, mu_logvar, eps, z, params, kern=ops, ws=FRESH):
+        check_blocks(x, out)
+        log_w = ws.array("log_w", eps.shape[:2], np.float64)
+        kern.gaussian_log_weights(x, out, self._logvar(params, out.shape[1], out.dtype), mu_logvar, eps, z, log_w)
+        return log_w
 
     def mean(self, out, params):
         return out

@@ -15,6 +15,7 @@ import scipy.special
 from . import backend
 from .schedules import per_epoch_linear
 from .validation import as_rng, finite_float, nonnegative_int, positive_int
+from .workspace import FRESH, WorkspaceCache
 
 __all__ = ["OBJECTIVES", "warmup_beta", "elbo_terms", "elbo_per_example", "log_likelihood"]
 
@@ -31,28 +32,33 @@ def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
     return per_epoch_linear(warmup_epochs, beta)(0, epoch)
 
 
-def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """z = mu + sigma eps for eps of shape (s, b, L), and log p(x|z) of shape (s, b) in float64.
-
-    The decoder runs once on the s * b rows; log p(x|z) is minus the nll of the likelihood's kernel twin,
-    the one the training step calls.
-    """
+def _decode_samples(model, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws) -> tuple[np.ndarray, np.ndarray]:
+    """z = mu + sigma eps for eps of shape (s, b, L), and the decoder's output at the s * b rows (row i b + j)."""
     s, b, n_latent = eps.shape
-    z = model.latent.sample(mu_logvar, eps)                                # (s, b, L)
-    out = model.decoder.forward(model.params, np.ascontiguousarray(z.reshape(s * b, n_latent)), kern)[-1]
-    log_px_z = model.likelihood.log_prob(x, out, model.params, kern)     # x pairs with each block of b rows
-    return z, log_px_z.reshape(s, b).astype(np.float64)
+    z = model.latent.sample(mu_logvar, eps, ws)                             # (s, b, L)
+    out = model.decoder.forward(model.params, z.reshape(s * b, n_latent), kern, ws)[-1]
+    return z, out
 
 
-def _log_weights(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern) -> np.ndarray:
+def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws=FRESH) -> np.ndarray:
+    """log p(x|z) of shape (s, b) in float64 for eps of shape (s, b, L).
+
+    The decoder runs once on the s * b rows; log p(x|z) is minus the likelihood's value kernel, whose formula
+    the training step's kernel shares; x pairs with each of the s blocks of b rows (no copy).
+    """
+    _, out = _decode_samples(model, mu_logvar, eps, kern, ws)
+    return model.likelihood.log_prob(x, out, model.params, kern, ws).reshape(eps.shape[:2]).astype(np.float64)
+
+
+def _log_weights(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws=FRESH) -> np.ndarray:
     r"""log w = log p(x|z) + log p(z) - log q(z|x) for eps of shape (s, b, L); returns (s, b) in float64.
 
-        log p(z)   = -0.5 sum_k (log 2 pi + z_k^2)                    (ops.log_prior)
-        log q(z|x) = -0.5 sum_k (log 2 pi + logvar_k + eps_k^2)      (ops.log_posterior; z - mu = sigma eps)
+        log p(z) - log q(z|x) = 0.5 sum_k (logvar_k + eps_k^2 - z_k^2)   (ops.log_pz_minus_log_qz; z - mu = sigma eps)
+
+    one fused kernel of the likelihood over the decoder's output (``Likelihood.log_weights``).
     """
-    z, log_px_z = _sample_log_px(model, x, mu_logvar, eps, kern)
-    return log_px_z + model.latent.log_prior(z) - model.latent.log_posterior(mu_logvar, eps)
+    z, out = _decode_samples(model, mu_logvar, eps, kern, ws)
+    return model.likelihood.log_weights(x, out, mu_logvar, eps, z, model.params, kern, ws)
 
 
 def _chunks(n: int, size: int):
@@ -72,10 +78,12 @@ def elbo_terms(model, x, k: int = 1, rng=None, batch_size: int = 1000) -> tuple[
     rng = as_rng(rng, [model.seed, 2])
     kern = backend.kernels()
     log_px_z, kl = np.empty(x.shape[0]), np.empty(x.shape[0])
+    workspaces = WorkspaceCache()                              # one per chunk shape: no allocation per chunk
     for sl in _chunks(x.shape[0], batch_size):
-        mu_logvar = model.encoder.forward(model.params, x[sl], kern)[-1]
-        eps = model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng)
-        log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern)[1].mean(axis=0)
+        ws = workspaces.get(sl.stop - sl.start)
+        mu_logvar = model.encoder.forward(model.params, x[sl], kern, ws)[-1]
+        eps = model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng, ws)
+        log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern, ws).mean(axis=0)
         kl[sl] = model.latent.kl(mu_logvar)                    # closed form, float64
     return log_px_z, kl
 
@@ -119,12 +127,14 @@ def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max
     rng = as_rng(rng, [model.seed, 3])
     kern = backend.kernels()
     result = np.empty(x.shape[0])
+    encoders, decoders = WorkspaceCache(), WorkspaceCache()   # one per chunk shape: no allocation per chunk
     for sl in _chunks(x.shape[0], batch_size):
         b = sl.stop - sl.start
-        mu_logvar = model.encoder.forward(model.params, x[sl], kern)[-1]
+        mu_logvar = model.encoder.forward(model.params, x[sl], kern, encoders.get(b))[-1]
         log_w = np.empty((k, b))
         for ks in _chunks(k, max(1, max_rows // b)):
-            eps = model.latent.draw_eps((ks.stop - ks.start, b, model.n_latent), model.dtype, rng)
-            log_w[ks] = _log_weights(model, x[sl], mu_logvar, eps, kern)
+            ws = decoders.get((ks.stop - ks.start) * b)
+            eps = model.latent.draw_eps((ks.stop - ks.start, b, model.n_latent), model.dtype, rng, ws)
+            log_w[ks] = _log_weights(model, x[sl], mu_logvar, eps, kern, ws)
         result[sl] = scipy.special.logsumexp(log_w, axis=0) - np.log(k)
     return result

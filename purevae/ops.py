@@ -223,18 +223,20 @@ def activation_backward(grad_h: np.ndarray, h: np.ndarray, activation: str | int
     return grad_h * activation_derivative(h, activation, alpha)
 
 
-def reparameterize(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
+def reparameterize(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     r"""Draw z from q(z|x) = N(mu, diag(exp(logvar))) so that z stays differentiable.
 
         z = mu + exp(logvar / 2) * eps,    eps ~ N(0, I)
 
     Parameters
     ----------
-    mu, logvar, eps : ndarray, shape (batch, n_latent)
+    mu, logvar : ndarray, shape (batch, n_latent)
+    eps : ndarray, shape (batch, n_latent) or (k, batch, n_latent) (mu and logvar broadcast)
+    out : ndarray of eps's shape, optional: where z is written
 
     Returns
     -------
-    z : ndarray, shape (batch, n_latent)
+    z : ndarray, shape of eps (``out`` when given)
 
     Notes
     -----
@@ -242,7 +244,9 @@ def reparameterize(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> np.nd
     grad_logvar = grad_z * eps * exp(logvar / 2) / 2    (d/dv exp(v/2) = exp(v/2) / 2)
     Derivation: docs/derivations.md#reparameterization
     """
-    return mu + np.exp(0.5 * logvar) * eps  # exp(logvar / 2) is the standard deviation
+    z = np.multiply(np.exp(0.5 * logvar), eps, out=out)  # exp(logvar / 2) is the standard deviation
+    z += mu
+    return z
 
 
 def kl_terms(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
@@ -327,85 +331,98 @@ def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: int,
     grad_bias[...] = grad_pre.sum(axis=0)
 
 
+def as_blocks(out: np.ndarray, batch: int) -> np.ndarray:
+    """The decoder's output (R, D), R = k B, as a view of shape (k, B, D): block i holds sample i of every example.
+
+    The likelihood twins pair x (B, D) with every block by broadcasting: row r of out goes with x[r % B].
+    """
+    return out.reshape(out.shape[0] // batch if batch else 0, batch, out.shape[-1])
+
+
 def bernoulli_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
-    r"""-log p(x|z) of a Bernoulli on logits, per example: nll_b = sum_j log(1 + e^l_bj) - x_bj l_bj.
+    r"""-log p(x|z) of a Bernoulli on logits, per row: nll_r = sum_j log(1 + e^l_rj) - x_bj l_rj, b = r % B.
 
     The value alone (evaluation, the IWAE bound's weights); ``bernoulli_nll_grad`` computes it with this
     function and adds the gradient.
 
     Parameters
     ----------
-    x : ndarray, shape (batch, n_input), targets in [0, 1] (grey values allowed)
-    logits : ndarray, shape (batch, n_input)
-    nll : ndarray, shape (batch,), OUT
+    x : ndarray, shape (B, n_input), targets in [0, 1] (grey values allowed)
+    logits : ndarray, shape (R, n_input), R = k B: k blocks of rows, each paired with x (``as_blocks``)
+    nll : ndarray, shape (R,), OUT
 
     Notes
     -----
     Derivation: docs/derivations.md#bernoulli
     """
     # logaddexp(0, l) = log(1 + e^l) without overflow at l = 1e4
-    nll[...] = np.sum(np.logaddexp(0, logits) - x * logits, axis=1)
+    l3 = as_blocks(logits, x.shape[0])
+    nll[...] = np.sum(np.logaddexp(0, l3) - x * l3, axis=2).reshape(nll.shape)
 
 
 def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
                        nll: np.ndarray, grad_logits: np.ndarray) -> None:
-    r"""-log p(x|z) of a Bernoulli on logits, per example, and its gradient.
+    r"""-log p(x|z) of a Bernoulli on logits, per row, and its gradient.
 
-        nll_b = sum_j log(1 + e^l_bj) - x_bj l_bj
-        grad_logits_b = scale_b * (sigmoid(l_b) - x_b)
+        nll_r = sum_j log(1 + e^l_rj) - x_bj l_rj
+        grad_logits_r = scale_r * (sigmoid(l_r) - x_b),        b = r % B
 
     Parameters
     ----------
-    x : ndarray, shape (batch, n_input), targets in [0, 1] (grey values allowed)
-    logits : ndarray, shape (batch, n_input)
-    scale : ndarray float64, shape (batch,), the weight of each row's term in the loss: 1 / batch for the
-        mean of the ELBO, the normalised importance weight / batch for the IWAE bound
-    nll : ndarray, shape (batch,), OUT
-    grad_logits : ndarray, shape (batch, n_input), OUT
+    x : ndarray, shape (B, n_input), targets in [0, 1] (grey values allowed)
+    logits : ndarray, shape (R, n_input), R = k B (k blocks of rows paired with x; k = 1 in the ELBO step)
+    scale : ndarray float64, shape (R,), the weight of each row's term in the loss: 1 / B for the
+        mean of the ELBO, the normalised importance weight / B for the IWAE bound
+    nll : ndarray, shape (R,), OUT
+    grad_logits : ndarray, shape (R, n_input), OUT
 
     Notes
     -----
     Derivation: docs/derivations.md#bernoulli
     """
     bernoulli_nll(x, logits, nll)
-    grad_logits[...] = scale.astype(x.dtype)[:, None] * (scipy.special.expit(logits) - x)   # in x's precision
+    l3 = as_blocks(logits, x.shape[0])
+    scale3 = as_blocks(scale.astype(x.dtype)[:, None], x.shape[0])   # in x's precision, as the kernel
+    as_blocks(grad_logits, x.shape[0])[...] = scale3 * (scipy.special.expit(l3) - x)
 
 
 def gaussian_nll(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, nll: np.ndarray) -> None:
-    r"""-log p(x|z) of a diagonal Gaussian, per example: nll_b = 0.5 sum_j (log 2 pi + lv_j + (x_bj - m_bj)^2 e^-lv_j).
+    r"""-log p(x|z) of a diagonal Gaussian, per row: nll_r = 0.5 sum_j (log 2 pi + lv_j + (x_bj - m_rj)^2 e^-lv_j).
 
-    lv = clamp(logvar, -30, 30) (``LOGVAR_LIMIT``). The value alone; ``gaussian_nll_grad`` computes it with
-    this function and adds the gradients.
+    lv = clamp(logvar, -30, 30) (``LOGVAR_LIMIT``), b = r % B. The value alone; ``gaussian_nll_grad``
+    computes it with this function and adds the gradients.
 
     Parameters
     ----------
-    x, mean : ndarray, shape (batch, n_input)
+    x : ndarray, shape (B, n_input)
+    mean : ndarray, shape (R, n_input), R = k B (k blocks of rows paired with x)
     logvar : ndarray, shape (n_input,)
-    nll : ndarray, shape (batch,), OUT
+    nll : ndarray, shape (R,), OUT
 
     Notes
     -----
     Derivation: docs/derivations.md#gaussian
     """
     logvar = clamp_logvar(logvar)
-    diff = mean - x
-    nll[...] = 0.5 * np.sum(LOG_2PI + logvar + diff * diff * np.exp(-logvar), axis=1)
+    diff = as_blocks(mean, x.shape[0]) - x
+    nll[...] = 0.5 * np.sum(LOG_2PI + logvar + diff * diff * np.exp(-logvar), axis=2).reshape(nll.shape)
 
 
 def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: float,
                       nll: np.ndarray, grad_mean: np.ndarray, grad_logvar: np.ndarray) -> None:
     r"""-log p(x|z) of a diagonal Gaussian with per-pixel log-variance shared by all examples.
 
-        nll_b          = 0.5 * sum_j (log 2 pi + logvar_j + (x_bj - m_bj)^2 e^-logvar_j)
-        grad_mean_b    = scale_b * (m_b - x_b) e^-logvar
-        grad_logvar_j  = sum_b scale_b 0.5 (1 - (x_bj - m_bj)^2 e^-logvar_j)
+        nll_r          = 0.5 * sum_j (log 2 pi + logvar_j + (x_bj - m_rj)^2 e^-logvar_j)
+        grad_mean_r    = scale_r * (m_r - x_b) e^-logvar                       b = r % B
+        grad_logvar_j  = sum_r scale_r 0.5 (1 - (x_bj - m_rj)^2 e^-logvar_j)
 
     Parameters
     ----------
-    x, mean : ndarray, shape (batch, n_input)
+    x : ndarray, shape (B, n_input)
+    mean : ndarray, shape (R, n_input), R = k B (k blocks of rows paired with x)
     logvar : ndarray, shape (n_input,), fixed (a constant) or the learned ``decoder.logvar``
-    scale : ndarray float64, shape (batch,), each row's weight in the loss (1 / batch for a batch mean)
-    nll : (batch,), grad_mean : (batch, n_input), grad_logvar : (n_input,), OUT
+    scale : ndarray float64, shape (R,), each row's weight in the loss (1 / B for a batch mean)
+    nll : (R,), grad_mean : (R, n_input), grad_logvar : (n_input,), OUT
 
     Notes
     -----
@@ -414,12 +431,57 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
     inside = np.abs(logvar) <= LOGVAR_LIMIT   # beyond the clamp the loss is flat in logvar
     logvar = clamp_logvar(logvar)
     inv_var = np.exp(-logvar)
-    diff = mean - x
+    diff = as_blocks(mean, x.shape[0]) - x                            # (k, B, D)
     squared = diff * diff * inv_var  # (x - m)^2 / sigma^2
     gaussian_nll(x, mean, logvar, nll)
-    scale = scale.astype(x.dtype)[:, None]                          # in x's precision, as the kernel
-    grad_mean[...] = scale * diff * inv_var
-    grad_logvar[...] = np.where(inside, 0.5 * np.sum(scale * (1 - squared), axis=0), 0)
+    scale = as_blocks(scale.astype(x.dtype)[:, None], x.shape[0])     # in x's precision, as the kernel
+    as_blocks(grad_mean, x.shape[0])[...] = scale * diff * inv_var
+    grad_logvar[...] = np.where(inside, 0.5 * np.sum((scale * (1 - squared)).reshape(mean.shape), axis=0), 0)
+
+
+def log_pz_minus_log_qz(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray) -> np.ndarray:
+    r"""log p(z) - log q(z|x) per sample, in float64, for z = mu + e^(lv/2) eps of shape (s, B, L):
+
+        log p(z) - log q(z|x) = 0.5 * sum_j (lv_bj + eps_ibj^2 - z_ibj^2)          (the log 2 pi cancel)
+
+    ``log_prior(z) - log_posterior(lv, eps)`` written as one sum, lv = clamp(logvar). Shape (s, B).
+    Derivation: docs/derivations.md#iwae
+    """
+    n_latent = eps.shape[-1]
+    logvar = clamp_logvar(mu_logvar[:, n_latent:]).astype(np.float64)
+    eps64, z64 = eps.astype(np.float64), z.astype(np.float64)
+    return 0.5 * np.sum(logvar + eps64 * eps64 - z64 * z64, axis=-1)
+
+
+def bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
+                          z: np.ndarray, log_w: np.ndarray) -> None:
+    r"""log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the Bernoulli likelihood, float64.
+
+    Parameters
+    ----------
+    x : (B, n_input); logits : (s B, n_input), row i B + b the decoder's output at z_ib
+    mu_logvar : (B, 2 L); eps, z : (s, B, L), z = mu + e^(logvar/2) eps
+    log_w : ndarray float64, shape (s, B), OUT
+
+    Notes
+    -----
+    ``-bernoulli_nll + log_pz_minus_log_qz``. Derivation: docs/derivations.md#iwae
+    """
+    nll = np.empty(logits.shape[0], logits.dtype)
+    bernoulli_nll(x, logits, nll)
+    log_w[...] = log_pz_minus_log_qz(mu_logvar, eps, z) - nll.reshape(log_w.shape)
+
+
+def gaussian_log_weights(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, mu_logvar: np.ndarray,
+                         eps: np.ndarray, z: np.ndarray, log_w: np.ndarray) -> None:
+    r"""log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the Gaussian likelihood, float64.
+
+    As ``bernoulli_log_weights``, with mean (s B, n_input) and the pixels' logvar (n_input,):
+    ``-gaussian_nll + log_pz_minus_log_qz``. Derivation: docs/derivations.md#iwae
+    """
+    nll = np.empty(mean.shape[0], mean.dtype)
+    gaussian_nll(x, mean, logvar, nll)
+    log_w[...] = log_pz_minus_log_qz(mu_logvar, eps, z) - nll.reshape(log_w.shape)
 
 
 def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, kl: np.ndarray) -> None:
@@ -490,10 +552,8 @@ def iwae_weights(nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.
     logvar is clamped to [-30, 30] as everywhere. Sums in float64, with the max subtracted before exp
     (docs/derivations.md#numerics). Derivation: docs/derivations.md#iwae-training
     """
-    k, n_latent = eps.shape[0], eps.shape[2]
-    logvar = clamp_logvar(mu_logvar[:, n_latent:]).astype(np.float64)
-    eps64, z64 = eps.astype(np.float64), z.astype(np.float64)
-    log_w = -nll.astype(np.float64) + beta * 0.5 * np.sum(logvar + eps64 * eps64 - z64 * z64, axis=-1)
+    k = eps.shape[0]
+    log_w = -nll.astype(np.float64) + beta * log_pz_minus_log_qz(mu_logvar, eps, z)
     top = log_w.max(axis=0)
     shifted = np.exp(log_w - top)
     total = shifted.sum(axis=0)

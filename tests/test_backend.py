@@ -127,12 +127,24 @@ def test_wrappers_check_shapes(impl):
         backend.activation_backward_bias(ones((2, 4)), ones((2, 3)), "relu", impl=impl)
     with pytest.raises(ValueError, match="logits must be 2-D"):
         backend.bernoulli_nll_grad(ones(3), ones(3), impl=impl)
-    with pytest.raises(ValueError, match=r"x must have shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 3\) with logits's 2 rows a multiple k B"):
         backend.bernoulli_nll_grad(ones((2, 2)), ones((2, 3)), impl=impl)
+    with pytest.raises(ValueError, match=r"logits's 5 rows a multiple k B of B"):
+        backend.bernoulli_nll(ones((2, 3)), ones((5, 3)), impl=impl)
+    with pytest.raises(ValueError, match=r"logits's 0 rows a multiple"):
+        backend.bernoulli_nll(ones((2, 3)), ones((0, 3)), impl=impl)
+    with pytest.raises(ValueError, match=r"logits's 2 rows a multiple"):
+        backend.bernoulli_nll(ones((0, 3)), ones((2, 3)), impl=impl)
     with pytest.raises(ValueError, match="mean must be 2-D"):
         backend.gaussian_nll_grad(ones(3), ones(3), ones(3), impl=impl)
-    with pytest.raises(ValueError, match=r"x must have shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 3\) with mean's 2 rows a multiple k B"):
         backend.gaussian_nll_grad(ones((3, 3)), ones((2, 3)), ones(3), impl=impl)
+    with pytest.raises(ValueError, match=r"the decoder's output must have s \* B = 4 rows"):
+        backend.bernoulli_log_weights(ones((2, 3)), ones((6, 3)), ones((2, 2)), ones((2, 2, 1)), ones((2, 2, 1)),
+                                      impl=impl)
+    with pytest.raises(ValueError, match=r"mu_logvar must have shape \(2, 2\)"):
+        backend.gaussian_log_weights(ones((2, 3)), ones((4, 3)), ones(3), ones((2, 4)), ones((2, 2, 1)),
+                                     ones((2, 2, 1)), impl=impl)
     with pytest.raises(ValueError, match=r"logvar must have shape \(3,\)"):
         backend.gaussian_nll_grad(ones((2, 3)), ones((2, 3)), ones(2), impl=impl)
     with pytest.raises(ValueError, match="eps must be 2-D"):

@@ -490,7 +490,7 @@ SECTION_DRIVERS = {
     "ELBO": (train_step_k_samples, fit, elbo),
     "Full chain": (train_step, _gaussian(train_step)),
     "Gradient check": (gradcheck,),
-    "IWAE": (log_likelihood,),
+    "IWAE": (log_likelihood, _gaussian(log_likelihood)),
     "IWAE training": (train_step_iwae, _gaussian(train_step_iwae)),
     "Free bits": (train_step_free_bits,),
     "KL schedules": (fit,),

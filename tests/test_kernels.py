@@ -66,6 +66,12 @@ def _close_sum(got, want, terms, dtype, axis):
     assert np.all(np.abs(got.astype(np.float64) - want.astype(np.float64)) <= bound), (got, want, bound)
 
 
+def _close_within(got, want, dtype, sum_bound):
+    """As ``_close_sum``, with the sums' rounding bound given."""
+    bound = RTOL[dtype] * np.abs(want.astype(np.float64)) + ATOL[dtype] + sum_bound
+    assert np.all(np.abs(got.astype(np.float64) - want.astype(np.float64)) <= bound), (got, want, bound)
+
+
 # ---------------------------------------------------------------------------------------------
 # dense layers
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +144,71 @@ def test_bernoulli_nll_matches_twin_and_the_fused_kernel(batch, n, dtype, layout
     fused = backend.bernoulli_nll_grad(x, logits, impl="cython")[0]
     _close_sum(got, fused, _bernoulli_terms(x, logits), dtype, axis=1)
     np.testing.assert_array_equal(want, backend.bernoulli_nll_grad(x, logits, impl="numpy")[0])  # one formula
+
+
+@given(batch=st.integers(1, 5), k=st.integers(1, 4), n=st.integers(1, 37), dtype=DTYPES, seed=SEEDS)
+def test_likelihood_kernels_pair_x_with_each_block(batch, k, n, dtype, seed):
+    """Output rows i B + b go with x[b]: equal to the call on x tiled k times by hand, on both backends."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, n)).astype(dtype)
+    out = rng.normal(0, 3, (k * batch, n)).astype(dtype)
+    logvar = rng.normal(0, 1, n).astype(dtype)
+    scale = rng.random(k * batch)
+    tiled = np.tile(x, (k, 1))
+    for impl in ("cython", "numpy"):
+        np.testing.assert_array_equal(backend.bernoulli_nll(x, out, impl=impl),
+                                      backend.bernoulli_nll(tiled, out, impl=impl))
+        for got, want in zip(backend.bernoulli_nll_grad(x, out, scale, impl=impl),
+                             backend.bernoulli_nll_grad(tiled, out, scale, impl=impl)):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(backend.gaussian_nll(x, out, logvar, impl=impl),
+                                      backend.gaussian_nll(tiled, out, logvar, impl=impl))
+        for got, want in zip(backend.gaussian_nll_grad(x, out, logvar, scale, impl=impl),
+                             backend.gaussian_nll_grad(tiled, out, logvar, scale, impl=impl)):
+            np.testing.assert_array_equal(got, want)
+
+
+def _latent_draw(rng, s, batch, n_latent, dtype):
+    mu_logvar = rng.normal(0, 1, (batch, 2 * n_latent)).astype(dtype)
+    mu_logvar[0, -1] = 35.0                                              # a log-variance beyond the clamp
+    eps = rng.normal(0, 1, (s, batch, n_latent)).astype(dtype)
+    z = (mu_logvar[:, :n_latent] + np.exp(0.5 * ops.clamp_logvar(mu_logvar[:, n_latent:])) * eps).astype(dtype)
+    return mu_logvar, eps, z
+
+
+@given(batch=st.integers(1, 6), s=st.integers(1, 5), n=st.integers(1, 37), n_latent=st.integers(1, 6),
+       dtype=DTYPES, layout=LAYOUTS, seed=SEEDS)
+def test_log_weights_match_twin_and_the_three_log_densities(batch, s, n, n_latent, dtype, layout, seed):
+    """The fused log w kernels against their twins, and against log p(x|z) + log p(z) - log q(z|x) assembled
+    from ops.log_prior, ops.log_posterior and the value kernels (the three densities computed apart)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.random((batch, n)) < 0.5).astype(dtype)
+    out = rng.normal(0, 3, (s * batch, n)).astype(dtype)
+    logvar = rng.normal(0, 1, n).astype(dtype)
+    mu_logvar, eps, z = _latent_draw(rng, s, batch, n_latent, dtype)
+    lv = ops.clamp_logvar(mu_logvar[:, n_latent:].astype(np.float64))
+    latent = ops.log_prior(z.astype(np.float64)) - ops.log_posterior(lv, eps.astype(np.float64))
+    latent_terms = np.concatenate([np.broadcast_to(np.abs(lv), eps.shape), eps.astype(np.float64) ** 2,
+                                   z.astype(np.float64) ** 2], axis=-1)
+    cases = [
+        ("bernoulli", (x, out), backend.bernoulli_nll, _bernoulli_terms(np.tile(x, (s, 1)), out)),
+        ("gaussian", (x, out, logvar), backend.gaussian_nll,
+         0.5 * np.concatenate([np.broadcast_to(np.abs(ops.clamp_logvar(logvar.astype(np.float64))) + ops.LOG_2PI,
+                                               out.shape),
+                               (np.tile(x, (s, 1)).astype(np.float64) - out) ** 2
+                               * np.exp(-ops.clamp_logvar(logvar.astype(np.float64)))], axis=1)),
+    ]
+    for name, args, nll_fn, pixel_terms in cases:
+        fused = getattr(backend, f"{name}_log_weights")
+        laid = [_layout(a, layout) for a in args] + [_layout(mu_logvar, layout), eps, z]
+        got = fused(*laid, impl="cython")
+        want = fused(*args, mu_logvar, eps, z, impl="numpy")
+        atol = (_sum_atol(pixel_terms, dtype, axis=1).reshape(s, batch)
+                + _sum_atol(latent_terms, dtype, axis=-1))
+        _close_within(got, want, dtype, atol)
+        apart = latent - nll_fn(*args, impl="numpy").astype(np.float64).reshape(s, batch)
+        _close_within(got, apart, dtype, atol)
+        assert got.dtype == np.float64 and got.shape == (s, batch)
 
 
 @pytest.mark.parametrize("n", [511, 512, 513, 784, 1100])
