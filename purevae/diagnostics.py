@@ -9,6 +9,17 @@ the data: dimension j is *active* when
 the same for every x carries no information about x, whatever its KL. ``kl_per_dimension`` gives each
 dimension's average KL(q(z_j|x) || N(0, 1)) over x (the same formula as the training loss,
 ``ops.kl_terms``, on the clamped log-variance).
+
+``mutual_information(model, x)`` estimates I(x; z) under the aggregate posterior q(z) = (1/N) sum_n q(z|x_n)
+(Hoffman & Johnson 2016, "ELBO surgery"; the estimator of He et al. 2019, "Lagging inference networks"):
+
+    I(x; z) = E_x E_q(z|x) [ log q(z|x) ] - E_x E_q(z|x) [ log q(z) ]
+
+with the first term in closed form (minus the entropy of a diagonal Gaussian) and the second from one draw
+z_i ~ q(z|x_i) per example, log q(z_i) ~= logsumexp_n log q(z_i | x_n) - log N. Its cost is N^2 L (matrix
+products, in chunks). The sum over n includes n = i, so q(z_i) is never below q(z_i|x_i) / N and the
+estimate never exceeds log N: it is biased low when I(x; z) is not small against log N, and consistent as
+N grows. ``latent_report`` gives all of them in one call. Derivations: docs/derivations.md#latent-health.
 """
 from __future__ import annotations
 
@@ -16,10 +27,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import ops
-from .validation import finite_float
+import scipy.special
 
-__all__ = ["ActiveUnits", "active_units", "kl_per_dimension"]
+from . import ops
+from .validation import as_rng, finite_float, positive_int
+
+__all__ = ["ActiveUnits", "active_units", "kl_per_dimension", "mutual_information", "latent_report"]
 
 
 class ActiveUnits(NamedTuple):
@@ -48,8 +61,13 @@ def active_units(model, x, threshold: float = 0.01, batch_size: int = 1000) -> A
     x = model.check_input(x, support=False)
     if x.shape[0] < 2:
         raise ValueError(f"x must hold at least 2 examples to measure a variance, got {x.shape[0]}")
+    batch_size = positive_int("batch_size", batch_size)
     mu = np.concatenate([model.encode(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
-    variances = np.var(mu.astype(np.float64), axis=0)      # Var over x of the posterior mean (ddof 0, as a Cov_x)
+    return _active_units(mu.astype(np.float64), threshold)
+
+
+def _active_units(mu: np.ndarray, threshold: float) -> ActiveUnits:
+    variances = np.var(mu, axis=0)                         # Var over x of the posterior mean (ddof 0, as a Cov_x)
     active = variances > threshold
     return ActiveUnits(int(active.sum()), variances, active)
 
@@ -57,4 +75,105 @@ def active_units(model, x, threshold: float = 0.01, batch_size: int = 1000) -> A
 def kl_per_dimension(model, x) -> np.ndarray:
     """The average over x of KL(q(z_j|x) || N(0, 1)) for each latent dimension j, nats, float64 (n_latent,)."""
     mu, logvar = model.encode(x)
-    return np.mean(ops.kl_terms(mu.astype(np.float64), ops.clamp_logvar(logvar).astype(np.float64)), axis=0)
+    return _kl_per_dimension(mu.astype(np.float64), ops.clamp_logvar(logvar.astype(np.float64)))
+
+
+def _kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    return np.mean(ops.kl_terms(mu, logvar), axis=0)
+
+
+def _posteriors(model, x, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """mu and the clamped logvar of q(z|x) for every example, float64, encoded ``batch_size`` at a time."""
+    parts = [model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    mu = np.concatenate([p[0] for p in parts]).astype(np.float64)
+    logvar = ops.clamp_logvar(np.concatenate([p[1] for p in parts]).astype(np.float64))
+    return mu, logvar
+
+
+def _mutual_information(mu: np.ndarray, logvar: np.ndarray, rng: np.random.Generator, chunk: int = 256
+                        ) -> float:
+    r"""The estimate of ``mutual_information`` from the posteriors' mu and (clamped) logvar, (N, L) float64.
+
+    log q(z_i | x_n) = -0.5 sum_l [log 2 pi + lv_nl + (z_il - mu_nl)^2 e^-lv_nl], expanded as
+    -0.5 [ (z_i^2) . e^-lv_n  - 2 z_i . (mu_n e^-lv_n)  +  sum_l (mu_nl^2 e^-lv_nl + lv_nl + log 2 pi) ],
+    three matrix products for a chunk of i against every n.
+    """
+    n, n_latent = mu.shape
+    z = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)          # one z_i ~ q(z|x_i) each
+    neg_entropy = np.mean(-0.5 * np.sum(ops.LOG_2PI + logvar + 1.0, axis=1))   # E_x E_q log q(z|x), closed form
+    precision = np.exp(-logvar)                                            # (N, L)
+    weighted_mu = mu * precision
+    const = np.sum(mu * weighted_mu + logvar + ops.LOG_2PI, axis=1)        # (N,)
+    log_qz = np.empty(n)
+    for start in range(0, n, chunk):
+        zi = z[start:start + chunk]
+        log_q = -0.5 * ((zi * zi) @ precision.T - 2.0 * (zi @ weighted_mu.T) + const)   # (chunk, N)
+        log_qz[start:start + chunk] = scipy.special.logsumexp(log_q, axis=1) - np.log(n)
+    return float(neg_entropy - np.mean(log_qz))
+
+
+def mutual_information(model, x, rng=None, batch_size: int = 1000) -> float:
+    r"""Estimate of I(x; z) in nats under the aggregate posterior of the examples x (Hoffman & Johnson 2016).
+
+    One draw z_i ~ q(z|x_i) per example; I ~= mean_i [ E_q log q(z|x_i) - log (1/N) sum_n q(z_i|x_n) ].
+    The estimate is at most log N (the sum includes n = i) and is biased low when I(x; z) approaches log N;
+    it costs N^2 L operations and O(256 N) memory. See the module docstring and
+    docs/derivations.md#latent-health.
+
+    Parameters
+    ----------
+    model : VAE
+    x : array (n, n_input), n >= 2
+    rng : Generator, int seed, or None for a fixed stream derived from the model's seed
+    batch_size : int, examples encoded at a time
+
+    Returns
+    -------
+    float, nats
+    """
+    batch_size = positive_int("batch_size", batch_size)
+    x = model.check_input(x, support=False)
+    if x.shape[0] < 2:
+        raise ValueError(f"x must hold at least 2 examples to estimate the mutual information, got {x.shape[0]}")
+    rng = as_rng(rng, [model.seed, 4])
+    mu, logvar = _posteriors(model, x, batch_size)
+    return _mutual_information(mu, logvar, rng)
+
+
+def latent_report(model, x, threshold: float = 0.01, rng=None, batch_size: int = 1000) -> dict:
+    r"""The health of the latent space on the examples x, in one call (one encoder pass).
+
+    Parameters
+    ----------
+    model : VAE
+    x : array (n, n_input), n >= 2
+    threshold : float >= 0, the active-unit threshold on Var_x(mu_j(x)) (Burda et al. 2016: 0.01)
+    rng : Generator, int seed, or None: the draws of the mutual-information estimate (see ``mutual_information``)
+    batch_size : int, examples encoded at a time
+
+    Returns
+    -------
+    dict with
+        ``n_examples`` : int, n
+        ``kl_per_dimension`` : ndarray float64 (n_latent,), the mean over x of KL(q(z_j|x) || N(0, 1)), nats
+        ``kl`` : float, their sum: the mean KL term of the ELBO, nats
+        ``active_units`` : int, the number of dimensions with Var_x(mu_j(x)) > threshold
+        ``active`` : ndarray bool (n_latent,), which ones
+        ``variances`` : ndarray float64 (n_latent,), Var_x(mu_j(x))
+        ``threshold`` : float
+        ``mutual_information`` : float, the estimate of I(x; z), nats
+        ``mutual_information_max`` : float, log n, the most the estimate can report
+    """
+    threshold = finite_float("threshold", threshold, 0.0)
+    batch_size = positive_int("batch_size", batch_size)
+    x = model.check_input(x, support=False)
+    if x.shape[0] < 2:
+        raise ValueError(f"x must hold at least 2 examples for a latent report, got {x.shape[0]}")
+    rng = as_rng(rng, [model.seed, 4])
+    mu, logvar = _posteriors(model, x, batch_size)
+    kl = _kl_per_dimension(mu, logvar)
+    units = _active_units(mu, threshold)
+    return {"n_examples": int(x.shape[0]), "kl_per_dimension": kl, "kl": float(kl.sum()),
+            "active_units": units.count, "active": units.active, "variances": units.variances,
+            "threshold": threshold, "mutual_information": _mutual_information(mu, logvar, rng),
+            "mutual_information_max": float(np.log(x.shape[0]))}
