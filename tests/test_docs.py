@@ -473,6 +473,11 @@ def gradcheck():
     return lambda: purevae.gradcheck(model, x, max_entries=2)
 
 
+def latent_report(function="latent_report"):
+    model, x = _model(), _data(6)
+    return lambda: getattr(purevae.diagnostics, function)(model, x)
+
+
 def _gaussian(driver):
     def prepare():
         return driver("gaussian")
@@ -495,6 +500,8 @@ SECTION_DRIVERS = {
     "Free bits": (train_step_free_bits,),
     "KL schedules": (fit,),
     "Adam": (fit, lambda: fit("sgd")),
+    "Latent health": (latent_report, lambda: latent_report("kl_per_dimension"), lambda: latent_report("active_units"),
+                      lambda: latent_report("mutual_information")),
 }
 
 
