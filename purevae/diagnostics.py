@@ -32,7 +32,8 @@ import scipy.special
 from . import ops
 from .validation import as_rng, finite_float, positive_int
 
-__all__ = ["ActiveUnits", "active_units", "kl_per_dimension", "mutual_information", "latent_report"]
+__all__ = ["ActiveUnits", "active_units", "kl_per_dimension", "posterior_health", "mutual_information",
+           "latent_report"]
 
 
 class ActiveUnits(NamedTuple):
@@ -70,6 +71,16 @@ def _active_units(mu: np.ndarray, threshold: float) -> ActiveUnits:
     variances = np.var(mu, axis=0)                         # Var over x of the posterior mean (ddof 0, as a Cov_x)
     active = variances > threshold
     return ActiveUnits(int(active.sum()), variances, active)
+
+
+def posterior_health(mu: np.ndarray, logvar: np.ndarray, threshold: float = 0.01) -> tuple[np.ndarray, ActiveUnits]:
+    """(KL per dimension, active units) from posteriors already computed: mu and logvar (n, n_latent), n >= 2.
+
+    What ``fit`` records each epoch from its validation pass, without encoding the data again; the same
+    formulas as ``kl_per_dimension`` and ``active_units``.
+    """
+    mu, logvar = np.asarray(mu, dtype=np.float64), ops.clamp_logvar(np.asarray(logvar, dtype=np.float64))
+    return _kl_per_dimension(mu, logvar), _active_units(mu, threshold)
 
 
 def kl_per_dimension(model, x) -> np.ndarray:

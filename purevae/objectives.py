@@ -17,7 +17,8 @@ from .schedules import per_epoch_linear
 from .validation import as_rng, finite_float, nonnegative_int, positive_int
 from .workspace import FRESH, WorkspaceCache
 
-__all__ = ["OBJECTIVES", "warmup_beta", "elbo_terms", "elbo_per_example", "log_likelihood"]
+__all__ = ["OBJECTIVES", "warmup_beta", "elbo_terms", "elbo_terms_and_posteriors", "elbo_per_example",
+           "log_likelihood"]
 
 OBJECTIVES = ("elbo", "iwae")   # the training objectives of VAE.step, loss_and_grads and fit
 
@@ -72,20 +73,32 @@ def elbo_terms(model, x, k: int = 1, rng=None, batch_size: int = 1000) -> tuple[
     z_i ~ q(z|x); the KL is in closed form. Both have shape (n,), float64.
     ``rng``: Generator, int seed, or None for a fixed stream derived from the model's seed.
     """
+    return elbo_terms_and_posteriors(model, x, k=k, rng=rng, batch_size=batch_size)[:2]
+
+
+def elbo_terms_and_posteriors(model, x, k: int = 1, rng=None, batch_size: int = 1000
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""``elbo_terms`` and the posteriors it encoded on the way: (log_px_z, kl, mu, logvar).
+
+    mu and logvar (n, n_latent) in the model's dtype, as ``VAE.encode`` gives them; ``fit`` takes its
+    per-epoch latent health (``diagnostics.posterior_health``) from them, without a second encoder pass.
+    """
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
     x = model.check_input(x)
     rng = as_rng(rng, [model.seed, 2])
     kern = backend.kernels()
     log_px_z, kl = np.empty(x.shape[0]), np.empty(x.shape[0])
+    posteriors = np.empty((x.shape[0], 2 * model.n_latent), model.dtype)
     workspaces = WorkspaceCache()                              # one per chunk shape: no allocation per chunk
     for sl in _chunks(x.shape[0], batch_size):
         ws = workspaces.get(sl.stop - sl.start)
         mu_logvar = model.encoder.forward(model.params, x[sl], kern, ws)[-1]
+        posteriors[sl] = mu_logvar
         eps = model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng, ws)
         log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern, ws).mean(axis=0)
         kl[sl] = model.latent.kl(mu_logvar)                    # closed form, float64
-    return log_px_z, kl
+    return log_px_z, kl, posteriors[:, :model.n_latent], posteriors[:, model.n_latent:]
 
 
 def elbo_per_example(model, x, k: int = 1, rng=None, batch_size: int = 1000) -> np.ndarray:

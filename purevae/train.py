@@ -14,14 +14,15 @@ from typing import Callable
 import numpy as np
 
 from . import io
-from .objectives import OBJECTIVES, elbo_terms
+from .diagnostics import posterior_health
+from .objectives import OBJECTIVES, elbo_terms_and_posteriors
 from .schedules import check_beta, per_epoch_linear
 from .optim import OPTIMIZERS, make_optimizer
 from .validation import boolean, callable_or_none, choice, finite_float, nonnegative_int, positive_int
 from .validation import path as check_path
 
-HISTORY_KEYS = ("epoch", "beta", "loss", "recon", "kl", "val_loss", "val_recon", "val_kl", "examples_per_sec",
-                "time")
+HISTORY_KEYS = ("epoch", "beta", "loss", "recon", "kl", "val_loss", "val_recon", "val_kl", "val_kl_per_dimension",
+                "val_active_units", "examples_per_sec", "time")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -98,7 +99,10 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         negative ELBO with beta = 1 and its two terms, mean over the epoch's batches, nats per example;
         for objective "iwae", loss is the mean of the steps' negative bounds at their beta, recon the
         mean -log p(x|z) over the k samples and kl the closed-form KL),
-        val_loss / val_recon / val_kl (None without validation data), examples_per_sec, time (s).
+        val_loss / val_recon / val_kl, val_kl_per_dimension (a list of n_latent floats: each dimension's mean
+        KL, nats) and val_active_units (Burda et al.'s count, threshold 0.01; ``purevae.diagnostics``), all
+        from one pass over the validation data (None without it, or for epochs trained before they were
+        recorded), examples_per_sec, time (s).
 
     Raises
     ------
@@ -138,8 +142,9 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         model.optimizer = make_optimizer(optimizer, lr)
     else:
         model.optimizer.lr = lr
-    for key in HISTORY_KEYS:
-        model.history.setdefault(key, [])
+    epochs_recorded = len(model.history.get("epoch", []))
+    for key in HISTORY_KEYS:                  # a key new since earlier epochs were recorded: None for those
+        model.history.setdefault(key, [None] * epochs_recorded)
 
     n = x.shape[0]
     n_steps = -(-n // batch_size)
@@ -196,12 +201,17 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         # "elbo": the negative ELBO at beta = 1 (recon + kl); "iwae": the mean of the steps' bounds
         record = {"epoch": epoch + 1, "beta": beta_e, "loss": recon + kl if objective == "elbo" else step_loss,
                   "recon": recon, "kl": kl,
-                  "val_loss": None, "val_recon": None, "val_kl": None, "examples_per_sec": n / elapsed,
+                  "val_loss": None, "val_recon": None, "val_kl": None, "val_kl_per_dimension": None,
+                  "val_active_units": None, "examples_per_sec": n / elapsed,
                   "time": (model.history["time"][-1] if model.history["time"] else 0.0) + elapsed}
         if x_val is not None:
-            log_px_z, kl_val = elbo_terms(model, x_val, rng=np.random.default_rng([model.seed, 4]))
+            log_px_z, kl_val, mu, logvar = elbo_terms_and_posteriors(model, x_val,
+                                                                     rng=np.random.default_rng([model.seed, 4]))
             record.update(val_recon=float(-log_px_z.mean()), val_kl=float(kl_val.mean()))
             record["val_loss"] = record["val_recon"] + record["val_kl"]
+            if len(x_val) >= 2:                                  # a variance needs two examples
+                kl_dims, units = posterior_health(mu, logvar)
+                record.update(val_kl_per_dimension=[float(v) for v in kl_dims], val_active_units=units.count)
         model.epochs_trained += 1
         for key in HISTORY_KEYS:
             model.history[key].append(record[key])

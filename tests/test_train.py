@@ -120,6 +120,35 @@ def test_history_keys_and_lengths(images, seed):
     assert model.steps_trained == 3 * 3     # 120 examples in batches of 50: 50, 50, 20
 
 
+def test_history_records_the_latent_health_of_the_validation_pass(images, seed):
+    """val_kl_per_dimension and val_active_units equal purevae.diagnostics on the model after that epoch."""
+    from purevae import diagnostics
+    x, x_val = images[0][:120], images[1][:50]
+    model = small_model(seed)
+    seen = []
+    model.fit(x, epochs=2, batch_size=50, validation_data=x_val,
+              callback=lambda record: seen.append((diagnostics.kl_per_dimension(model, x_val),
+                                                   diagnostics.active_units(model, x_val).count)))
+    history = model.history
+    for e, (kl_dims, active) in enumerate(seen):
+        np.testing.assert_allclose(history["val_kl_per_dimension"][e], kl_dims, rtol=1e-12, atol=1e-15)
+        assert history["val_active_units"][e] == active
+        # the dimensions' KLs add up to the validation KL term (a float64 sum of the same terms)
+        assert sum(history["val_kl_per_dimension"][e]) == pytest.approx(history["val_kl"][e], rel=1e-5)
+    assert len(history["val_kl_per_dimension"][0]) == model.n_latent
+
+
+def test_history_keys_added_later_are_padded_for_earlier_epochs(images, seed):
+    x = images[0][:100]
+    model = small_model(seed)
+    model.fit(x, epochs=2, batch_size=50)
+    for key in ("val_kl_per_dimension", "val_active_units"):      # a model trained before these keys existed
+        del model.history[key]
+    history = model.fit(x, epochs=1, batch_size=50, validation_data=images[1][:20])
+    assert history["val_active_units"][:2] == [None, None] and history["val_active_units"][2] is not None
+    assert all(len(history[key]) == 3 for key in HISTORY_KEYS)
+
+
 def test_training_loss_is_the_batch_weighted_mean(small, seed):
     """history['loss'] of an epoch without shuffling is the size-weighted mean of the batches' losses."""
     model = small_model(seed)
