@@ -21,6 +21,7 @@
 #   turns subnormal after ~740 steps at |g| = 1e-3 (v after ~66,600). The choice is
 #   local to the optimizer state (no MXCSR change, so BLAS and NumPy keep IEEE behaviour); the test
 #   tests/test_kernels.py::test_adam_flush_matches_twin_over_many_steps shows the result does not move.
+import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.float cimport DBL_MIN, FLT_MIN
@@ -503,6 +504,10 @@ def bernoulli_log_weights(const floating[:, ::1] x,             # IN (B, D)
     assert z.shape[0] == s and z.shape[1] == nx and z.shape[2] == n_latent
     if n == 0:
         return
+    if k == 0 or n_latent == 0:                 # an empty row or latent: no pointer into a zero-width axis
+        from . import ops
+        ops.bernoulli_log_weights(np.asarray(x), np.asarray(logits), np.asarray(mu_logvar), np.asarray(eps), np.asarray(z), np.asarray(log_w))
+        return
     with nogil:
         if n * k >= PARALLEL_MIN:
             for r in prange(n, schedule="static"):
@@ -550,6 +555,9 @@ def gaussian_nll(const floating[:, ::1] x,                      # IN (B, D)
     cdef double const_part
     assert mean.shape[1] == k and logvar.shape[0] == k and nll.shape[0] == n
     assert (nx > 0 and n % nx == 0) or n == 0, "mean must hold whole blocks of x's rows"
+    if k == 0 or n == 0:
+        nll[:] = 0                              # a row of no pixels: 0.5 * (0 + 0)
+        return
     cdef floating* inv_var = _gaussian_constants(logvar, &const_part)
     with nogil:
         for r in range(n):
@@ -570,6 +578,12 @@ def gaussian_log_weights(const floating[:, ::1] x,              # IN (B, D)
     assert x.shape[0] == nx and mean.shape[0] == s * nx and mean.shape[1] == k and logvar.shape[0] == k
     assert log_w.shape[0] == s and log_w.shape[1] == nx and mu_logvar.shape[0] == nx
     assert mu_logvar.shape[1] == 2 * n_latent and z.shape[0] == s and z.shape[1] == nx and z.shape[2] == n_latent
+    if s * nx == 0:
+        return
+    if k == 0 or n_latent == 0:                 # an empty row or latent: no pointer into a zero-width axis
+        from . import ops
+        ops.gaussian_log_weights(np.asarray(x), np.asarray(mean), np.asarray(logvar), np.asarray(mu_logvar), np.asarray(eps), np.asarray(z), np.asarray(log_w))
+        return
     cdef floating* inv_var = _gaussian_constants(logvar, &const_part)
     with nogil:
         for r in range(s * nx):
