@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import time
 from typing import Callable
 
@@ -104,3 +105,121 @@ def step_products(batch: int, dtype: str, k: int = 1
         ("h^T dml", h, ml, e(w1), True, False), ("dml W1^T", ml, w1, gh2, False, True),
         ("x^T dh", x, gh2, e(w0), True, False),
     ]
+
+
+GAP = 0.25  # seconds of idling before every case's turn: the other process's BLAS/OpenMP/XLA threads stop spinning
+
+REWARM_SECONDS = 0.3  # untimed calls opening every round, for this long (at least ``min_calls``): after an idle
+# gap, XLA needed ~0.3 s of steps to regain its continuous pace (batch 32: 2.7 ms per step after 0.02 s of them,
+# 1.6 ms after 0.3 s, 1.6 ms when never idle); every case gets the same re-warm, ours included
+
+
+def time_round(call: Callable[[], object], repeats: int, min_calls: int = 3) -> float:
+    """Seconds per call of ``call``: ``REWARM_SECONDS`` (and at least ``min_calls``) untimed, then ``repeats`` timed."""
+    start, n = time.perf_counter(), 0
+    while n < min_calls or time.perf_counter() - start < REWARM_SECONDS:
+        call()
+        n += 1
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        call()
+    return (time.perf_counter() - t0) / repeats
+
+
+class Peer:
+    """A child process (``cmd``) timing one peer: it prints its warm-up seconds, then one round's seconds per
+    ``round`` line on its stdin, until ``quit``.
+
+    The parent and the children take turns, so the cases of one round run within a few seconds of each
+    other: a per-round ratio never compares a shared machine's slow minute with its fast one.
+    """
+
+    def __init__(self, name: str, cmd: list[str]):
+        self.name = name
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.warm = float(self._read())
+
+    def _read(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read().strip().splitlines()
+            raise RuntimeError(f"{self.name} failed: {err[-1] if err else 'no output'}")
+        return line.strip()
+
+    def round(self) -> float:
+        self.proc.stdin.write("round\n")
+        return float(self._read())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+def print_breakdown(call: Callable[[], object], n: int, what: str, also: tuple = ()) -> None:
+    """Milliseconds per call of ``call`` in each Cython kernel and each GEMM shape, over ``n`` calls.
+
+    ``also``: (owner, attribute name) pairs of further functions to time the same way (e.g. the noise draw);
+    their time is counted under their name and in "the rest".
+    ``numpy.matmul`` and the kernel module (``purevae.backend.kernels``) are replaced by timing wrappers for
+    the measured calls (about a microsecond per call of overhead, counted in "Python and the rest"), then
+    restored. Prints one line per kernel or GEMM shape, then the total split into GEMMs, kernels and the rest.
+    """
+    import collections
+
+    from purevae import backend
+    spent: dict[str, float] = collections.defaultdict(float)
+    real_kernels, real_matmul = backend.kernels, np.matmul
+    module = real_kernels("cython")
+
+    class Timed:
+        def __getattr__(self, name):
+            fn = getattr(module, name)
+
+            def timed(*a, **kw):
+                t0 = time.perf_counter()
+                out = fn(*a, **kw)
+                spent[name] += time.perf_counter() - t0
+                return out
+            return timed
+
+    def matmul(a, b, **kw):
+        t0 = time.perf_counter()
+        out = real_matmul(a, b, **kw)
+        spent[f"matmul {a.shape} x {b.shape}"] += time.perf_counter() - t0
+        return out
+
+    def wrapped(owner, name):
+        fn = getattr(owner, name)
+
+        def timed(*a, **kw):
+            t0 = time.perf_counter()
+            out = fn(*a, **kw)
+            spent[f"({name})"] += time.perf_counter() - t0
+            return out
+        return timed
+
+    timed_module = Timed()
+    saved = [(owner, name, getattr(owner, name)) for owner, name in also]
+    backend.kernels, np.matmul = (lambda impl=None: timed_module), matmul
+    for owner, name, _ in saved:
+        setattr(owner, name, wrapped(owner, name))
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            call()
+        total = time.perf_counter() - t0
+    finally:
+        backend.kernels, np.matmul = real_kernels, real_matmul
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    print(f"\nbreakdown of {n} {what}")
+    for name, sec in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:48s} {sec / n * 1e3:8.4f}")
+    gemm = sum(v for k, v in spent.items() if k.startswith("matmul"))
+    kern = sum(v for k, v in spent.items() if not k.startswith(("matmul", "(")))
+    print(f"  total {total / n * 1e3:.3f} = GEMMs {gemm / n * 1e3:.3f} + kernels {kern / n * 1e3:.3f} "
+          f"+ Python and the rest {(total - gemm - kern) / n * 1e3:.3f}"
+          + (" (the rest includes the names in parentheses)" if also else ""))

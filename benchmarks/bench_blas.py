@@ -25,9 +25,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine_info, step_products  # noqa: E402
-
-GAP = 0.25
+from _common import GAP, machine_info, step_products  # noqa: E402
 
 
 def build_cython_gemm():

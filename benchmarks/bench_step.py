@@ -42,10 +42,8 @@ a round.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -53,7 +51,8 @@ import tracemalloc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import HIDDEN, N_INPUT, N_LATENT, machine_info, step_products  # noqa: E402
+from _common import (GAP, HIDDEN, N_INPUT, N_LATENT, Peer, machine_info, print_breakdown,  # noqa: E402
+                     step_products, time_round)
 
 import purevae  # noqa: E402
 from purevae import backend  # noqa: E402
@@ -218,9 +217,6 @@ def bytes_per_step(step) -> int:
     return peak - before
 
 
-GAP = 0.25  # seconds of idling between two processes' turns: the other side's BLAS/OpenMP/XLA threads stop spinning
-
-
 def warm_up(cases: dict, args) -> float:
     start = time.perf_counter()
     for name, step in cases.items():
@@ -229,54 +225,10 @@ def warm_up(cases: dict, args) -> float:
     return time.perf_counter() - start
 
 
-REWARM_SECONDS = 0.3  # untimed steps opening every round, for this long (at least 3 steps): after an idle gap,
-# XLA needed ~0.3 s of steps to regain its continuous pace (batch 32: 2.7 ms per step after 0.02 s of them,
-# 1.6 ms after 0.3 s, 1.6 ms when never idle); every case gets the same re-warm, ours included
-
-
-def time_round(step, repeats: int) -> float:
-    start, n = time.perf_counter(), 0
-    while n < 3 or time.perf_counter() - start < REWARM_SECONDS:
-        step()
-        n += 1
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    return (time.perf_counter() - t0) / repeats
-
-
-class Peer:
-    """A child process timing one peer: it warms up, then runs one round per request on stdin.
-
-    The parent and the children take turns, so the cases of one round run within a few seconds of each
-    other: a per-round ratio never compares a shared machine's slow minute with its fast one.
-    """
-
-    def __init__(self, peer: str, batch: int, dtype: str, args):
-        cmd = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--batch", str(batch), "--dtype", dtype,
-               "--warmup", str(args.warmup), "--repeats", str(args.repeats), "--objective", args.objective,
-               "--k", str(args.k)]
-        self.name = peer
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, bufsize=1)
-        self.warm = float(self._read())
-
-    def _read(self) -> str:
-        line = self.proc.stdout.readline()
-        if not line:
-            err = self.proc.stderr.read().strip().splitlines()
-            raise RuntimeError(f"{self.name} failed: {err[-1] if err else 'no output'}")
-        return line.strip()
-
-    def round(self) -> float:
-        self.proc.stdin.write("round\n")
-        return float(self._read())
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
+def start_peer(peer: str, batch: int, dtype: str, args) -> Peer:
+    return Peer(peer, [sys.executable, os.path.abspath(__file__), "--peer", peer, "--batch", str(batch),
+                       "--dtype", dtype, "--warmup", str(args.warmup), "--repeats", str(args.repeats),
+                       "--objective", args.objective, "--k", str(args.k)])
 
 
 def pin_to_one_core() -> None:
@@ -318,7 +270,7 @@ def start_peers(batch: int, dtype: str, args) -> list[Peer]:
         except ImportError:
             continue
         try:
-            peers.append(Peer(name, batch, dtype, args))
+            peers.append(start_peer(name, batch, dtype, args))
         except RuntimeError as exc:
             print(f"  {exc}")
     return peers
@@ -391,53 +343,12 @@ def profile(batch: int, dtype: str, args, x_all: np.ndarray) -> None:
 
 
 def breakdown(batch: int, dtype: str, args, x_all: np.ndarray) -> None:
-    """Milliseconds per Cython step in each kernel and each GEMM shape: timers wrapped around the calls.
-
-    ``numpy.matmul`` and the kernel module are replaced by timing wrappers for the measured steps (about a
-    microsecond per call of overhead, counted in "Python and the rest"), then restored.
-    """
-    import collections
+    """Milliseconds per Cython step in each kernel and each GEMM shape (``_common.print_breakdown``)."""
     step = PurevaeStep("cython", make_batches(x_all, batch, dtype), dtype, objective=args.objective, k=args.k)
     for _ in range(args.warmup):
         step()
-    spent: dict[str, float] = collections.defaultdict(float)
-    real_kernels, real_matmul = backend.kernels, np.matmul
-    module = real_kernels("cython")
-
-    class Timed:
-        def __getattr__(self, name):
-            fn = getattr(module, name)
-
-            def call(*a, **kw):
-                t0 = time.perf_counter()
-                out = fn(*a, **kw)
-                spent[name] += time.perf_counter() - t0
-                return out
-            return call
-
-    def matmul(a, b, **kw):
-        t0 = time.perf_counter()
-        out = real_matmul(a, b, **kw)
-        spent[f"matmul {a.shape} x {b.shape}"] += time.perf_counter() - t0
-        return out
-
-    timed = Timed()
-    n = args.rounds * args.repeats * 4
-    backend.kernels, np.matmul = (lambda impl=None: timed), matmul
-    try:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step()
-        total = time.perf_counter() - t0
-    finally:
-        backend.kernels, np.matmul = real_kernels, real_matmul
-    print(f"\nbreakdown of {n} Cython steps, batch {batch}, {dtype} (after {args.warmup} warm-up steps), ms per step")
-    for name, sec in sorted(spent.items(), key=lambda kv: -kv[1]):
-        print(f"  {name:48s} {sec / n * 1e3:8.4f}")
-    gemm = sum(v for k, v in spent.items() if k.startswith("matmul"))
-    kern = sum(v for k, v in spent.items() if not k.startswith("matmul"))
-    print(f"  total {total / n * 1e3:.3f} = GEMMs {gemm / n * 1e3:.3f} + kernels {kern / n * 1e3:.3f} "
-          f"+ Python and the rest {(total - gemm - kern) / n * 1e3:.3f}")
+    print_breakdown(step, args.rounds * args.repeats * 4,
+                    f"Cython steps, batch {batch}, {dtype} (after {args.warmup} warm-up steps), ms per step")
 
 
 def main(argv=None) -> int:

@@ -92,3 +92,27 @@ def test_train_objectives_quick_prints_the_table():
     assert [row.split(" | ")[0] for row in rows] == ["| vae", "| iwae5", "| vae_free_bits"]
     nll = [float(row.split(" | ")[2]) for row in rows]
     assert all(100 < v < 800 for v in nll), nll          # nats per image of a 784-pixel binary image
+
+
+@needs_cython
+def test_bench_eval_prints_every_ratio_and_checks_the_estimator():
+    text = run_script("bench_eval.py", "--k", "40", "--n", "3", "--n-elbo", "50", "--rounds", "1")
+    for label in ("log_likelihood / its GEMM floor", "elbo / its GEMM floor", "log_likelihood float64 / float32",
+                  "log_likelihood numpy backend / cython"):
+        assert len(ratios(text, label)) == 1
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return
+    ratios(text, "log_likelihood / torch no_grad")
+    gap = float(re.search(r"equal ours to ([0-9.e+-]+) relative", text).group(1))
+    assert gap < 1e-5                                  # the same estimator on the same noise, float32 round-off
+
+
+@needs_cython
+def test_bench_eval_breakdown_accounts_for_the_call():
+    text = run_script("bench_eval.py", "--breakdown", "--k", "40", "--n", "3", "--n-elbo", "50")
+    assert "bernoulli_log_weights" in text and "bernoulli_nll" in text and "(draw_eps)" in text
+    for total, gemm, kern, rest in re.findall(
+            r"total ([0-9.]+) = GEMMs ([0-9.]+) \+ kernels ([0-9.]+) \+ Python and the rest (-?[0-9.]+)", text):
+        assert math.isclose(float(total), float(gemm) + float(kern) + float(rest), abs_tol=2e-3)
