@@ -39,6 +39,7 @@ import numpy as np
 
 from . import backend
 from .data import BINARIZE_MODES, Dataset, PreparedData, load_dataset, prepare
+from .diagnostics import latent_report
 from .gradcheck import format_table
 from .gradcheck import gradcheck as run_gradcheck
 from .io import save as save_model
@@ -208,7 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=positive_int, default=None, help="use the first N test images (default: all)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the importance samples (default: 0)")
     p.add_argument("--json", default=None, metavar="PATH",
-                   help="write the numbers here (default: <model>_evaluation.json next to the model)")
+                   help="write the numbers and the latent report here (default: <model>_evaluation.json next "
+                        "to the model)")
+    p.add_argument("--threshold", type=nonnegative_float, default=0.01,
+                   help="a latent dimension is active when Var_x(mu_j(x)) exceeds this (default: 0.01, "
+                        "Burda et al. 2016)")
+    p.add_argument("--worst", type=nonnegative_int, default=0, metavar="N",
+                   help="also draw the N test images of lowest estimated log p(x) into worst.png next to "
+                        "the model, and list them (default: 0, none)")
+    p.add_argument("--image-shape", type=_image_shape, default=None,
+                   help="ROWSxCOLS of an image for --worst (default: from the data or metrics.json, else square)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw latent_health.png (nor --worst's picture)")
     p.add_argument("--quiet", action="store_true", help="print only the final numbers")
     p.set_defaults(run=cmd_evaluate)
 
@@ -551,12 +562,15 @@ def _train_pictures(model: VAE, x_test, y_test, prepared: PreparedData, out: Pat
 # ------------------------------------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
     model, model_path = _load_model(args.model)
-    data_spec, binarize, _ = _data_for_model(args, model_path)
+    data_spec, binarize, info = _data_for_model(args, model_path)
     data = _load_data(data_spec)
     if data.n_features != model.n_input:
         raise CommandError(f"the model has {model.n_input} inputs but the data {data_spec!r} has "
                            f"{data.n_features} features")
     x = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False).x_test
+    if args.worst > len(x):
+        raise CommandError(f"--worst {args.worst} asks for more images than the {len(x)} evaluated")
+    shape = _image_shape_for(args, model, data, info) if args.worst and not args.no_plots else None
     _say(args, f"evaluating {model_path} ({_describe(model)}, {model.epochs_trained} epochs) on {len(x)} test "
                f"images of {data.name}{', binarized' if binarize != 'none' else ''}, k={args.k}")
     start = time.perf_counter()
@@ -575,20 +589,54 @@ def cmd_evaluate(args) -> int:
                        f"{_duration((now - start) * (1 - done) / done)} left")
             last = now
     seconds = time.perf_counter() - start
+    report = (latent_report(model, x, threshold=args.threshold, rng=np.random.default_rng([args.seed, 21]))
+              if len(x) >= 2 else None)                     # a variance and I(x; z) need two images at least
     neg_elbo, neg_elbo_se = _mean_se(-elbo)
     nll, nll_se = _mean_se(-log_px)
+    worst = np.argsort(log_px, kind="stable")[:args.worst]
     result = {"model": str(model_path), "data": data_spec, "dataset": data.name, "binarize": binarize,
-              "n": len(x), "k": args.k, "seed": args.seed, "neg_elbo": neg_elbo, "neg_elbo_se": neg_elbo_se,
-              "nll": nll, "nll_se": nll_se, "units": "nats per image; se = std / sqrt(n) over images",
-              "seconds": seconds, "backend": backend.get_backend(), "purevae_version": __version__}
+              "n": len(x), "k": args.k, "seed": args.seed, "likelihood": model.likelihood.name,
+              "neg_elbo": neg_elbo, "neg_elbo_se": neg_elbo_se, "nll": nll, "nll_se": nll_se,
+              "units": "nats per image; se = std / sqrt(n) over images", "seconds": seconds,
+              "backend": backend.get_backend(), "purevae_version": __version__,
+              "latent_report": None if report is None else {
+                  key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in report.items()},
+              "worst": [{"index": int(i), "log_px": float(log_px[i])} for i in worst]}
+    pictures = []
+    if not args.no_plots:
+        try:
+            plots = _plots()
+        except CommandError as exc:
+            _say(args, f"pictures skipped: {exc}")
+        else:
+            if report is not None:
+                pictures.append(plots.save_latent_health(report, model_path.with_name("latent_health.png")))
+            if args.worst:
+                pictures.append(plots.image_grid(x[worst], shape, model_path.with_name("worst.png"),
+                                                 ncols=min(8, args.worst)))
+    result["pictures"] = [p.name for p in pictures]
     json_path = Path(args.json) if args.json else model_path.with_name(f"{model_path.stem}_evaluation.json")
     _write_json(json_path, result)
     iw_label = f"-log p(x) (IW, k={args.k})"
     print(f"{'negative ELBO':<{len(iw_label)}}  {_pm(neg_elbo, neg_elbo_se)} nats per image")
     print(f"{iw_label}  {_pm(nll, nll_se)} nats per image")
-    print(f"({len(x)} test images of {data.name}; +- is the standard error over images; {_duration(seconds)}; "
-          f"wrote {json_path})")
+    print(f"({len(x)} test images of {data.name}; +- is the standard error over images; {_duration(seconds)})")
+    print(_format_report(report) if report is not None else "latent health: needs at least 2 test images")
+    if args.worst:
+        print(f"lowest log p(x), the anomaly score (test index: nats): "
+              + ", ".join(f"{int(i)}: {log_px[i]:.1f}" for i in worst))
+    print(f"wrote {json_path}" + (f", {', '.join(str(p) for p in pictures)}" if pictures else ""))
     return 0
+
+
+def _format_report(report: dict) -> str:
+    """The latent report in three lines: totals, then each dimension's KL with the active ones starred."""
+    kl = report["kl_per_dimension"]
+    dims = " ".join(f"{v:.2f}{'*' if a else ''}" for v, a in zip(kl, report["active"]))
+    return (f"latent health: {report['active_units']} of {len(kl)} units active (Var_x mu_j(x) > "
+            f"{report['threshold']:g}), KL {report['kl']:.2f} nats, I(x; z) ~ {report['mutual_information']:.2f} "
+            f"nats (at most log n = {report['mutual_information_max']:.2f})\n"
+            f"  KL per dimension, nats (* = active): {dims}")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-r"""Pictures of a VAE: image grids of samples and reconstructions, latent traversals, a latent scatter, loss curves.
+r"""Pictures of a VAE: image grids of samples and reconstructions, latent traversals, a latent scatter, loss curves,
+the latent-health report.
 
 matplotlib is optional (the ``plot`` extra: ``pip install "purevae[plot]"``); it is imported inside the
 functions, never when purevae is imported, and only through its Agg (file-only) machinery: image grids are
@@ -34,7 +35,7 @@ from .validation import finite_float, nonnegative_int, positive_int
 
 __all__ = ["PLOT_INSTALL", "FASHION_MNIST_CLASSES", "matplotlib_available", "grid_array", "image_grid",
            "save_samples", "save_reconstructions", "traversal_images", "kl_per_dimension", "save_traversals",
-           "pca_2d", "save_latent_scatter", "save_loss_curves"]
+           "pca_2d", "save_latent_scatter", "save_loss_curves", "save_latent_health"]
 
 PLOT_INSTALL = 'pip install "purevae[plot]"'
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -332,10 +333,12 @@ def _save_figure(fig, path) -> Path:
 
 
 def save_loss_curves(history: dict, path, title: str | None = None) -> Path:
-    r"""Train and validation negative ELBO per epoch (left), and the KL term (right), in nats per example.
+    r"""Train and validation negative ELBO per epoch (left), the KL term (middle), in nats per example, and
+    the number of active latent units per epoch (right, when the history has them).
 
-    ``history``: the dict returned by ``VAE.fit`` (keys ``epoch``, ``loss``, ``kl``, ``val_loss``, ``val_kl``;
-    validation entries may be None).
+    ``history``: the dict returned by ``VAE.fit`` (keys ``epoch``, ``loss``, ``kl``, ``val_loss``, ``val_kl``,
+    ``val_active_units``; validation entries may be None). The active units are those of the validation
+    pass (Burda et al.'s count, ``purevae.diagnostics.posterior_health``); epochs without one are left out.
     """
     if not isinstance(history, Mapping):
         raise TypeError(f"history must be a dict (VAE.fit's history), got {type(history).__name__}")
@@ -350,11 +353,14 @@ def save_loss_curves(history: dict, path, title: str | None = None) -> Path:
             return None
         return np.asarray(values, dtype=float)
 
-    fig = _new_figure(9.6, 3.8)
+    units = history.get("val_active_units") or []
+    unit_epochs = [e for e, u in zip(epochs, units) if u is not None] if len(units) == len(epochs) else []
+    panels = 3 if unit_epochs else 2
+    fig = _new_figure(4.8 * panels, 3.8)
     from matplotlib.ticker import MaxNLocator
     for i, (label, train_key, val_key) in enumerate([("negative ELBO", "loss", "val_loss"),
                                                      ("KL(q(z|x) || p(z))", "kl", "val_kl")]):
-        ax = fig.add_subplot(1, 2, i + 1)
+        ax = fig.add_subplot(1, panels, i + 1)
         for key, name, style in ((train_key, "train", "o-"), (val_key, "validation", "s--")):
             values = series(key)
             if values is not None:
@@ -364,6 +370,75 @@ def save_loss_curves(history: dict, path, title: str | None = None) -> Path:
         ax.set_ylabel(f"{label}, nats per example")
         ax.grid(alpha=0.3)
         ax.legend()
+    if unit_epochs:
+        ax = fig.add_subplot(1, panels, 3)
+        ax.plot(unit_epochs, [u for u in units if u is not None], "s--", markersize=4, color="tab:green",
+                label="validation")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        dims = [len(d) for d in history.get("val_kl_per_dimension") or [] if d is not None]
+        ax.set_ylim(0, (max(dims) if dims else max(u for u in units if u is not None)) + 0.5)   # up to n_latent
+        ax.set_ylabel("active units (Var_x mu_j > 0.01)")
+        ax.grid(alpha=0.3)
+        ax.legend()
     if title:
         fig.suptitle(title)
+    return _save_figure(fig, path)
+
+
+def save_latent_health(report: dict, path, title: str | None = None) -> Path:
+    r"""The latent-health report as bars: each dimension's KL (left) and Var_x(mu_j(x)) (right, log scale,
+    with the active-unit threshold as a line); active dimensions in colour, inactive ones grey.
+
+    Parameters
+    ----------
+    report : dict, what ``purevae.diagnostics.latent_report`` returns (``kl_per_dimension``, ``variances``,
+        ``active``, ``threshold``, ``active_units``, ``kl``, ``mutual_information``, ``n_examples``)
+    path : where to write the PNG
+    title : str, optional (default: the report's totals)
+    """
+    if not isinstance(report, Mapping):
+        raise TypeError(f"report must be a dict (diagnostics.latent_report's), got {type(report).__name__}")
+    missing = [key for key in ("kl_per_dimension", "variances", "active", "threshold") if key not in report]
+    if missing:
+        raise ValueError(f"report lacks {', '.join(missing)} (pass diagnostics.latent_report's dict)")
+    _check_title(title)
+    kl = _float64_array("report['kl_per_dimension']", report["kl_per_dimension"]).reshape(-1)
+    variances = _float64_array("report['variances']", report["variances"]).reshape(-1)
+    active = np.asarray(report["active"], dtype=bool).reshape(-1)
+    if not len(kl) == len(variances) == len(active) or len(kl) == 0:
+        raise ValueError(f"report's kl_per_dimension, variances and active must have one entry per latent "
+                         f"dimension, got {len(kl)}, {len(variances)} and {len(active)}")
+    threshold = finite_float("report['threshold']", report["threshold"], 0.0)
+    dims = np.arange(len(kl))
+    colours = np.where(active, "tab:blue", "lightgrey")
+    fig = _new_figure(max(7.0, 0.45 * len(kl) + 3.0) * 1.6, 3.8)
+    ax = fig.add_subplot(1, 2, 1)
+    ax.bar(dims, kl, color=colours)
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color="tab:blue", label="active"), Patch(color="lightgrey", label="inactive")],
+              loc="best", fontsize=8)
+    ax.set_xlabel("latent dimension j")
+    ax.set_ylabel("mean KL(q(z_j|x) || N(0, 1)), nats")
+    ax.set_xticks(dims if len(dims) <= 32 else dims[::max(1, len(dims) // 16)])
+    ax.grid(alpha=0.3, axis="y")
+    ax = fig.add_subplot(1, 2, 2)
+    floor = max(threshold, 1e-12) * 1e-3                 # inactive variances can be exactly 0: keep them on the log axis
+    ax.bar(dims, np.maximum(variances, floor), color=colours)
+    ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("latent dimension j")
+    ax.set_ylabel("Var_x(mu_j(x))")
+    ax.set_xticks(dims if len(dims) <= 32 else dims[::max(1, len(dims) // 16)])
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(loc="best", fontsize=8)
+    if title is None:
+        parts = [f"{int(active.sum())} of {len(kl)} units active", f"KL {kl.sum():.2f} nats"]
+        if "mutual_information" in report:
+            parts.append(f"I(x; z) ~ {float(report['mutual_information']):.2f} nats")
+        if "n_examples" in report:
+            parts.append(f"{int(report['n_examples'])} examples")
+        title = "latent health: " + ", ".join(parts)
+    fig.suptitle(title)
     return _save_figure(fig, path)

@@ -195,6 +195,57 @@ def test_evaluate_json_path(trained, tmp_path):
     assert math.isfinite(result["nll"])
 
 
+def test_evaluate_prints_and_writes_the_latent_report(trained, capsys):
+    assert cli.main(["evaluate", str(trained / "model.npz"), "--k", "3", "--n", "40", "--quiet",
+                     "--threshold", "0.02"]) == 0
+    out, _ = capsys.readouterr()
+    report = json.loads((trained / "model_evaluation.json").read_text())["latent_report"]
+    # recomputed here from the encoder's output, by the formulas themselves
+    mu, logvar = (a.astype(np.float64) for a in purevae.load(trained / "model.npz").encode(
+        scale_pixels(load_bundled().x_test[:40], np.float32)))
+    kl = np.mean(0.5 * (mu ** 2 + np.exp(logvar) - logvar - 1), axis=0)
+    np.testing.assert_allclose(report["kl_per_dimension"], kl, rtol=1e-10)
+    np.testing.assert_allclose(report["variances"], mu.var(axis=0), rtol=1e-10)
+    assert report["active"] == (mu.var(axis=0) > 0.02).tolist() and report["threshold"] == 0.02
+    assert report["n_examples"] == 40 and report["mutual_information_max"] == pytest.approx(np.log(40))
+    assert 0 <= report["mutual_information"] <= np.log(40)
+    assert (f"{report['active_units']} of 2 units active (Var_x mu_j(x) > 0.02), KL {sum(kl):.2f} nats, "
+            f"I(x; z) ~ {report['mutual_information']:.2f} nats") in out
+    if _has_matplotlib():
+        assert (trained / "latent_health.png").stat().st_size > 1000
+
+
+def test_evaluate_worst_draws_and_lists_the_lowest_scoring_images(trained, capsys):
+    assert cli.main(["evaluate", str(trained / "model.npz"), "--k", "4", "--n", "30", "--worst", "5",
+                     "--quiet"]) == 0
+    out, _ = capsys.readouterr()
+    result = json.loads((trained / "model_evaluation.json").read_text())
+    model = purevae.load(trained / "model.npz")
+    x = scale_pixels(load_bundled().x_test[:30], np.float32)
+    rng = np.random.default_rng([0, 20])                   # the command's stream: the ELBO first, then log p(x)
+    model.elbo(x, rng=rng)
+    log_px = model.log_likelihood(x, k=4, rng=rng)
+    worst = np.argsort(log_px)[:5]
+    assert [w["index"] for w in result["worst"]] == worst.tolist()
+    np.testing.assert_allclose([w["log_px"] for w in result["worst"]], log_px[worst], rtol=1e-12)
+    assert all(a <= b for a, b in zip(log_px[worst], log_px[worst][1:]))
+    assert f"{worst[0]}: {log_px[worst[0]]:.1f}" in out
+    if _has_matplotlib():
+        from matplotlib import image
+        from purevae import plots
+        drawn = image.imread(trained / "worst.png")[..., 0]
+        expected = plots.grid_array(x[worst], (28, 28), ncols=5, scale=2)
+        np.testing.assert_allclose(drawn, expected, atol=1 / 255 + 1e-6)    # those images, in that order
+
+
+def test_evaluate_one_image_skips_the_latent_report(trained, tmp_path, capsys):
+    target = tmp_path / "one.json"
+    assert cli.main(["evaluate", str(trained / "model.npz"), "--k", "2", "--n", "1", "--json", str(target),
+                     "--quiet"]) == 0
+    assert json.loads(target.read_text())["latent_report"] is None
+    assert "latent health: needs at least 2 test images" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------------------------------------
 # pictures on demand
 # ---------------------------------------------------------------------------------------------
@@ -261,6 +312,9 @@ def test_gradcheck_fails_above_the_tolerance(capsys):
     (["evaluate", "MODEL", "--k", "0"], 2, "--k"),
     (["evaluate", "missing.npz"], 1, "missing.npz"),
     (["evaluate", "GARBAGE"], 1, "not a readable .npz"),
+    (["evaluate", "MODEL", "--threshold", "-1"], 2, "--threshold"),
+    (["evaluate", "MODEL", "--worst", "-1"], 2, "--worst"),
+    (["evaluate", "MODEL", "--n", "3", "--worst", "5"], 1, "--worst 5 asks for more images than the 3"),
     (["sample", "MODEL", "--image-shape", "3x3"], 1, "3x3"),
     (["sample", "MODEL", "--image-shape", "big"], 2, "ROWSxCOLS"),
     (["traverse", "MODEL", "--index", "100000"], 1, "--index"),

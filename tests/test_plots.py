@@ -227,3 +227,49 @@ def test_save_loss_curves_png(tmp_path):
         plots.save_loss_curves({"epoch": []}, tmp_path / "c3.png")
     with pytest.raises(TypeError, match="history must be a dict"):
         plots.save_loss_curves([300.0, 280.0], tmp_path / "c4.png")
+
+
+def test_save_loss_curves_adds_an_active_units_panel_when_the_history_has_them(tmp_path):
+    history = {"epoch": [1, 2, 3], "loss": [300.0, 280.0, 270.0], "kl": [10.0, 12.0, 13.0],
+               "val_loss": [290.0, 279.0, 275.0], "val_kl": [11.0, 12.5, 13.1],
+               "val_active_units": [3, 5, 6], "val_kl_per_dimension": [[1.0] * 8] * 3}
+    pixels = image.imread(plots.save_loss_curves(history, tmp_path / "curves.png"))
+    assert pixels.shape[:2] == (380, 1440)          # three panels of 4.8 x 3.8 inches at 100 dpi
+    partial = dict(history, val_active_units=[None, 5, 6])      # an epoch without a validation pass: left out
+    assert image.imread(plots.save_loss_curves(partial, tmp_path / "c2.png")).shape[:2] == (380, 1440)
+    none = dict(history, val_active_units=[None] * 3)
+    assert image.imread(plots.save_loss_curves(none, tmp_path / "c3.png")).shape[:2] == (380, 960)
+
+
+def _report(kl, variances, threshold=0.01):
+    variances = np.asarray(variances, float)
+    return {"kl_per_dimension": np.asarray(kl, float), "variances": variances, "active": variances > threshold,
+            "threshold": threshold, "n_examples": 100, "mutual_information": 1.5}
+
+
+def test_save_latent_health_png_colours_active_and_inactive_dimensions_apart(tmp_path):
+    kl, variances = [2.0, 0.0, 1.0, 0.0], [0.5, 0.0, 0.2, 1e-5]
+    pixels = image.imread(plots.save_latent_health(_report(kl, variances), tmp_path / "health.png"))
+    assert pixels.shape[:2] == (380, 1120)          # max(7, 0.45 * 4 + 3) * 1.6 inches wide, at 100 dpi
+    assert pixels[..., :3].std() > 0.05
+    # the same bars with every dimension active: the grey of the inactive ones is gone
+    everyone = dict(_report(kl, variances), active=np.ones(4, bool))
+    from matplotlib.colors import to_rgb
+    lightgrey = np.array(to_rgb("lightgrey"))
+    other = image.imread(plots.save_latent_health(everyone, tmp_path / "all.png"))
+
+    def count(img, rgb):
+        return int(np.sum(np.all(np.abs(img[..., :3] - rgb) < 2 / 255, axis=-1)))
+    assert count(pixels, lightgrey) > count(other, lightgrey) + 1000      # the two grey variance bars
+
+
+@pytest.mark.parametrize("report, error, match", [
+    ([1.0, 2.0], TypeError, "report must be a dict"),
+    ({"kl_per_dimension": [1.0]}, ValueError, "report lacks variances, active, threshold"),
+    (dict(_report([1.0, 2.0], [0.1, 0.2]), active=np.array([True])), ValueError, "one entry per latent"),
+    (dict(_report([], [])), ValueError, "one entry per latent"),
+    (dict(_report([1.0], [0.1]), threshold=-1.0), ValueError, "threshold"),
+])
+def test_save_latent_health_argument_errors(tmp_path, report, error, match):
+    with pytest.raises(error, match=match):
+        plots.save_latent_health(report, tmp_path / "bad.png")
