@@ -59,12 +59,18 @@ def active_units(model, x, threshold: float = 0.01, batch_size: int = 1000) -> A
     ActiveUnits(count, variances, active)
     """
     threshold = finite_float("threshold", threshold, 0.0)
-    x = model.check_input(x, support=False)
-    if x.shape[0] < 2:
-        raise ValueError(f"x must hold at least 2 examples to measure a variance, got {x.shape[0]}")
+    x = _examples(model, x, "to measure a variance")
     batch_size = positive_int("batch_size", batch_size)
     mu = np.concatenate([model.encode(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
     return _active_units(mu.astype(np.float64), threshold)
+
+
+def _examples(model, x, purpose: str) -> np.ndarray:
+    """x checked by the model (any values: the likelihood's support is not needed), with at least 2 rows."""
+    x = model.check_input(x, support=False)
+    if x.shape[0] < 2:
+        raise ValueError(f"x must hold at least 2 examples {purpose}, got {x.shape[0]}")
+    return x
 
 
 def _active_units(mu: np.ndarray, threshold: float) -> ActiveUnits:
@@ -143,9 +149,7 @@ def mutual_information(model, x, rng=None, batch_size: int = 1000) -> float:
     float, nats
     """
     batch_size = positive_int("batch_size", batch_size)
-    x = model.check_input(x, support=False)
-    if x.shape[0] < 2:
-        raise ValueError(f"x must hold at least 2 examples to estimate the mutual information, got {x.shape[0]}")
+    x = _examples(model, x, "to estimate the mutual information")
     rng = as_rng(rng, [model.seed, 4])
     mu, logvar = _posteriors(model, x, batch_size)
     return _mutual_information(mu, logvar, rng)
@@ -177,9 +181,7 @@ def latent_report(model, x, threshold: float = 0.01, rng=None, batch_size: int =
     """
     threshold = finite_float("threshold", threshold, 0.0)
     batch_size = positive_int("batch_size", batch_size)
-    x = model.check_input(x, support=False)
-    if x.shape[0] < 2:
-        raise ValueError(f"x must hold at least 2 examples for a latent report, got {x.shape[0]}")
+    x = _examples(model, x, "for a latent report")
     rng = as_rng(rng, [model.seed, 4])
     mu, logvar = _posteriors(model, x, batch_size)
     kl = _kl_per_dimension(mu, logvar)
