@@ -27,8 +27,12 @@ def nll_grad(likelihood, x, out, params=None, scale=1.0):
 
 
 def max_grad_error(loss, array, analytic):
+    """The worst |a - n| / max(|a| + |n|, 1e-3): relative, except that entries below 1e-3 are held to an
+    absolute 1e-9 (GRAD_RTOL * 1e-3). The central difference's own truncation, h^2 / 6 times the third
+    derivative, is at most 1.6e-10 for the Bernoulli (|sigmoid''| <= 0.0962), so a gradient entry of 3e-6
+    (sigmoid(l) close to x) cannot be checked to 1e-6 relative: it failed so for seed 1467413."""
     numeric = numeric_gradient(loss, array, np.arange(array.size), H)
-    return float(np.max(relative_error(analytic.reshape(-1), numeric)))
+    return float(np.max(relative_error(analytic.reshape(-1), numeric, floor=1e-3)))
 
 
 # ------------------------------------------------------------------------------------------------
