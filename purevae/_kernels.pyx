@@ -811,6 +811,125 @@ def sgd_momentum_update(floating[::1] param, const floating[::1] grad, floating[
 # ---------------------------------------------------------------------------------------------
 # build information
 # ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# the continuous Bernoulli on logits (ops.continuous_bernoulli_*): every element in double, for both dtypes
+# ---------------------------------------------------------------------------------------------
+cdef double CB_H_TAYLOR = 1.4901161193847656e-08     # 2^-26, ops.CB_H_TAYLOR
+cdef double CB_EXP_SPLIT = 1.0                       # ops.CB_EXP_SPLIT
+cdef double CB_G_SERIES = 2.0                        # ops.CB_G_SERIES
+# ops.CB_S_COEFFICIENTS: 1 / (2n + 3)! for n = 0..11
+cdef double[12] CB_S = [1.0 / 6, 1.0 / 120, 1.0 / 5040, 1.0 / 362880, 1.0 / 39916800, 1.0 / 6227020800.0,
+                        1.0 / 1307674368000.0, 1.0 / 355687428096000.0, 1.0 / 121645100408832000.0,
+                        1.0 / 51090942171709440000.0, 1.0 / 25852016738884976640000.0,
+                        1.0 / 15511210043330985984000000.0]
+
+
+cdef inline double _cb_h_e(double l, double* e) noexcept nogil:
+    """H(a) = log(a / (1 - e^-a)) and, in e, E = e^-a, for a = |l| (ops._cb_parts)."""
+    cdef double a = fabs(l), em
+    if a <= CB_EXP_SPLIT:
+        em = expm1(-a)
+        e[0] = 1.0 + em
+    else:
+        e[0] = exp(-a)
+        em = e[0] - 1.0                                  # E < 0.37: 1 - E has no cancellation
+    if a < CB_H_TAYLOR:
+        return 0.5 * a
+    return log(a / -em)
+
+
+cdef inline double _cb_mean(double l, double e) noexcept nogil:
+    """E[x | l] = sigmoid(l) - g(l), g = 1/l - 1/sinh(l) (ops.cb_mean)."""
+    cdef double a = fabs(l), t, s, g, sigmoid
+    cdef int n
+    if a <= CB_G_SERIES:
+        t = l * l
+        s = CB_S[11]
+        for n in range(10, -1, -1):
+            s = s * t + CB_S[n]
+        g = l * s / (1.0 + t * s)
+    else:
+        g = 1.0 / l - copysign(2.0 * e / (1.0 - e * e), l)
+    sigmoid = 1.0 / (1.0 + e) if l >= 0 else e / (1.0 + e)
+    return sigmoid - g
+
+
+cdef inline double _cb_nll_sum(const floating* x, const floating* logits, Py_ssize_t k) noexcept nogil:
+    """sum_j max(l_j, 0) - x_j l_j - H(|l_j|), in double."""
+    cdef Py_ssize_t j
+    cdef double acc = 0, l, e
+    for j in range(k):
+        l = logits[j]
+        acc += (l if l > 0 else 0.0) - <double>x[j] * l - _cb_h_e(l, &e)
+    return acc
+
+
+def continuous_bernoulli_nll(const floating[:, ::1] x,          # IN (B, D), values in [0, 1]
+                             const floating[:, ::1] logits,     # IN (R, D), R = k B
+                             floating[::1] nll):                # OUT (R,)
+    """nll[r] = sum_j max(l_rj, 0) - x_bj l_rj - H(|l_rj|) (b = r % B): -log p of the continuous Bernoulli"""
+    cdef Py_ssize_t r, n = logits.shape[0], nx = x.shape[0], k = x.shape[1]
+    assert logits.shape[1] == k and nll.shape[0] == n
+    assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
+    if k == 0 or n == 0:
+        nll[:] = 0
+        return
+    with nogil:
+        for r in prange(n, schedule="static"):
+            nll[r] = <floating>_cb_nll_sum(&x[r % nx, 0], &logits[r, 0], k)
+
+
+def continuous_bernoulli_nll_grad(const floating[:, ::1] x,     # IN (B, D), values in [0, 1]
+                                  const floating[:, ::1] logits,  # IN (R, D), R = k B
+                                  const double[::1] scale,      # IN (R,): each row's weight in the loss
+                                  floating[::1] nll,            # OUT (R,)
+                                  floating[:, ::1] grad_logits):  # OUT (R, D)
+    """nll as continuous_bernoulli_nll; grad_logits[r] = scale[r] * (E[x | l_r] - x_b), in one pass"""
+    cdef Py_ssize_t r, j, n = logits.shape[0], nx = x.shape[0], k = x.shape[1]
+    cdef double acc, l, e, xv
+    assert logits.shape[1] == k and grad_logits.shape[0] == n and grad_logits.shape[1] == k
+    assert nll.shape[0] == n and scale.shape[0] == n, "nll and scale must have shape (rows,)"
+    assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
+    if k == 0 or n == 0:
+        nll[:] = 0
+        return
+    with nogil:
+        for r in prange(n, schedule="static"):
+            acc = 0
+            for j in range(k):
+                l = logits[r, j]
+                xv = x[r % nx, j]
+                acc = acc + (l if l > 0 else 0.0) - xv * l - _cb_h_e(l, &e)
+                grad_logits[r, j] = <floating>(scale[r] * (_cb_mean(l, e) - xv))
+            nll[r] = <floating>acc
+
+
+def continuous_bernoulli_log_weights(const floating[:, ::1] x,          # IN (B, D)
+                                     const floating[:, ::1] logits,     # IN (s B, D)
+                                     const floating[:, ::1] mu_logvar,  # IN (B, 2 L)
+                                     const floating[:, :, ::1] eps,     # IN (s, B, L)
+                                     const floating[:, :, ::1] z,       # IN (s, B, L)
+                                     double[:, ::1] log_w):             # OUT (s, B)
+    """log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the continuous Bernoulli, in double"""
+    cdef Py_ssize_t r, s = eps.shape[0], nx = eps.shape[1], n_latent = eps.shape[2], k = x.shape[1]
+    cdef Py_ssize_t n = s * nx
+    assert x.shape[0] == nx and logits.shape[0] == n and logits.shape[1] == k and log_w.shape[0] == s
+    assert log_w.shape[1] == nx and mu_logvar.shape[0] == nx and mu_logvar.shape[1] == 2 * n_latent
+    assert z.shape[0] == s and z.shape[1] == nx and z.shape[2] == n_latent
+    if n == 0:
+        return
+    if k == 0 or n_latent == 0:                 # an empty row or latent: no pointer into a zero-width axis
+        from . import ops
+        ops.continuous_bernoulli_log_weights(np.asarray(x), np.asarray(logits), np.asarray(mu_logvar),
+                                             np.asarray(eps), np.asarray(z), np.asarray(log_w))
+        return
+    with nogil:
+        for r in prange(n, schedule="static"):
+            log_w[r // nx, r % nx] = (_log_pz_minus_log_qz(&mu_logvar[r % nx, n_latent], &eps[r // nx, r % nx, 0],
+                                                           &z[r // nx, r % nx, 0], n_latent)
+                                      - _cb_nll_sum(&x[r % nx, 0], &logits[r, 0], k))
+
+
 cdef extern from *:
     """
     #ifdef _OPENMP

@@ -191,12 +191,7 @@ def _check_blocks(name: str, out: np.ndarray, x: np.ndarray) -> None:
 
 
 def _bernoulli_arrays(x, logits) -> tuple[np.ndarray, np.ndarray]:
-    logits, = as_kernel_arrays(logits=logits)
-    x, = as_kernel_arrays(dtype=logits.dtype, x=_as_real("x", x, logits.dtype))
-    _check_blocks("logits", logits, x)
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"x must lie in [0, 1] for the Bernoulli likelihood, found [{x.min()}, {x.max()}]")
-    return x, logits
+    return _unit_interval_arrays(x, logits, "Bernoulli")
 
 
 def bernoulli_nll(x: np.ndarray, logits: np.ndarray, *, impl: str | None = None) -> np.ndarray:
@@ -221,6 +216,33 @@ def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: st
     scale = row_scale(scale, logits.shape[0])
     nll, grad_logits = np.empty(logits.shape[0], x.dtype), np.empty_like(logits)
     kernels(impl).bernoulli_nll_grad(x, logits, scale, nll, grad_logits)
+    return nll, grad_logits
+
+
+def _unit_interval_arrays(x, logits, what: str) -> tuple[np.ndarray, np.ndarray]:
+    logits, = as_kernel_arrays(logits=logits)
+    x, = as_kernel_arrays(dtype=logits.dtype, x=_as_real("x", x, logits.dtype))
+    _check_blocks("logits", logits, x)
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"x must lie in [0, 1] for the {what} likelihood, found [{x.min()}, {x.max()}]")
+    return x, logits
+
+
+def continuous_bernoulli_nll(x: np.ndarray, logits: np.ndarray, *, impl: str | None = None) -> np.ndarray:
+    """Return the nll per row of logits (R,); see ``ops.continuous_bernoulli_nll``."""
+    x, logits = _unit_interval_arrays(x, logits, "continuous Bernoulli")
+    nll = np.empty(logits.shape[0], x.dtype)
+    kernels(impl).continuous_bernoulli_nll(x, logits, nll)
+    return nll
+
+
+def continuous_bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: str | None = None
+                                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (nll (R,), grad_logits (R, n_input)); see ``ops.continuous_bernoulli_nll_grad``."""
+    x, logits = _unit_interval_arrays(x, logits, "continuous Bernoulli")
+    scale = row_scale(scale, logits.shape[0])
+    nll, grad_logits = np.empty(logits.shape[0], x.dtype), np.empty_like(logits)
+    kernels(impl).continuous_bernoulli_nll_grad(x, logits, scale, nll, grad_logits)
     return nll, grad_logits
 
 
@@ -273,6 +295,16 @@ def bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logvar: np.ndarr
     mu_logvar, eps, z = _latent_arrays(logits, x, mu_logvar, eps, z)
     log_w = np.empty(eps.shape[:2])
     kernels(impl).bernoulli_log_weights(x, logits, mu_logvar, eps, z, log_w)
+    return log_w
+
+
+def continuous_bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
+                                     z: np.ndarray, *, impl: str | None = None) -> np.ndarray:
+    """Return log w (s, B) in float64 for the continuous Bernoulli; see ``ops.continuous_bernoulli_log_weights``."""
+    x, logits = _unit_interval_arrays(x, logits, "continuous Bernoulli")
+    mu_logvar, eps, z = _latent_arrays(logits, x, mu_logvar, eps, z)
+    log_w = np.empty(eps.shape[:2])
+    kernels(impl).continuous_bernoulli_log_weights(x, logits, mu_logvar, eps, z, log_w)
     return log_w
 
 

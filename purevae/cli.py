@@ -129,7 +129,9 @@ def _model_options(hidden: list[int], latent: int) -> argparse.ArgumentParser:
     model_opts.add_argument("--latent", type=positive_int, default=latent, metavar="N",
                             help=f"dimension of z (default: {latent})")
     model_opts.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
-                            help="p(x|z) (default: bernoulli)")
+                            help="p(x|z): bernoulli (logits; a cross-entropy on grey pixels), continuous_bernoulli "
+                                 "(a normalised density on [0, 1], Loaiza-Ganem & Cunningham 2019) or gaussian "
+                                 "(default: bernoulli)")
     model_opts.add_argument("--variance", type=positive_float, default=None,
                             help="gaussian only: fixed pixel variance (default: learned per pixel)")
     model_opts.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
@@ -522,6 +524,7 @@ def cmd_train(args) -> int:
           f"{final['test_kl']:.3f}), {len(x_test)} test images; train {final['train_neg_elbo']:.3f}; "
           f"{model.epochs_trained} epoch{'s' if model.epochs_trained != 1 else ''} in "
           f"{_duration(final['train_seconds'])}")
+    print(f"(likelihood {model.likelihood.name}: {LIKELIHOOD_MEANING[model.likelihood.name]})")
     print(f"wrote {model_path}, {metrics_path}")
     if pictures:
         print(f"pictures: {', '.join(str(p) for p in pictures)}")
@@ -560,6 +563,13 @@ def _train_pictures(model: VAE, x_test, y_test, prepared: PreparedData, out: Pat
 # ------------------------------------------------------------------------------------------------
 # evaluate
 # ------------------------------------------------------------------------------------------------
+LIKELIHOOD_MEANING = {   # what a number in nats is, per likelihood: never compare across them
+    "bernoulli": "a cross-entropy when the pixels are grey, a log-probability when they are binary",
+    "continuous_bernoulli": "a log-density over grey values in [0, 1], which can be negative",
+    "gaussian": "a log-density over real values",
+}
+
+
 def cmd_evaluate(args) -> int:
     model, model_path = _load_model(args.model)
     data_spec, binarize, info = _data_for_model(args, model_path)
@@ -620,6 +630,7 @@ def cmd_evaluate(args) -> int:
     iw_label = f"-log p(x) (IW, k={args.k})"
     print(f"{'negative ELBO':<{len(iw_label)}}  {_pm(neg_elbo, neg_elbo_se)} nats per image")
     print(f"{iw_label}  {_pm(nll, nll_se)} nats per image")
+    print(f"(likelihood {model.likelihood.name}: {LIKELIHOOD_MEANING[model.likelihood.name]})")
     print(f"({len(x)} test images of {data.name}; +- is the standard error over images; {_duration(seconds)})")
     print(_format_report(report) if report is not None else "latent health: needs at least 2 test images")
     if args.worst:
@@ -702,7 +713,7 @@ def cmd_gradcheck(args) -> int:
     model = VAE(n_input=args.n_input, hidden=tuple(args.hidden), n_latent=args.latent, likelihood=args.likelihood,
                 variance=args.variance, activation=args.activation, dtype="float64", seed=args.seed)
     rng = np.random.default_rng([args.seed, 30])
-    if args.likelihood == "bernoulli":
+    if args.likelihood != "gaussian":                  # the Bernoulli likelihoods: values in [0, 1]
         x = rng.random((args.batch, args.n_input))
     else:
         x = rng.standard_normal((args.batch, args.n_input))

@@ -6,6 +6,7 @@ Each likelihood reads the decoder's last dense output ``out`` (batch, n_input) a
 likelihood                      ``out`` means            extra parameters
 ==============================  =======================  ======================================
 ``Bernoulli()``                 logits l, p = sigmoid(l)  none
+``ContinuousBernoulli()``       logits l, on [0, 1]       none
 ``Gaussian(variance=s2)``       mean m, fixed variance    none (log s2 is a constant)
 ``Gaussian()`` (learned)        mean m                    ``decoder.logvar`` (n_input,), shared
                                                           by all examples, initialised to 0
@@ -33,7 +34,7 @@ from .ops import LOGVAR_LIMIT, bernoulli_nll, bernoulli_nll_grad, gaussian_nll, 
 from .validation import choice, finite_float
 from .workspace import FRESH
 
-__all__ = ["Likelihood", "Bernoulli", "Gaussian", "LIKELIHOODS", "make_likelihood", "bernoulli_nll",
+__all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian", "LIKELIHOODS", "make_likelihood", "bernoulli_nll",
            "bernoulli_nll_grad", "gaussian_nll", "gaussian_nll_grad"]
 
 
@@ -158,6 +159,47 @@ class Bernoulli(Likelihood):
         return scipy.special.expit(out)
 
 
+class ContinuousBernoulli(Likelihood):
+    r"""The continuous Bernoulli on logits (Loaiza-Ganem & Cunningham 2019): a normalised density on [0, 1],
+
+        log p(x|z) = sum_j x_j l_j - softplus(l_j) + log C(l_j),   C(l) = l / tanh(l / 2)   (C(0) = 2)
+
+    the Bernoulli cross-entropy plus the log-normaliser that makes it a density over grey values, so the
+    numbers are proper log-densities (they may be positive: a density can exceed 1). Its mean, what
+    ``decode``/``sample``/``reconstruct`` return, is sigmoid(l) - (1/l - 1/sinh(l)) (``ops.cb_mean``), not
+    lambda = sigmoid(l). Formulas: ``ops.continuous_bernoulli_nll`` / ``_nll_grad``;
+    docs/derivations.md#continuous-bernoulli.
+    """
+
+    name = "continuous_bernoulli"
+
+    def check_data(self, x: np.ndarray, argname: str = "x") -> None:
+        if x.size and (x.min() < 0 or x.max() > 1):
+            raise ValueError(f"{argname} must lie in [0, 1] for the continuous Bernoulli likelihood, found values "
+                             f"in [{x.min()}, {x.max()}] (scale pixels with purevae.data.scale_pixels)")
+
+    def nll(self, x, out, params, kern=ops, ws=FRESH):
+        check_blocks(x, out)
+        nll = ws.array("nll", (out.shape[0],), out.dtype)
+        kern.continuous_bernoulli_nll(x, out, nll)
+        return nll
+
+    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+        check_blocks(x, out)
+        nll, grad_out = ws.array("nll", (out.shape[0],), out.dtype), ws.array("grad_out", out.shape, out.dtype)
+        kern.continuous_bernoulli_nll_grad(x, out, row_scale(scale, out.shape[0], ws), nll, grad_out)
+        return nll, grad_out, {}
+
+    def log_weights(self, x, out, mu_logvar, eps, z, params, kern=ops, ws=FRESH):
+        check_blocks(x, out)
+        log_w = ws.array("log_w", eps.shape[:2], np.float64)
+        kern.continuous_bernoulli_log_weights(x, out, mu_logvar, eps, z, log_w)
+        return log_w
+
+    def mean(self, out, params):
+        return ops.cb_mean(out).astype(out.dtype)
+
+
 class Gaussian(Likelihood):
     r"""Independent Gaussian pixels: log p(x|z) = -0.5 sum_j (log 2 pi + logvar_j + (x_j - m_j)^2 e^-logvar_j).
 
@@ -217,19 +259,20 @@ class Gaussian(Likelihood):
         return {"likelihood": self.name, "variance": self.variance}
 
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
 
 
 def make_likelihood(likelihood: str | Likelihood = "bernoulli", variance: float | None = None) -> Likelihood:
-    """Build a likelihood from its name: ``"bernoulli"`` or ``"gaussian"`` (``variance=None`` learns it)."""
+    """Build a likelihood from its name: ``"bernoulli"``, ``"continuous_bernoulli"`` or ``"gaussian"``
+    (``variance=None`` learns it)."""
     if isinstance(likelihood, Likelihood):
         return likelihood
     choice("likelihood", likelihood, LIKELIHOODS)
-    if likelihood == "bernoulli":
+    if likelihood in ("bernoulli", "continuous_bernoulli"):
         if variance is not None:
             finite_float("variance", variance)   # a variance of the wrong type is a TypeError here too
             raise ValueError("variance applies only to likelihood='gaussian'")
-        return Bernoulli()
+        return Bernoulli() if likelihood == "bernoulli" else ContinuousBernoulli()
     if likelihood == "gaussian":
         return Gaussian(variance)
     raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")

@@ -71,8 +71,10 @@ class VAE:
         Widths of the encoder's hidden layers; ``()`` makes the encoder a linear map.
     n_latent : int
         Dimension of z.
-    likelihood : "bernoulli" or "gaussian"
-        p(x|z). Bernoulli reads the decoder output as logits (targets in [0, 1]); Gaussian as a mean.
+    likelihood : "bernoulli", "continuous_bernoulli" or "gaussian"
+        p(x|z). Bernoulli reads the decoder output as logits (targets in [0, 1]: for grey values a
+        cross-entropy, not a density); the continuous Bernoulli as logits of a normalised density on [0, 1]
+        (Loaiza-Ganem & Cunningham 2019); Gaussian as a mean.
     variance : float or None
         Gaussian only: a fixed pixel variance, or None to learn a per-pixel log-variance.
     activation : str

@@ -33,6 +33,8 @@ multiplication is fused into the pass that computes the gradient.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.special
 
@@ -636,3 +638,111 @@ def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, velocity: np.ndarra
     velocity *= momentum
     velocity += grad
     param -= lr * velocity
+
+
+# ---- the continuous Bernoulli (Loaiza-Ganem & Cunningham 2019), on logits ------------------------------------
+# Every quantity is computed in float64 whatever the model's dtype (float32 inputs are exact in float64), so a
+# float32 model's values are the float64 ones rounded once. a = |l|; the windows come from the error analysis
+# in docs/derivations.md#continuous-bernoulli.
+CB_H_TAYLOR = 2.0 ** -26     # a below: H(a) = a/2 (the next term, a^2/24, is below 0.1 ulp of log C there)
+CB_EXP_SPLIT = 1.0           # a at or below: E = 1 + expm1(-a) (no cancellation); above: E = exp(-a)
+CB_G_SERIES = 2.0            # a at or below: g by its series; above: 1/l - 1/sinh(l)
+# S(t) = sum_n t^n / (2n + 3)!, so that sinh(l) = l + l^3 S(l^2) and g(l) = l S / (1 + l^2 S); 12 terms make
+# the truncation at t = 4 (a = 2) below 2e-18 relative (the next term is 4^12 / 27!)
+CB_S_COEFFICIENTS = tuple(1.0 / math.factorial(2 * n + 3) for n in range(12))
+
+
+def _cb_parts(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(l, H(a), E) in float64: H(a) = log(a / (1 - e^-a)), E = e^-a, a = |l|."""
+    l = np.asarray(logits, dtype=np.float64)
+    a = np.abs(l)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        em = np.expm1(-a)                                            # -(1 - e^-a), exact in relative terms
+        h = np.where(a < CB_H_TAYLOR, 0.5 * a, np.log(a / -em))
+        e = np.where(a <= CB_EXP_SPLIT, 1.0 + em, np.exp(-a))
+    return l, h, e
+
+
+def _cb_g(l: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """g(l) = d log C / dl = 1/l - 1/sinh(l), float64: the series l S(l^2) / (1 + l^2 S(l^2)) for |l| <= 2."""
+    a = np.abs(l)
+    t = l * l
+    s = np.zeros_like(t)
+    for c in reversed(CB_S_COEFFICIENTS):                                # Horner; every term is positive
+        s = s * t + c
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        direct = 1.0 / l - np.sign(l) * (2.0 * e / (1.0 - e * e))         # 1/sinh(a) = 2 e^-a / (1 - e^-2a)
+    return np.where(a <= CB_G_SERIES, l * s / (1.0 + t * s), direct)
+
+
+def cb_log_normalizer(logits) -> np.ndarray:
+    r"""log C(l) of the continuous Bernoulli on logits, float64: C = l / tanh(l / 2), C(0) = 2.
+
+        log C(l) = H(a) + log(1 + e^-a),   H(a) = log(a / (1 - e^-a)),   a = |l|
+
+    (C is even in l.) Accurate to 3 ulps for every finite l (docs/derivations.md#continuous-bernoulli).
+    """
+    _, h, e = _cb_parts(logits)
+    return h + np.log1p(e)
+
+
+def cb_mean(logits) -> np.ndarray:
+    r"""The mean of the continuous Bernoulli with logits l, float64: E[x] = sigmoid(l) - g(l), in (0, 1),
+
+        g(l) = d log C / dl = 1/l - 1/sinh(l)        (1/2 at l = 0; 1 - 1/l as l -> inf; -1/l as l -> -inf)
+
+    which is not lambda = sigmoid(l). Derivation: docs/derivations.md#continuous-bernoulli.
+    """
+    l, _, e = _cb_parts(logits)
+    sigmoid = np.where(l >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return sigmoid - _cb_g(l, e)
+
+
+def continuous_bernoulli_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
+    r"""-log p(x|z) of the continuous Bernoulli on logits, per row, b = r % B:
+
+        nll_r = sum_j softplus(l_rj) - x_bj l_rj - log C(l_rj) = sum_j max(l_rj, 0) - x_bj l_rj - H(|l_rj|)
+
+    (the log(1 + e^-a) of softplus and of log C cancel). Summed in float64, then stored in nll's dtype.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, n_input), values in [0, 1]
+    logits : ndarray, shape (R, n_input), R = k B (``as_blocks``)
+    nll : ndarray, shape (R,), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#continuous-bernoulli
+    """
+    l, h, _ = _cb_parts(logits)
+    l3 = as_blocks(l, x.shape[0])
+    terms = np.maximum(l3, 0.0) - x.astype(np.float64) * l3 - as_blocks(h, x.shape[0])
+    nll[...] = np.sum(terms, axis=2).reshape(nll.shape)
+
+
+def continuous_bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
+                                  nll: np.ndarray, grad_logits: np.ndarray) -> None:
+    r"""-log p(x|z) of the continuous Bernoulli per row, and its gradient: the mean minus the data,
+
+        grad_logits_r = scale_r * (E[x | l_r] - x_b) = scale_r * (sigmoid(l_r) - g(l_r) - x_b),   b = r % B
+
+    computed in float64 and stored in grad_logits' dtype. Arguments as ``bernoulli_nll_grad``.
+    Derivation: docs/derivations.md#continuous-bernoulli
+    """
+    continuous_bernoulli_nll(x, logits, nll)
+    mean = as_blocks(cb_mean(logits), x.shape[0])
+    scale3 = as_blocks(scale[:, None], x.shape[0])
+    as_blocks(grad_logits, x.shape[0])[...] = scale3 * (mean - x.astype(np.float64))
+
+
+def continuous_bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
+                                     z: np.ndarray, log_w: np.ndarray) -> None:
+    r"""log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the continuous Bernoulli, float64.
+
+    As ``bernoulli_log_weights``: ``-continuous_bernoulli_nll + log_pz_minus_log_qz``, the row sums kept in
+    float64. Derivation: docs/derivations.md#iwae
+    """
+    nll = np.empty(logits.shape[0], np.float64)
+    continuous_bernoulli_nll(x, logits, nll)
+    log_w[...] = log_pz_minus_log_qz(mu_logvar, eps, z) - nll.reshape(log_w.shape)

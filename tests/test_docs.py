@@ -478,11 +478,20 @@ def latent_report(function="latent_report"):
     return lambda: getattr(purevae.diagnostics, function)(model, x)
 
 
-def _gaussian(driver):
+def _gaussian(driver, likelihood="gaussian"):
     def prepare():
-        return driver("gaussian")
-    prepare.__name__ = f"{driver.__name__}_gaussian"
+        return driver(likelihood)
+    prepare.__name__ = f"{driver.__name__}_{likelihood}"
     return prepare
+
+
+def _cb(driver):
+    return _gaussian(driver, "continuous_bernoulli")
+
+
+def decode(likelihood="bernoulli"):
+    model = _model(likelihood)
+    return lambda: model.decode(np.zeros((3, 2)))
 
 
 SECTION_DRIVERS = {
@@ -490,6 +499,7 @@ SECTION_DRIVERS = {
     "Activations": (train_step,),
     "Bernoulli": (train_step, elbo, log_likelihood),
     "Gaussian": (_gaussian(train_step), _gaussian(elbo), _gaussian(log_likelihood)),
+    "Continuous Bernoulli": (_cb(train_step), _cb(elbo), _cb(log_likelihood), _cb(decode)),
     "Reparameterization": (train_step, elbo, log_likelihood),
     "KL": (train_step, elbo),
     "ELBO": (train_step_k_samples, fit, elbo),

@@ -18,7 +18,7 @@ from purevae.data import load_bundled, scale_pixels
 
 GRAD_TOL = 1e-6       # float64 central differences (STYLE.md section 5)
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
-LIKELIHOODS = [("bernoulli", None), ("gaussian", None), ("gaussian", 0.3)]
+LIKELIHOODS = [("bernoulli", None), ("gaussian", None), ("gaussian", 0.3), ("continuous_bernoulli", None)]
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def small(likelihood="bernoulli", variance=None, dtype="float64", activation="ta
 
 
 def data(likelihood, rng, n=4):
-    return rng.random((n, 6)) if likelihood == "bernoulli" else rng.normal(0.5, 0.3, (n, 6))
+    return rng.random((n, 6)) if likelihood != "gaussian" else rng.normal(0.5, 0.3, (n, 6))
 
 
 # ------------------------------------------------------------------------------------------------

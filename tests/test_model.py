@@ -32,7 +32,7 @@ KINK_MARGIN = 1e-3
 RESOLVED = 1e-5     # smallest nonzero |gradient entry| / max(1, |loss|) that central differences resolve to 1e-6
 ACTIVATIONS = ("relu", "tanh", "softplus", "leaky_relu", "elu")
 KINKED = ("relu", "leaky_relu", "elu")
-LIKELIHOODS = (("bernoulli", None), ("gaussian", None), ("gaussian", 0.3))
+LIKELIHOODS = (("bernoulli", None), ("gaussian", None), ("gaussian", 0.3), ("continuous_bernoulli", None))
 
 
 def hidden_preactivations(model, x, eps):
@@ -88,7 +88,7 @@ def model_cases(draw, activation=None, likelihood=None, hidden=None):
     rng = np.random.default_rng(seed)
     if likelihood == "gaussian" and variance is None:   # move the learned log-variance away from its init 0
         model.params["decoder.logvar"][...] = rng.normal(0, 0.5, n_input)
-    x = rng.random((batch, n_input)) if likelihood == "bernoulli" else rng.normal(0, 1, (batch, n_input))
+    x = rng.random((batch, n_input)) if likelihood != "gaussian" else rng.normal(0, 1, (batch, n_input))
     eps = rng.standard_normal((batch, n_latent) if k is None else (k, batch, n_latent))
     if activation in KINKED:
         assume(smallest_preactivation(model, x, eps) > KINK_MARGIN)
@@ -124,7 +124,8 @@ def test_loss_and_grads_every_activation_two_hidden_layers(activation, data):
     assert_gradcheck(*data.draw(model_cases(activation=activation, hidden=(3, 4))))
 
 
-@pytest.mark.parametrize("likelihood", LIKELIHOODS, ids=["bernoulli", "gaussian-learned", "gaussian-fixed"])
+@pytest.mark.parametrize("likelihood", LIKELIHOODS, ids=["bernoulli", "gaussian-learned", "gaussian-fixed",
+                                                          "continuous-bernoulli"])
 @pytest.mark.parametrize("hidden", [(), (4,), (3, 2)], ids=["linear", "one-hidden", "two-hidden"])
 @given(data=st.data())
 def test_loss_and_grads_every_likelihood_and_depth(likelihood, hidden, data):
