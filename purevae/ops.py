@@ -746,3 +746,17 @@ def continuous_bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logva
     nll = np.empty(logits.shape[0], np.float64)
     continuous_bernoulli_nll(x, logits, nll)
     log_w[...] = log_pz_minus_log_qz(mu_logvar, eps, z) - nll.reshape(log_w.shape)
+
+
+def log_mean_exp_inplace(log_w: np.ndarray) -> np.ndarray:
+    r"""log (1/k) sum_i e^(log w_i) along axis 0 of a (k, b) float64 array, overwriting it (no temporary of its
+    size): m + log sum_i e^(log w_i - m) - log k with m = max_i log w_i, the usual shift that keeps every
+    exponent <= 0. A column whose maximum is not finite goes to ``scipy.special.logsumexp``'s rules.
+    The importance-weighted estimate's last step (docs/derivations.md#iwae)."""
+    k = log_w.shape[0]
+    top = log_w.max(axis=0)
+    if not np.all(np.isfinite(top)):
+        return scipy.special.logsumexp(log_w, axis=0) - np.log(k)
+    log_w -= top
+    np.exp(log_w, out=log_w)
+    return top + np.log(log_w.sum(axis=0)) - np.log(k)

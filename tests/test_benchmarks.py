@@ -116,3 +116,17 @@ def test_bench_eval_breakdown_accounts_for_the_call():
     for total, gemm, kern, rest in re.findall(
             r"total ([0-9.]+) = GEMMs ([0-9.]+) \+ kernels ([0-9.]+) \+ Python and the rest (-?[0-9.]+)", text):
         assert math.isclose(float(total), float(gemm) + float(kern) + float(rest), abs_tol=2e-3)
+
+
+def test_train_likelihoods_quick_prints_both_rows_and_the_picture(tmp_path):
+    text = run_script("train_likelihoods.py", "--quick", "--seeds", "1", "--pictures", str(tmp_path))
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| bernoulli")
+            or line.startswith("| continuous_bernoulli")]
+    assert [r[0] for r in rows] == ["| bernoulli", "| continuous_bernoulli"]
+    bernoulli_nll, cb_nll = float(rows[0][3]), float(rows[1][3])
+    assert bernoulli_nll > 0 > cb_nll        # a cross-entropy of grey pixels vs a log-density that exceeds 1
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "likelihood_samples.png").stat().st_size > 1000

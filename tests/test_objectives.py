@@ -195,3 +195,16 @@ def test_warmup_beta_is_a_linear_ramp():
     np.testing.assert_allclose([warmup_beta(e, 3) for e in range(3)], [1 / 3, 2 / 3, 1.0], rtol=1e-15, atol=0)
     with pytest.raises(ValueError, match="warmup_epochs must be an integer >= 0"):
         warmup_beta(0, -1)
+
+
+def test_log_mean_exp_in_place_equals_scipy_logsumexp_minus_log_k():
+    import scipy.special
+
+    from purevae.ops import log_mean_exp_inplace
+    rng = np.random.default_rng(0)
+    log_w = rng.normal(-900.0, 30.0, (5000, 7))                # e^log_w underflows: only the shift saves it
+    want = scipy.special.logsumexp(log_w, axis=0) - np.log(5000)
+    np.testing.assert_allclose(log_mean_exp_inplace(log_w.copy()), want, rtol=1e-13, atol=0)
+    odd = np.array([[-np.inf, 0.0, -np.inf], [-np.inf, 1.0, 2.0]])   # an all -inf column: scipy's rules
+    np.testing.assert_array_equal(log_mean_exp_inplace(odd.copy()),
+                                  scipy.special.logsumexp(odd, axis=0) - np.log(2))
