@@ -238,6 +238,19 @@ def test_evaluate_worst_draws_and_lists_the_lowest_scoring_images(trained, capsy
         np.testing.assert_allclose(drawn, expected, atol=1 / 255 + 1e-6)    # those images, in that order
 
 
+def test_continuous_bernoulli_from_the_command_line_says_what_its_nats_are(tmp_path, capsys):
+    assert cli.main(["train", *TINY, "--epochs", "1", "--likelihood", "continuous_bernoulli", "--out",
+                     str(tmp_path), "--no-plots", "--quiet"]) == 0
+    assert "likelihood continuous_bernoulli: a log-density over grey values" in capsys.readouterr().out
+    model = purevae.load(tmp_path / "model.npz")
+    assert model.likelihood.name == "continuous_bernoulli"
+    assert cli.main(["evaluate", str(tmp_path / "model.npz"), "--k", "3", "--n", "20", "--quiet",
+                     "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "likelihood continuous_bernoulli" in out
+    assert json.loads((tmp_path / "model_evaluation.json").read_text())["likelihood"] == "continuous_bernoulli"
+
+
 def test_evaluate_one_image_skips_the_latent_report(trained, tmp_path, capsys):
     target = tmp_path / "one.json"
     assert cli.main(["evaluate", str(trained / "model.npz"), "--k", "2", "--n", "1", "--json", str(target),

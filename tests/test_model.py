@@ -318,3 +318,10 @@ def test_int_input_is_cast_with_a_warning(bern):
         loss_int, _ = bern.loss_and_grads(x, eps=np.zeros((1, 2)))
     loss_float, _ = bern.loss_and_grads(x.astype(np.float64), eps=np.zeros((1, 2)))
     assert loss_int == loss_float
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@given(data=st.data())
+def test_continuous_bernoulli_gradients_every_activation(activation, data):
+    """The continuous Bernoulli through every activation (its log-normaliser's derivative enters the chain)."""
+    assert_gradcheck(*data.draw(model_cases(activation=activation, likelihood=("continuous_bernoulli", None))))
