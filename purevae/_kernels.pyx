@@ -187,6 +187,84 @@ cdef extern from *:
         return total;
     }
 
+    /* The continuous Bernoulli (docs/derivations.md#continuous-bernoulli), each pixel in double, written so that
+       the loop over a row vectorizes (no call, no branch; selects instead): with a = |l|, u = a / 2,
+         H(a) = log(a / (1 - e^-a)) = u - log P(u^2)        for a <= 1,  P(t) = sum_n t^n / (2n + 1)! = sinh(u)/u
+                = log(m / (1 - e^-a)) + e ln 2               for a > 1,   a = m 2^e, m in [1, 2) (from the bits)
+       and the row's logarithms are one log of a product per 512 pixels, as in the Bernoulli rows: every factor
+       (1 / P in (0.959, 1], or m / (1 - e^-a) in [1, 3.2)) keeps a product of 512 of them in (1e-9, 1e257).
+       e^-a is purevae_expneg (2 ulp). The mean: sigmoid(l) - g(l), g = l S / (1 + l^2 S) for a <= 2 with
+       S(t) = sum_n t^n / (2n + 3)! (12 terms), else 1/l - sign(l) 2 E / (1 - E^2). */
+    static inline double purevae_cb_factor(double l, double e_neg, double* lin, double* expo) {
+        double a = fabs(l), u = 0.5 * a, t = u * u, p, m, big;
+        int64_t bits;
+        p = 1.0 / 1307674368000.0;                                         /* 1/15! ... 1/1! in t = u^2 */
+        p = p * t + 1.0 / 6227020800.0;
+        p = p * t + 1.0 / 39916800.0;
+        p = p * t + 1.0 / 362880.0;
+        p = p * t + 1.0 / 5040.0;
+        p = p * t + 1.0 / 120.0;
+        p = p * t + 1.0 / 6.0;
+        p = p * t + 1.0;
+        int64_t ebits;
+        double ebiased;
+        memcpy(&bits, &a, sizeof bits);
+        ebits = (bits >> 52) | 0x4330000000000000LL;       /* 2^52 + the biased exponent, as a double's bits */
+        memcpy(&ebiased, &ebits, sizeof ebiased);          /* (no int64 -> double conversion: AVX2 has none) */
+        *expo = (a > 1.0) ? ebiased - 4503599627371519.0 : 0.0;            /* - (2^52 + 1023): e, for a > 1 */
+        bits = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;       /* m = a / 2^e in [1, 2) */
+        memcpy(&m, &bits, sizeof m);
+        big = m / (1.0 - e_neg);
+        *lin = (a > 1.0) ? 0.0 : u;
+        return (a > 1.0) ? big : 1.0 / p;
+    }
+
+    static inline double purevae_cb_mean(double l, double e_neg) {
+        double a = fabs(l), t = l * l, s, small, large, r, er, sigmoid;
+        s = 1.0 / 15511210043330985984000000.0;                            /* 1/25! ... 1/3! in t = l^2 */
+        s = s * t + 1.0 / 25852016738884976640000.0;
+        s = s * t + 1.0 / 51090942171709440000.0;
+        s = s * t + 1.0 / 121645100408832000.0;
+        s = s * t + 1.0 / 355687428096000.0;
+        s = s * t + 1.0 / 1307674368000.0;
+        s = s * t + 1.0 / 6227020800.0;
+        s = s * t + 1.0 / 39916800.0;
+        s = s * t + 1.0 / 362880.0;
+        s = s * t + 1.0 / 5040.0;
+        s = s * t + 1.0 / 120.0;
+        s = s * t + 1.0 / 6.0;
+        small = l * s / (1.0 + t * s);
+        large = 1.0 / l - copysign(2.0 * e_neg / (1.0 - e_neg * e_neg), l);
+        r = 1.0 / (1.0 + e_neg);
+        er = e_neg * r;
+        sigmoid = er + (double)(l >= 0.0) * (r - er);
+        return sigmoid - ((a <= 2.0) ? small : large);
+    }
+
+    #define PUREVAE_CB_ROW(NAME, T, WITH_GRAD)                                                              \
+    static PUREVAE_CLONES double NAME(const T* x, const T* logits, double scale, Py_ssize_t k, T* grad) {   \
+        double total = 0;                                                                                   \
+        for (Py_ssize_t start = 0; start < k; start += 512) {                                               \
+            Py_ssize_t stop = start + 512 < k ? start + 512 : k;                                            \
+            double acc = 0, product = 1, expo_sum = 0;                                                      \
+            _Pragma("omp simd reduction(+:acc) reduction(+:expo_sum) reduction(*:product)")                 \
+            for (Py_ssize_t j = start; j < stop; j++) {                                                     \
+                double l = logits[j], xv = x[j], lin, expo;                                                 \
+                double e_neg = purevae_expneg(fabs(l));                                                     \
+                product *= purevae_cb_factor(l, e_neg, &lin, &expo);                                        \
+                acc += (l > 0.0 ? l : 0.0) - xv * l - lin;                                                  \
+                expo_sum += expo;                                                                           \
+                if (WITH_GRAD) grad[j] = (T)(scale * (purevae_cb_mean(l, e_neg) - xv));                     \
+            }                                                                                               \
+            total += acc - log(product) - expo_sum * 0.69314718055994530942;                                \
+        }                                                                                                   \
+        return total;                                                                                       \
+    }
+    PUREVAE_CB_ROW(purevae_cb_row_f, float, 1)
+    PUREVAE_CB_ROW(purevae_cb_row_d, double, 1)
+    PUREVAE_CB_ROW(purevae_cb_sum_f, float, 0)      /* the value alone: grad is not touched (may be NULL) */
+    PUREVAE_CB_ROW(purevae_cb_sum_d, double, 0)
+
     /* Adam on n elements; the math and the flush of subnormal moments: _adam_span / adam_update below. */
     static PUREVAE_CLONES void purevae_adam_f(float* param, const float* grad, float* m, float* v,
                                               Py_ssize_t n, float lr_c1, float b1, float one_b1, float b2, float one_b2,
@@ -225,6 +303,10 @@ cdef extern from *:
                                  float* nll, float* grad) nogil
     void purevae_bernoulli_row_d(const double* x, const double* logits, double scale, Py_ssize_t k,
                                  double* nll, double* grad) nogil
+    double purevae_cb_row_f(const float* x, const float* logits, double scale, Py_ssize_t k, float* grad) nogil
+    double purevae_cb_row_d(const double* x, const double* logits, double scale, Py_ssize_t k, double* grad) nogil
+    double purevae_cb_sum_f(const float* x, const float* logits, double scale, Py_ssize_t k, float* grad) nogil
+    double purevae_cb_sum_d(const double* x, const double* logits, double scale, Py_ssize_t k, double* grad) nogil
     double purevae_bernoulli_nll_sum_f(const float* x, const float* logits, Py_ssize_t k) nogil
     double purevae_bernoulli_nll_sum_d(const double* x, const double* logits, Py_ssize_t k) nogil
     void purevae_adam_f(float* param, const float* grad, float* m, float* v, Py_ssize_t n, float lr_c1, float b1,
@@ -814,54 +896,21 @@ def sgd_momentum_update(floating[::1] param, const floating[::1] grad, floating[
 # ---------------------------------------------------------------------------------------------
 # the continuous Bernoulli on logits (ops.continuous_bernoulli_*): every element in double, for both dtypes
 # ---------------------------------------------------------------------------------------------
-cdef double CB_H_TAYLOR = 1.4901161193847656e-08     # 2^-26, ops.CB_H_TAYLOR
-cdef double CB_EXP_SPLIT = 1.0                       # ops.CB_EXP_SPLIT
-cdef double CB_G_SERIES = 2.0                        # ops.CB_G_SERIES
-# ops.CB_S_COEFFICIENTS: 1 / (2n + 3)! for n = 0..11
-cdef double[12] CB_S = [1.0 / 6, 1.0 / 120, 1.0 / 5040, 1.0 / 362880, 1.0 / 39916800, 1.0 / 6227020800.0,
-                        1.0 / 1307674368000.0, 1.0 / 355687428096000.0, 1.0 / 121645100408832000.0,
-                        1.0 / 51090942171709440000.0, 1.0 / 25852016738884976640000.0,
-                        1.0 / 15511210043330985984000000.0]
-
-
-cdef inline double _cb_h_e(double l, double* e) noexcept nogil:
-    """H(a) = log(a / (1 - e^-a)) and, in e, E = e^-a, for a = |l| (ops._cb_parts)."""
-    cdef double a = fabs(l), em
-    if a <= CB_EXP_SPLIT:
-        em = expm1(-a)
-        e[0] = 1.0 + em
-    else:
-        e[0] = exp(-a)
-        em = e[0] - 1.0                                  # E < 0.37: 1 - E has no cancellation
-    if a < CB_H_TAYLOR:
-        return 0.5 * a
-    return log(a / -em)
-
-
-cdef inline double _cb_mean(double l, double e) noexcept nogil:
-    """E[x | l] = sigmoid(l) - g(l), g = 1/l - 1/sinh(l) (ops.cb_mean)."""
-    cdef double a = fabs(l), t, s, g, sigmoid
-    cdef int n
-    if a <= CB_G_SERIES:
-        t = l * l
-        s = CB_S[11]
-        for n in range(10, -1, -1):
-            s = s * t + CB_S[n]
-        g = l * s / (1.0 + t * s)
-    else:
-        g = 1.0 / l - copysign(2.0 * e / (1.0 - e * e), l)
-    sigmoid = 1.0 / (1.0 + e) if l >= 0 else e / (1.0 + e)
-    return sigmoid - g
-
-
 cdef inline double _cb_nll_sum(const floating* x, const floating* logits, Py_ssize_t k) noexcept nogil:
-    """sum_j max(l_j, 0) - x_j l_j - H(|l_j|), in double."""
-    cdef Py_ssize_t j
-    cdef double acc = 0, l, e
-    for j in range(k):
-        l = logits[j]
-        acc += (l if l > 0 else 0.0) - <double>x[j] * l - _cb_h_e(l, &e)
-    return acc
+    """sum_j max(l_j, 0) - x_j l_j - H(|l_j|), in double (purevae_cb_sum_*, the C block above)."""
+    if floating is float:
+        return purevae_cb_sum_f(x, logits, 0.0, k, NULL)
+    else:
+        return purevae_cb_sum_d(x, logits, 0.0, k, NULL)
+
+
+cdef inline double _cb_row(const floating* x, const floating* logits, double scale, Py_ssize_t k,
+                           floating* grad) noexcept nogil:
+    """The same sum, returned, and grad_j = scale (E[x | l_j] - x_j) written (purevae_cb_row_*)."""
+    if floating is float:
+        return purevae_cb_row_f(x, logits, scale, k, grad)
+    else:
+        return purevae_cb_row_d(x, logits, scale, k, grad)
 
 
 def continuous_bernoulli_nll(const floating[:, ::1] x,          # IN (B, D), values in [0, 1]
@@ -885,8 +934,7 @@ def continuous_bernoulli_nll_grad(const floating[:, ::1] x,     # IN (B, D), val
                                   floating[::1] nll,            # OUT (R,)
                                   floating[:, ::1] grad_logits):  # OUT (R, D)
     """nll as continuous_bernoulli_nll; grad_logits[r] = scale[r] * (E[x | l_r] - x_b), in one pass"""
-    cdef Py_ssize_t r, j, n = logits.shape[0], nx = x.shape[0], k = x.shape[1]
-    cdef double acc, l, e, xv
+    cdef Py_ssize_t r, n = logits.shape[0], nx = x.shape[0], k = x.shape[1]
     assert logits.shape[1] == k and grad_logits.shape[0] == n and grad_logits.shape[1] == k
     assert nll.shape[0] == n and scale.shape[0] == n, "nll and scale must have shape (rows,)"
     assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
@@ -895,13 +943,7 @@ def continuous_bernoulli_nll_grad(const floating[:, ::1] x,     # IN (B, D), val
         return
     with nogil:
         for r in prange(n, schedule="static"):
-            acc = 0
-            for j in range(k):
-                l = logits[r, j]
-                xv = x[r % nx, j]
-                acc = acc + (l if l > 0 else 0.0) - xv * l - _cb_h_e(l, &e)
-                grad_logits[r, j] = <floating>(scale[r] * (_cb_mean(l, e) - xv))
-            nll[r] = <floating>acc
+            nll[r] = <floating>_cb_row(&x[r % nx, 0], &logits[r, 0], scale[r], k, &grad_logits[r, 0])
 
 
 def continuous_bernoulli_log_weights(const floating[:, ::1] x,          # IN (B, D)
