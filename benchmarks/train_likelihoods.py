@@ -86,11 +86,13 @@ def main(argv=None) -> int:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "epochs": args.epochs, "k": args.k, "n_test": len(x_test)}, f, indent=2)
     if args.pictures:
+        import scipy.special
+
         from purevae import ops, plots
         z = np.random.default_rng(0).standard_normal((16, 20)).astype(np.float32)
         bern, cb = models["bernoulli"], models["continuous_bernoulli"]
         logits = cb.decoder.forward(cb.params, z, ops)[-1]
-        images = np.vstack([bern.decode(z), cb.decode(z), 1 / (1 + np.exp(-logits.astype(np.float64)))])
+        images = np.vstack([bern.decode(z), cb.decode(z), scipy.special.expit(logits.astype(np.float64))])
         path = plots.image_grid(images, (28, 28), f"{args.pictures}/likelihood_samples.png", ncols=16)
         print(f"wrote {path}: rows = Bernoulli mean, continuous Bernoulli mean, continuous Bernoulli lambda")
     return 0
