@@ -12,9 +12,10 @@ likelihood                      ``out`` means            extra parameters
                                                           by all examples, initialised to 0
 ==============================  =======================  ======================================
 
-The formulas live in ``ops.bernoulli_nll`` / ``ops.bernoulli_nll_grad`` and ``ops.gaussian_nll`` /
-``ops.gaussian_nll_grad`` (and their Cython twins; each NumPy ``*_nll_grad`` computes its value with the
-``*_nll`` beside it); derivations in docs/derivations.md#bernoulli and #gaussian. Training calls
+The formulas live in ``ops.bernoulli_nll`` / ``ops.bernoulli_nll_grad``, ``ops.continuous_bernoulli_nll`` /
+``ops.continuous_bernoulli_nll_grad`` and ``ops.gaussian_nll`` / ``ops.gaussian_nll_grad`` (and their Cython
+twins; each NumPy ``*_nll_grad`` computes its value with the ``*_nll`` beside it); derivations in
+docs/derivations.md#bernoulli, #continuous-bernoulli and #gaussian. Training calls
 ``nll_grad``; evaluation (``log_prob``) and the IWAE weights call ``nll``, the same formula without the
 gradient.
 

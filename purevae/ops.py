@@ -647,6 +647,7 @@ def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, velocity: np.ndarra
 CB_H_TAYLOR = 2.0 ** -26     # a below: H(a) = a/2 (the next term, a^2/24, is below 0.1 ulp of log C there)
 CB_EXP_SPLIT = 1.0           # a at or below: E = 1 + expm1(-a) (no cancellation); above: E = exp(-a)
 CB_G_SERIES = 2.0            # a at or below: g by its series; above: 1/l - 1/sinh(l)
+# (the Cython kernel branches at the same a = 1 and a = 2, with its own series for H: _kernels.pyx)
 # S(t) = sum_n t^n / (2n + 3)!, so that sinh(l) = l + l^3 S(l^2) and g(l) = l S / (1 + l^2 S); 12 terms make
 # the truncation at t = 4 (a = 2) below 2e-18 relative (the next term is 4^12 / 27!)
 CB_S_COEFFICIENTS = tuple(1.0 / math.factorial(2 * n + 3) for n in range(12))
