@@ -126,6 +126,37 @@ def time_round(call: Callable[[], object], repeats: int, min_calls: int = 3) -> 
     return (time.perf_counter() - t0) / repeats
 
 
+def interleaved_rounds(cases: dict[str, Callable[[], object]], peers: list["Peer"], rounds: int, repeats: int,
+                       min_calls: int = 3) -> dict[str, list[float]]:
+    """Seconds per call of every case and peer, one sample per round: each round times every case in turn
+    (``time_round``, after a ``GAP`` pause) then asks each peer for its round. The peers are closed at the end."""
+    samples: dict[str, list[float]] = {name: [] for name in [*cases, *(p.name for p in peers)]}
+    try:
+        for _ in range(rounds):
+            for name, call in cases.items():
+                time.sleep(GAP)          # every case, ours too, starts its turn the same way: after a pause
+                samples[name].append(time_round(call, repeats, min_calls))
+            for peer in peers:
+                time.sleep(GAP)
+                samples[peer.name].append(peer.round())
+    finally:
+        for peer in peers:
+            peer.close()
+    return samples
+
+
+def serve_rounds(call: Callable[[], object], repeats: int, min_calls: int = 3) -> None:
+    """The child side of ``Peer``: one ``time_round`` of ``call`` per ``round`` line on stdin, its seconds on
+    stdout, until anything else arrives."""
+    import sys
+    for line in sys.stdin:
+        if line.strip() != "round":
+            break
+        seconds = time_round(call, repeats, min_calls)
+        time.sleep(GAP)              # let this process's threads go idle before the parent runs again
+        print(seconds, flush=True)
+
+
 class Peer:
     """A child process (``cmd``) timing one peer: it prints its warm-up seconds, then one round's seconds per
     ``round`` line on its stdin, until ``quit``.

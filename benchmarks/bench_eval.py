@@ -37,8 +37,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (GAP, HIDDEN, N_INPUT, N_LATENT, Peer, machine_info, print_breakdown,  # noqa: E402
-                     time_round)
+from _common import (HIDDEN, N_INPUT, N_LATENT, Peer, interleaved_rounds, machine_info,  # noqa: E402
+                     print_breakdown, serve_rounds)
 from bench_step import blas_threads  # noqa: E402
 
 import purevae  # noqa: E402
@@ -177,12 +177,7 @@ def peer_main(args, threads: int) -> int:
     print(time.perf_counter() - start, flush=True)
     same_noise = torch_log_likelihood(params, x, args.k, threads, numpy_seed=0)()
     print(" ".join(repr(float(v)) for v in same_noise), flush=True)   # the parent compares them with its own
-    for line in sys.stdin:
-        if line.strip() != "round":
-            break
-        seconds = time_round(run, 1, min_calls=0)
-        time.sleep(GAP)
-        print(seconds, flush=True)
+    serve_rounds(run, 1, min_calls=0)
     return 0
 
 
@@ -249,18 +244,7 @@ def main(argv=None) -> int:
             print("torch is not importable: no torch case")
         except RuntimeError as exc:
             print(f"  {exc}")
-    samples: dict[str, list[float]] = {name: [] for name in [*cases, *(p.name for p in peers)]}
-    try:
-        for _ in range(args.rounds):
-            for name, case in cases.items():
-                time.sleep(GAP)
-                samples[name].append(time_round(case, 1, min_calls=0))
-            for peer in peers:
-                time.sleep(GAP)
-                samples[peer.name].append(peer.round())
-    finally:
-        for peer in peers:
-            peer.close()
+    samples = interleaved_rounds(cases, peers, args.rounds, 1, min_calls=0)
 
     def ratio(a: str, b: str) -> float:
         return statistics.median(p / q for p, q in zip(samples[a], samples[b]))

@@ -51,8 +51,8 @@ import tracemalloc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (GAP, HIDDEN, N_INPUT, N_LATENT, Peer, machine_info, print_breakdown,  # noqa: E402
-                     step_products, time_round)
+from _common import (HIDDEN, N_INPUT, N_LATENT, Peer, interleaved_rounds, machine_info,  # noqa: E402
+                     print_breakdown, serve_rounds, step_products)
 
 import purevae  # noqa: E402
 from purevae import backend  # noqa: E402
@@ -249,12 +249,7 @@ def peer_main(args, x_all: np.ndarray, threads: int) -> int:
     step = (torch_step(batches, dtype, params, threads, args.objective, args.k) if args.peer == "torch"
             else jax_step(batches, dtype, params))
     print(warm_up({args.peer: step}, args), flush=True)
-    for line in sys.stdin:
-        if line.strip() != "round":
-            break
-        seconds = time_round(step, args.repeats)
-        time.sleep(GAP)              # let this process's threads go idle before the parent runs again
-        print(seconds, flush=True)
+    serve_rounds(step, args.repeats)
     return 0
 
 
@@ -288,18 +283,7 @@ def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[s
     warm = warm_up(cases, args)
     alloc = {name: bytes_per_step(cases[name]) for name in ("numpy", "cython") if name in cases}
     peers = start_peers(batch, dtype, args)
-    samples: dict[str, list[float]] = {name: [] for name in [*cases, *(p.name for p in peers)]}
-    try:
-        for _ in range(args.rounds):
-            for name, step in cases.items():
-                time.sleep(GAP)          # every case, ours too, starts its turn the same way: after a pause
-                samples[name].append(time_round(step, args.repeats))
-            for peer in peers:
-                time.sleep(GAP)
-                samples[peer.name].append(peer.round())
-    finally:
-        for peer in peers:
-            peer.close()
+    samples = interleaved_rounds(cases, peers, args.rounds, args.repeats)
     med = {name: statistics.median(s) for name, s in samples.items()}
     row = " ".join(f"{name} {med[name] * 1e3:7.3f} ms" for name in med)
     what = "" if (args.objective, args.k) == ("elbo", 1) else f"  objective {args.objective}, k={args.k}"
