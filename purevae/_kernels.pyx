@@ -487,6 +487,35 @@ def activation_backward_bias(const floating[:, ::1] grad_h,     # IN (batch, n_o
             _backward_row(&grad_h[b, 0], &h[b, 0], k, activation, a_, &grad_pre[b, 0], &grad_bias[0])
 
 
+def label_rows_forward(floating[:, ::1] h,                     # IN/OUT (rows, n_out): x @ W in, x @ W + T[y] out
+                       const floating[:, ::1] label_weight,    # IN (n_classes, n_out): T
+                       const Py_ssize_t[::1] labels):          # IN (rows,), each in 0 .. n_classes - 1
+    """h[r] += label_weight[labels[r]], in place: the conditional first layer's row lookup."""
+    cdef Py_ssize_t b, j, c, n = h.shape[0], k = h.shape[1]
+    assert labels.shape[0] == n and label_weight.shape[1] == k, "labels (rows,), label_weight (n_classes, n_out)"
+    with nogil:
+        for b in range(n):
+            c = labels[b]
+            for j in range(k):
+                h[b, j] += label_weight[c, j]
+
+
+def label_rows_backward(const floating[:, ::1] grad_pre,         # IN (rows, n_out)
+                        const Py_ssize_t[::1] labels,            # IN (rows,)
+                        floating[:, ::1] grad_label_weight):     # OUT (n_classes, n_out)
+    """grad_label_weight[c] = sum of grad_pre[r] over the rows with labels[r] == c (a scatter-add)."""
+    cdef Py_ssize_t b, j, c, n = grad_pre.shape[0], k = grad_pre.shape[1]
+    assert labels.shape[0] == n and grad_label_weight.shape[1] == k, "labels (rows,), grad (n_classes, n_out)"
+    with nogil:
+        for c in range(grad_label_weight.shape[0]):
+            for j in range(k):
+                grad_label_weight[c, j] = 0
+        for b in range(n):
+            c = labels[b]
+            for j in range(k):
+                grad_label_weight[c, j] += grad_pre[b, j]
+
+
 # ---------------------------------------------------------------------------------------------
 # likelihoods
 # ---------------------------------------------------------------------------------------------

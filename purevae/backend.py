@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from . import ops
-from .validation import choice, finite_float, fraction, positive_int
+from .validation import check_labels, choice, finite_float, fraction, positive_int
 
 try:  # the extension is optional: without it everything runs on NumPy
     from . import _kernels as _cython_kernels
@@ -158,6 +158,40 @@ def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: str 
     grad_pre, grad_bias = np.empty_like(h), np.empty(h.shape[1], h.dtype)
     kernels(impl).activation_backward_bias(grad_h, h, code, alpha, grad_pre, grad_bias)
     return grad_pre, grad_bias
+
+
+def _label_arrays(labels, rows: int, label_weight_or_classes) -> np.ndarray:
+    n_classes = (label_weight_or_classes.shape[0] if isinstance(label_weight_or_classes, np.ndarray)
+                 else label_weight_or_classes)
+    if np.ndim(labels) == 0:
+        raise ValueError(f"labels must have shape ({rows},), one class per row, got a scalar")
+    return check_labels("labels", labels, rows, n_classes)
+
+
+def label_rows_forward(pre: np.ndarray, label_weight: np.ndarray, labels: np.ndarray, *, impl: str | None = None
+                       ) -> np.ndarray:
+    """Return pre + label_weight[labels] as a new array (the kernel itself works in place)."""
+    pre, label_weight = as_kernel_arrays(pre=pre, label_weight=label_weight)
+    _check_2d("pre", pre)
+    _check_2d("label_weight", label_weight)
+    if label_weight.shape[1] != pre.shape[1]:
+        raise ValueError(f"label_weight must have shape (n_classes, {pre.shape[1]}), got {label_weight.shape}")
+    labels = _label_arrays(labels, pre.shape[0], label_weight)
+    h = pre.copy()
+    kernels(impl).label_rows_forward(h, label_weight, labels)
+    return h
+
+
+def label_rows_backward(grad_pre: np.ndarray, labels: np.ndarray, n_classes: int, *, impl: str | None = None
+                        ) -> np.ndarray:
+    """Return the (n_classes, n_out) scatter-add of grad_pre's rows by label; see ``ops.label_rows_backward``."""
+    grad_pre, = as_kernel_arrays(grad_pre=grad_pre)
+    _check_2d("grad_pre", grad_pre)
+    n_classes = positive_int("n_classes", n_classes)
+    labels = _label_arrays(labels, grad_pre.shape[0], n_classes)
+    out = np.empty((n_classes, grad_pre.shape[1]), grad_pre.dtype)
+    kernels(impl).label_rows_backward(grad_pre, labels, out)
+    return out
 
 
 def per_dimension(name: str, value, n: int) -> np.ndarray:

@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train a model on image data",
                        description="Train a VAE and write model.npz, metrics.json and pictures to --out.")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="(default: float32)")
+    p.add_argument("--conditional", action="store_true",
+                   help="a conditional VAE (Sohn et al. 2015): encoder and decoder see each image's class label, "
+                        "taken from the data (which must have labels)")
     p.add_argument("--epochs", type=positive_int, default=10, help="(default: 10)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="(default: 128)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default: 1e-3)")
@@ -230,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", parents=[common], help="a grid of images sampled from the prior",
                        description="Decode z ~ N(0, I) and write the means of p(x|z) as a PNG grid.")
     p.add_argument("model")
-    p.add_argument("--n", type=positive_int, default=64, help="number of images (default: 64)")
+    p.add_argument("--n", type=positive_int, default=64,
+                   help="number of images (default: 64); a conditional model draws one row per class of --ncols "
+                        "images instead, the same latent codes in every row")
     p.add_argument("--ncols", type=positive_int, default=8, help="images per row (default: 8)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="(default: 0)")
     p.add_argument("--image-shape", type=_image_shape, default=None, help=shape_help)
@@ -270,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=positive_int, default=None, help="samples of z per example (default: 1)")
     p.add_argument("--free-bits", type=nonnegative_float, default=0.0, metavar="NATS",
                    help="elbo only: the free-bits floor of the loss checked (default: 0)")
+    p.add_argument("--n-classes", type=positive_int, default=None, metavar="C",
+                   help="check a conditional model with C classes (random labels) (default: unconditional)")
     p.add_argument("--max-entries", type=positive_int, default=200, help="entries checked per parameter")
     p.add_argument("--tol", type=positive_float, default=1e-6, help="largest accepted relative error (default: 1e-6)")
     p.set_defaults(run=cmd_gradcheck)
@@ -318,7 +325,39 @@ def _write_json(path: Path, obj: dict) -> Path:
 def _describe(model: VAE) -> str:
     c = model.config()
     arch = "-".join(str(n) for n in [c["n_input"], *c["hidden"], c["n_latent"]])
-    return f"{arch} {c['likelihood']} {c['activation']} {c['dtype']}"
+    cond = "" if model.n_classes is None else f", conditional on {model.n_classes} classes"
+    return f"{arch} {c['likelihood']} {c['activation']} {c['dtype']}{cond}"
+
+
+def _class_names(data_name: str | None, n_classes: int) -> tuple[str, ...] | None:
+    """Fashion-MNIST's class names for its 10 labels, else None (the pictures then say "class c")."""
+    from .plots import FASHION_MNIST_CLASSES
+    if data_name and data_name.startswith("fashion-mnist") and n_classes == len(FASHION_MNIST_CLASSES):
+        return FASHION_MNIST_CLASSES
+    return None
+
+
+def _labels(y, split: str, spec: str) -> np.ndarray:
+    """The labels of a split for --conditional / a conditional model: integers >= 0, or CommandError."""
+    if y is None:
+        raise CommandError(f"a conditional model needs class labels, but the data {spec!r} has no {split} labels "
+                           f"(give y_{split} in the .npz, or train without --conditional)")
+    if y.dtype.kind not in "iu":
+        raise CommandError(f"the {split} labels of the data {spec!r} must be integers, got dtype {y.dtype}")
+    if len(y) and y.min() < 0:
+        raise CommandError(f"the {split} labels of the data {spec!r} must be >= 0, got {int(y.min())}")
+    return y
+
+
+def _test_labels(model: VAE, y_test, spec: str):
+    """The test labels a conditional model needs (None for an unconditional one), checked against n_classes."""
+    if not model.conditional:
+        return None
+    y_test = _labels(y_test, "test", spec)
+    if len(y_test) and y_test.max() >= model.n_classes:
+        raise CommandError(f"the data {spec!r} has test label {int(y_test.max())} but the model knows "
+                           f"{model.n_classes} classes (0..{model.n_classes - 1})")
+    return y_test
 
 
 def _load_data(spec: str) -> Dataset:
@@ -458,9 +497,13 @@ def cmd_train(args) -> int:
     data = _load_data(data_spec)
     prepared = prepare(data, binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
     x_train, x_test, y_test = prepared.x_train, prepared.x_test, prepared.y_test
+    y_train = n_classes = None
+    if args.conditional:   # the classes are those the data holds: 0 .. the largest label of either split
+        y_train, y_test = _labels(prepared.y_train, "train", data_spec), _labels(y_test, "test", data_spec)
+        n_classes = int(max(y_train.max(), y_test.max())) + 1
     model = VAE(n_input=x_train.shape[1], hidden=tuple(args.hidden), n_latent=args.latent,
                 likelihood=args.likelihood, variance=args.variance, activation=args.activation, dtype=args.dtype,
-                seed=args.seed)
+                seed=args.seed, n_classes=n_classes)
     batch_size = min(args.batch_size, len(x_train))
     schedule = _kl_schedule(args, -(-len(x_train) // batch_size))
     config = {key: value for key, value in vars(args).items() if key not in ("run", "command")}
@@ -475,8 +518,8 @@ def cmd_train(args) -> int:
     progress = _Progress(args, args.epochs)
     interrupted = False
     try:
-        model.fit(x_train, epochs=args.epochs, batch_size=batch_size, lr=args.lr, validation_data=x_test,
-                  optimizer=args.optimizer, beta=1.0 if schedule else args.beta, warmup_epochs=args.warmup,
+        model.fit(x_train, y=y_train, epochs=args.epochs, batch_size=batch_size, lr=args.lr,
+                  validation_data=x_test if y_train is None else (x_test, y_test), optimizer=args.optimizer, beta=1.0 if schedule else args.beta, warmup_epochs=args.warmup,
                   objective=args.objective, k=args.k, free_bits=args.free_bits, beta_schedule=schedule,
                   binarize=prepared.fit_binarize, callback=progress, checkpoint=out / "checkpoint.npz",
                   checkpoint_every=args.checkpoint_every)
@@ -504,7 +547,7 @@ def cmd_train(args) -> int:
 
     start = time.perf_counter()
     rng = np.random.default_rng([args.seed, 10])
-    log_px_z, kl = elbo_terms(model, x_test, rng=rng)
+    log_px_z, kl = elbo_terms(model, x_test, rng=rng, y=None if y_train is None else y_test)
     neg_elbo, se = _mean_se(kl - log_px_z)
     final = {"test_neg_elbo": neg_elbo, "test_neg_elbo_se": se, "test_recon": float(-log_px_z.mean()),
              "test_kl": float(kl.mean()), "n_test": len(x_test),
@@ -520,7 +563,8 @@ def cmd_train(args) -> int:
     metrics["pictures"] = [p.name for p in pictures]
     metrics_path = _write_json(out / "metrics.json", metrics)
 
-    print(f"test negative ELBO: {_pm(neg_elbo, se)} nats per image (recon {final['test_recon']:.3f} + KL "
+    bound = "" if y_train is None else " (of -log p(x|y), the label given)"
+    print(f"test negative ELBO{bound}: {_pm(neg_elbo, se)} nats per image (recon {final['test_recon']:.3f} + KL "
           f"{final['test_kl']:.3f}), {len(x_test)} test images; train {final['train_neg_elbo']:.3f}; "
           f"{model.epochs_trained} epoch{'s' if model.epochs_trained != 1 else ''} in "
           f"{_duration(final['train_seconds'])}")
@@ -544,13 +588,19 @@ def _train_pictures(model: VAE, x_test, y_test, prepared: PreparedData, out: Pat
     if shape is None:
         side = math.isqrt(model.n_input)
         shape = (side, side) if side * side == model.n_input else None
+    y = None if not model.conditional else y_test      # a conditional model encodes and decodes with the labels
     if shape is not None:
-        written.append(plots.save_samples(model.sample(64), shape, out / "samples.png"))
+        if model.conditional:
+            written.append(plots.save_class_samples(model, shape, out / "samples.png",
+                                                    class_names=_class_names(prepared.name, model.n_classes)))
+        else:
+            written.append(plots.save_samples(model.sample(64), shape, out / "samples.png"))
         originals = x_test[:32]
-        written.append(plots.save_reconstructions(originals, model.reconstruct(originals), shape,
+        written.append(plots.save_reconstructions(originals, model.reconstruct(originals, None if y is None
+                                                                               else y[:32]), shape,
                                                   out / "reconstructions.png"))
-        written.append(plots.save_traversals(model, x_test, shape, out / "traversals.png"))
-    mu, _ = model.encode(x_test)
+        written.append(plots.save_traversals(model, x_test, shape, out / "traversals.png", y=y))
+    mu, _ = model.encode(x_test, y)
     names = plots.FASHION_MNIST_CLASSES if prepared.name.startswith("fashion-mnist") else None
     written.append(plots.save_latent_scatter(mu, out / "latent.png", labels=y_test, class_names=names,
                                              title=f"latent means of {len(mu)} test images"
@@ -577,7 +627,8 @@ def cmd_evaluate(args) -> int:
     if data.n_features != model.n_input:
         raise CommandError(f"the model has {model.n_input} inputs but the data {data_spec!r} has "
                            f"{data.n_features} features")
-    x = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False).x_test
+    prepared = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False)
+    x, y = prepared.x_test, _test_labels(model, prepared.y_test, data_spec)
     if args.worst > len(x):
         raise CommandError(f"--worst {args.worst} asks for more images than the {len(x)} evaluated")
     shape = _image_shape_for(args, model, data, info) if args.worst and not args.no_plots else None
@@ -585,13 +636,13 @@ def cmd_evaluate(args) -> int:
                f"images of {data.name}{', binarized' if binarize != 'none' else ''}, k={args.k}")
     start = time.perf_counter()
     rng = np.random.default_rng([args.seed, 20])
-    elbo = model.elbo(x, rng=rng)
+    elbo = model.elbo(x, y, rng=rng)
     log_px = np.empty(len(x))
     chunk = max(1, min(len(x), 200_000 // args.k or 1, 500))   # ~ a few seconds per chunk, for the progress line
     last = start
     for first in range(0, len(x), chunk):
         sl = slice(first, min(len(x), first + chunk))
-        log_px[sl] = model.log_likelihood(x[sl], k=args.k, rng=rng)
+        log_px[sl] = model.log_likelihood(x[sl], None if y is None else y[sl], k=args.k, rng=rng)
         now = time.perf_counter()
         if now - last > 15 and sl.stop < len(x):   # a line every 15 s at most
             done = sl.stop / len(x)
@@ -599,13 +650,14 @@ def cmd_evaluate(args) -> int:
                        f"{_duration((now - start) * (1 - done) / done)} left")
             last = now
     seconds = time.perf_counter() - start
-    report = (latent_report(model, x, threshold=args.threshold, rng=np.random.default_rng([args.seed, 21]))
+    report = (latent_report(model, x, threshold=args.threshold, rng=np.random.default_rng([args.seed, 21]), y=y)
               if len(x) >= 2 else None)                     # a variance and I(x; z) need two images at least
     neg_elbo, neg_elbo_se = _mean_se(-elbo)
     nll, nll_se = _mean_se(-log_px)
     worst = np.argsort(log_px, kind="stable")[:args.worst]
     result = {"model": str(model_path), "data": data_spec, "dataset": data.name, "binarize": binarize,
               "n": len(x), "k": args.k, "seed": args.seed, "likelihood": model.likelihood.name,
+              "conditional": model.conditional,
               "neg_elbo": neg_elbo, "neg_elbo_se": neg_elbo_se, "nll": nll, "nll_se": nll_se,
               "units": "nats per image; se = std / sqrt(n) over images", "seconds": seconds,
               "backend": backend.get_backend(), "purevae_version": __version__,
@@ -627,14 +679,17 @@ def cmd_evaluate(args) -> int:
     result["pictures"] = [p.name for p in pictures]
     json_path = Path(args.json) if args.json else model_path.with_name(f"{model_path.stem}_evaluation.json")
     _write_json(json_path, result)
-    iw_label = f"-log p(x) (IW, k={args.k})"
+    iw_label = f"-log p(x{'|y' if model.conditional else ''}) (IW, k={args.k})"
     print(f"{'negative ELBO':<{len(iw_label)}}  {_pm(neg_elbo, neg_elbo_se)} nats per image")
     print(f"{iw_label}  {_pm(nll, nll_se)} nats per image")
     print(f"(likelihood {model.likelihood.name}: {LIKELIHOOD_MEANING[model.likelihood.name]})")
     print(f"({len(x)} test images of {data.name}; +- is the standard error over images; {_duration(seconds)})")
+    if model.conditional:
+        print("(a conditional model: both numbers are of x given its true label y, not comparable with an "
+              "unconditional model's log p(x))")
     print(_format_report(report) if report is not None else "latent health: needs at least 2 test images")
     if args.worst:
-        print(f"lowest log p(x), the anomaly score (test index: nats): "
+        print(f"lowest log p(x{'|y' if model.conditional else ''}), the anomaly score (test index: nats): "
               + ", ".join(f"{int(i)}: {log_px[i]:.1f}" for i in worst))
     print(f"wrote {json_path}" + (f", {', '.join(str(p) for p in pictures)}" if pictures else ""))
     return 0
@@ -660,10 +715,17 @@ def _default_out(args, model_path: Path, name: str) -> Path:
 def cmd_sample(args) -> int:
     plots = _plots()
     model, model_path = _load_model(args.model)
-    shape = _image_shape_for(args, model, info=_run_info(model_path))
-    path = plots.save_samples(model.sample(args.n, rng=args.seed), shape, _default_out(args, model_path,
-                                                                                         "samples.png"),
-                              ncols=args.ncols)
+    info = _run_info(model_path)
+    shape = _image_shape_for(args, model, info=info)
+    out = _default_out(args, model_path, "samples.png")
+    if model.conditional:
+        dataset = info.get("data", {}).get("name") if isinstance(info.get("data"), dict) else None
+        names = _class_names(dataset, model.n_classes)
+        path = plots.save_class_samples(model, shape, out, n_per_class=args.ncols, class_names=names, rng=args.seed)
+        print(f"wrote {path} (one row per class: {args.ncols} latent codes from the prior, each decoded with "
+              f"every one of the {model.n_classes} labels)")
+        return 0
+    path = plots.save_samples(model.sample(args.n, rng=args.seed), shape, out, ncols=args.ncols)
     print(f"wrote {path} ({args.n} samples from the prior)")
     return 0
 
@@ -681,9 +743,10 @@ def _model_and_test_data(args):
 def cmd_reconstruct(args) -> int:
     plots = _plots()
     model, model_path, data, binarize, info = _model_and_test_data(args)
-    x = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False).x_test
+    prepared = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False)
+    x, y = prepared.x_test, _test_labels(model, prepared.y_test, data.name)
     shape = _image_shape_for(args, model, data, info)
-    path = plots.save_reconstructions(x, model.reconstruct(x), shape,
+    path = plots.save_reconstructions(x, model.reconstruct(x, y), shape,
                                       _default_out(args, model_path, "reconstructions.png"), ncols=args.ncols)
     print(f"wrote {path} ({len(x)} test images of {data.name}, each above its reconstruction)")
     return 0
@@ -692,12 +755,13 @@ def cmd_reconstruct(args) -> int:
 def cmd_traverse(args) -> int:
     plots = _plots()
     model, model_path, data, binarize, info = _model_and_test_data(args)
-    x = prepare(data, binarize, dtype=model.dtype, include_train=False).x_test
+    prepared = prepare(data, binarize, dtype=model.dtype, include_train=False)
+    x, y = prepared.x_test, _test_labels(model, prepared.y_test, data.name)
     if args.index >= len(x):
         raise CommandError(f"--index {args.index} is out of range: the test set has {len(x)} images")
     shape = _image_shape_for(args, model, data, info)
     images, dims, kl = plots.traversal_images(model, x, n_dims=args.dims, n_steps=args.steps, limit=args.limit,
-                                              index=args.index)
+                                              index=args.index, y=y)
     path = plots.image_grid(images, shape, _default_out(args, model_path, "traversals.png"), ncols=args.steps)
     shown = ", ".join(f"z[{d}] (KL {kl[d]:.2f})" for d in dims)
     print(f"wrote {path}: rows vary {shown} from -{args.limit:g} to +{args.limit:g}")
@@ -711,13 +775,15 @@ def cmd_gradcheck(args) -> int:
     if args.likelihood != "gaussian" and args.variance is not None:
         raise _UsageError(f"{PROG} gradcheck", "--variance applies to --likelihood gaussian only")
     model = VAE(n_input=args.n_input, hidden=tuple(args.hidden), n_latent=args.latent, likelihood=args.likelihood,
-                variance=args.variance, activation=args.activation, dtype="float64", seed=args.seed)
+                variance=args.variance, activation=args.activation, dtype="float64", seed=args.seed,
+                n_classes=args.n_classes)
     rng = np.random.default_rng([args.seed, 30])
     if args.likelihood != "gaussian":                  # the Bernoulli likelihoods: values in [0, 1]
         x = rng.random((args.batch, args.n_input))
     else:
         x = rng.standard_normal((args.batch, args.n_input))
-    errors = run_gradcheck(model, x, beta=args.beta, max_entries=args.max_entries, seed=args.seed,
+    y = None if args.n_classes is None else rng.integers(0, args.n_classes, args.batch)
+    errors = run_gradcheck(model, x, beta=args.beta, max_entries=args.max_entries, seed=args.seed, y=y,
                            objective=args.objective, k=args.k, free_bits=args.free_bits)
     worst = max(errors.values())
     what = "" if args.objective == "elbo" and args.k is None else f", objective {args.objective} k={args.k or 1}"

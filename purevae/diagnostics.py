@@ -44,7 +44,7 @@ class ActiveUnits(NamedTuple):
     active: np.ndarray          #: A_j > threshold, bool, shape (n_latent,)
 
 
-def active_units(model, x, threshold: float = 0.01, batch_size: int = 1000) -> ActiveUnits:
+def active_units(model, x, threshold: float = 0.01, batch_size: int = 1000, *, y=None) -> ActiveUnits:
     r"""The latent dimensions in use: A_j = Var_x(mu_j(x)) > threshold (Burda et al. 2016).
 
     Parameters
@@ -53,24 +53,26 @@ def active_units(model, x, threshold: float = 0.01, batch_size: int = 1000) -> A
     x : array (n, n_input), n >= 2
     threshold : float >= 0, default 0.01 (Burda et al.'s)
     batch_size : int, examples encoded at a time
+    y : a conditional model's labels of x (then of q(z|x, y)), as in ``VAE.encode``
 
     Returns
     -------
     ActiveUnits(count, variances, active)
     """
     threshold = finite_float("threshold", threshold, 0.0)
-    x = _examples(model, x, "to measure a variance")
+    x, y = _examples(model, x, y, "to measure a variance")
     batch_size = positive_int("batch_size", batch_size)
-    mu = np.concatenate([model.encode(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
-    return _active_units(mu.astype(np.float64), threshold)
+    mu, _ = _posteriors(model, x, batch_size, y)
+    return _active_units(mu, threshold)
 
 
-def _examples(model, x, purpose: str) -> np.ndarray:
-    """x checked by the model (any values: the likelihood's support is not needed), with at least 2 rows."""
+def _examples(model, x, y, purpose: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """x checked by the model (any values: the likelihood's support is not needed), with at least 2 rows, and
+    its labels (``VAE.check_labels``)."""
     x = model.check_input(x, support=False)
     if x.shape[0] < 2:
         raise ValueError(f"x must hold at least 2 examples {purpose}, got {x.shape[0]}")
-    return x
+    return x, model.check_labels(y, x.shape[0])
 
 
 def _active_units(mu: np.ndarray, threshold: float) -> ActiveUnits:
@@ -89,9 +91,12 @@ def posterior_health(mu: np.ndarray, logvar: np.ndarray, threshold: float = 0.01
     return _kl_per_dimension(mu, logvar), _active_units(mu, threshold)
 
 
-def kl_per_dimension(model, x) -> np.ndarray:
-    """The average over x of KL(q(z_j|x) || N(0, 1)) for each latent dimension j, nats, float64 (n_latent,)."""
-    mu, logvar = model.encode(x)
+def kl_per_dimension(model, x, *, y=None) -> np.ndarray:
+    """The average over x of KL(q(z_j|x) || N(0, 1)) for each latent dimension j, nats, float64 (n_latent,).
+
+    ``y``: a conditional model's labels of x, as in ``VAE.encode``.
+    """
+    mu, logvar = model.encode(x, y)
     return _kl_per_dimension(mu.astype(np.float64), ops.clamp_logvar(logvar.astype(np.float64)))
 
 
@@ -99,9 +104,10 @@ def _kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return np.mean(ops.kl_terms(mu, logvar), axis=0)
 
 
-def _posteriors(model, x, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """mu and the clamped logvar of q(z|x) for every example, float64, encoded ``batch_size`` at a time."""
-    parts = [model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+def _posteriors(model, x, batch_size: int, y=None) -> tuple[np.ndarray, np.ndarray]:
+    """mu and the clamped logvar of q(z|x) (q(z|x, y)) for every example, float64, ``batch_size`` at a time."""
+    parts = [model.encode(x[i:i + batch_size], None if y is None else y[i:i + batch_size])
+             for i in range(0, len(x), batch_size)]
     mu = np.concatenate([p[0] for p in parts]).astype(np.float64)
     logvar = ops.clamp_logvar(np.concatenate([p[1] for p in parts]).astype(np.float64))
     return mu, logvar
@@ -129,7 +135,7 @@ def _mutual_information(mu: np.ndarray, logvar: np.ndarray, rng: np.random.Gener
     return float(neg_entropy - np.mean(log_qz))
 
 
-def mutual_information(model, x, rng=None, batch_size: int = 1000) -> float:
+def mutual_information(model, x, rng=None, batch_size: int = 1000, *, y=None) -> float:
     r"""Estimate of I(x; z) in nats under the aggregate posterior of the examples x (Hoffman & Johnson 2016).
 
     One draw z_i ~ q(z|x_i) per example; I ~= mean_i [ E_q log q(z|x_i) - log (1/N) sum_n q(z_i|x_n) ].
@@ -143,19 +149,20 @@ def mutual_information(model, x, rng=None, batch_size: int = 1000) -> float:
     x : array (n, n_input), n >= 2
     rng : Generator, int seed, or None for a fixed stream derived from the model's seed
     batch_size : int, examples encoded at a time
+    y : a conditional model's labels of x: the aggregate posterior is then of the q(z|x_n, y_n)
 
     Returns
     -------
     float, nats
     """
     batch_size = positive_int("batch_size", batch_size)
-    x = _examples(model, x, "to estimate the mutual information")
+    x, y = _examples(model, x, y, "to estimate the mutual information")
     rng = as_rng(rng, [model.seed, 4])
-    mu, logvar = _posteriors(model, x, batch_size)
+    mu, logvar = _posteriors(model, x, batch_size, y)
     return _mutual_information(mu, logvar, rng)
 
 
-def latent_report(model, x, threshold: float = 0.01, rng=None, batch_size: int = 1000) -> dict:
+def latent_report(model, x, threshold: float = 0.01, rng=None, batch_size: int = 1000, *, y=None) -> dict:
     r"""The health of the latent space on the examples x, in one call (one encoder pass).
 
     Parameters
@@ -165,6 +172,7 @@ def latent_report(model, x, threshold: float = 0.01, rng=None, batch_size: int =
     threshold : float >= 0, the active-unit threshold on Var_x(mu_j(x)) (Burda et al. 2016: 0.01)
     rng : Generator, int seed, or None: the draws of the mutual-information estimate (see ``mutual_information``)
     batch_size : int, examples encoded at a time
+    y : a conditional model's labels of x (the posteriors are then q(z|x, y)), as in ``VAE.encode``
 
     Returns
     -------
@@ -181,9 +189,9 @@ def latent_report(model, x, threshold: float = 0.01, rng=None, batch_size: int =
     """
     threshold = finite_float("threshold", threshold, 0.0)
     batch_size = positive_int("batch_size", batch_size)
-    x = _examples(model, x, "for a latent report")
+    x, y = _examples(model, x, y, "for a latent report")
     rng = as_rng(rng, [model.seed, 4])
-    mu, logvar = _posteriors(model, x, batch_size)
+    mu, logvar = _posteriors(model, x, batch_size, y)
     kl = _kl_per_dimension(mu, logvar)
     units = _active_units(mu, threshold)
     return {"n_examples": int(x.shape[0]), "kl_per_dimension": kl, "kl": float(kl.sum()),

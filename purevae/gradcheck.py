@@ -48,7 +48,7 @@ def numeric_gradient(f, array: np.ndarray, indices, h: float = 1e-4) -> np.ndarr
 
 
 def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entries: int = 200,
-              seed: int = 0, *, objective: str = "elbo", k: int | None = None, free_bits: float = 0.0
+              seed: int = 0, *, y=None, objective: str = "elbo", k: int | None = None, free_bits: float = 0.0
               ) -> "OrderedDict[str, float]":
     r"""Max relative error between ``loss_and_grads`` and central differences, per parameter name.
 
@@ -61,6 +61,8 @@ def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entrie
         Fixed noise; drawn once from ``seed`` when omitted ((k, batch, n_latent) when k is given).
     beta : float
         KL weight of the loss being checked.
+    y : array of int (batch,) or int, optional
+        The labels of a conditional model (``VAE(n_classes=C)``); its ``label_weight`` rows are checked too.
     objective : "elbo" or "iwae"
         The loss being checked (``VAE.loss_and_grads``).
     k : int >= 1, optional
@@ -89,17 +91,18 @@ def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entrie
     seed = check_seed("seed", seed, allow_none=False)
     model64 = model.astype("float64")
     x = model64.check_input(x)
+    y = model64.check_labels(y, x.shape[0])
     rng = np.random.default_rng(seed)
     if eps is None:
         k_draw = 1 if k is None else positive_int("k", k)
         shape = (x.shape[0], model64.n_latent) if k is None else (k_draw, x.shape[0], model64.n_latent)
         eps = rng.standard_normal(shape)
     eps = model64.check_eps(eps, x.shape[0])
-    _, grads = model64.loss_and_grads(x, eps=eps, beta=beta, objective=objective, k=k, free_bits=free_bits)
+    _, grads = model64.loss_and_grads(x, eps=eps, beta=beta, y=y, objective=objective, k=k, free_bits=free_bits)
     ws = Workspace()   # the loss is evaluated 4 times per entry: reuse one set of arrays
 
     def loss() -> float:
-        return model64.step(x, eps, beta, ws, objective=objective, free_bits=free_bits).loss
+        return model64.step(x, eps, beta, ws, y=y, objective=objective, free_bits=free_bits).loss
 
     result: OrderedDict[str, float] = OrderedDict()
     for name, param in model64.params.items():

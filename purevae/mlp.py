@@ -12,6 +12,12 @@ One layer, forward then backward (docs/derivations.md#dense and #activations)::
     a_bar = h_bar * f'(h)         kern.activation_backward_bias (also b_bar = column sums of a_bar)
     W_bar = x^T a_bar             ops.linear_backward
     x_bar = a_bar W^T             ops.linear_backward (skipped for the first layer unless asked)
+
+A conditional MLP (``n_classes`` = C > 0, the conditional VAE) adds to its first layer the parameter
+``<layer>.label_weight`` T of shape (C, n_out) and takes one label y_r in 0..C-1 per row (docs/derivations.md#conditional-vae)::
+
+    a     = x @ W + b + T[y]      ops.linear_forward, kern.label_rows_forward, then bias + f as above
+    T_bar[c] = sum_{r: y_r = c} a_bar[r]     kern.label_rows_backward (a scatter-add of a_bar's rows)
 """
 from __future__ import annotations
 
@@ -40,10 +46,14 @@ class MLP:
         A key of ``ops.ACTIVATIONS``, applied after every layer but the last.
     alpha : float
         The activation's parameter (``ops.DEFAULT_ALPHA``).
+    n_classes : int
+        0 (default): no labels. C > 0: the first layer adds the row ``label_weight[y]`` of its (C, n_out)
+        parameter for each row's label y, as if a one-hot y were concatenated to the input.
     """
 
-    def __init__(self, name: str, sizes: Sequence[int], activation: str, alpha: float):
+    def __init__(self, name: str, sizes: Sequence[int], activation: str, alpha: float, n_classes: int = 0):
         self.name = name
+        self.n_classes = int(n_classes)
         self.sizes = tuple(int(s) for s in sizes)
         self.activation = activation
         self.alpha = alpha
@@ -64,39 +74,57 @@ class MLP:
         """PyTorch ``nn.Linear``'s default: every weight and bias uniform in +-1/sqrt(fan_in).
 
         Drawn in float64 from ``rng``, layer by layer, weight then bias (then cast to ``dtype``), so float32
-        and float64 models with the same seed start from the same point.
+        and float64 models with the same seed start from the same point. A conditional first layer counts
+        the one-hot label in its fan-in (n_in + C, as the concatenated layer it stands for) and draws
+        ``label_weight`` between its weight and bias.
         """
         params: OrderedDict[str, np.ndarray] = OrderedDict()
-        for (name, _), n_in, n_out in zip(self.layers, self.sizes[:-1], self.sizes[1:]):
-            bound = 1.0 / np.sqrt(n_in)  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        for i, ((name, _), n_in, n_out) in enumerate(zip(self.layers, self.sizes[:-1], self.sizes[1:])):
+            labelled = i == 0 and self.n_classes > 0
+            bound = 1.0 / np.sqrt(n_in + (self.n_classes if labelled else 0))  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
             params[f"{name}.weight"] = rng.uniform(-bound, bound, (n_in, n_out)).astype(dtype)
+            if labelled:
+                params[f"{name}.label_weight"] = rng.uniform(-bound, bound, (self.n_classes, n_out)).astype(dtype)
             params[f"{name}.bias"] = rng.uniform(-bound, bound, n_out).astype(dtype)
         return params
 
-    def forward(self, params: dict, x: np.ndarray, kern: ModuleType, ws=FRESH) -> list[np.ndarray]:
+    def _check_labels(self, labels) -> None:
+        if (labels is None) != (self.n_classes == 0):
+            raise ValueError(f"{self.name}: labels are needed exactly when the MLP is conditional "
+                             f"(n_classes={self.n_classes})")
+
+    def forward(self, params: dict, x: np.ndarray, kern: ModuleType, ws=FRESH, labels: np.ndarray | None = None
+                ) -> list[np.ndarray]:
         """The outputs of every layer: ``cache[0] = x``, ``cache[i + 1] = f(cache[i] @ W_i + b_i)``.
 
         ``x`` is validated, C-contiguous, of the parameters' dtype. ``cache[-1]`` is the MLP's output;
         the whole list is what ``backward`` needs. Arrays come from ``ws`` (keys ``<layer>.out``).
+        ``labels``: a conditional MLP's validated ``np.intp`` labels, one per row of x (None otherwise).
         """
+        self._check_labels(labels)
         cache = [x]
         h = x
-        for name, code in self.layers:
+        for i, (name, code) in enumerate(self.layers):
             weight = params[f"{name}.weight"]
             out = ws.array(f"{name}.out", (h.shape[0], weight.shape[1]), h.dtype)
             h = ops.linear_forward(h, weight, out)                               # GEMM (BLAS): h W
+            if i == 0 and labels is not None:
+                kern.label_rows_forward(h, params[f"{name}.label_weight"], labels)   # in place: + T[y]
             kern.bias_activation_forward(h, params[f"{name}.bias"], code, self.alpha)  # in place: f(h W + b)
             cache.append(h)
         return cache
 
     def backward(self, params: dict, cache: list[np.ndarray], grad_out: np.ndarray, kern: ModuleType, ws=FRESH,
-                 need_input_grad: bool = False) -> tuple["OrderedDict[str, np.ndarray]", np.ndarray | None]:
+                 need_input_grad: bool = False, labels: np.ndarray | None = None
+                 ) -> tuple["OrderedDict[str, np.ndarray]", np.ndarray | None]:
         """Walk the layers backwards from ``grad_out`` = d loss / d cache[-1].
 
         Returns the gradients of this MLP's parameters (name -> array, from the last layer to the first)
         and d loss / d x when ``need_input_grad`` (else None). ``grad_out`` is overwritten: it becomes
         the last layer's grad_pre. Arrays come from ``ws`` (keys ``<param>.grad``, ``<layer>.input.grad``).
+        ``labels``: those given to ``forward``.
         """
+        self._check_labels(labels)
         grads: OrderedDict[str, np.ndarray] = OrderedDict()
         grad_h = grad_out
         for i in range(len(self.layers) - 1, -1, -1):
@@ -112,5 +140,9 @@ class MLP:
             ops.linear_backward(layer_input, weight, grad_h, grad_weight, grad_input)   # x^T grad_pre, grad_pre W^T
             grads[f"{name}.weight"] = grad_weight
             grads[f"{name}.bias"] = grad_bias                                           # column sums of grad_pre
+            if i == 0 and labels is not None:                                           # per-label sums of grad_pre
+                grad_label = ws.array(f"{name}.label_weight.grad", (self.n_classes, h.shape[1]), h.dtype)
+                kern.label_rows_backward(grad_h, labels, grad_label)
+                grads[f"{name}.label_weight"] = grad_label
             grad_h = grad_input
         return grads, (grad_h if need_input_grad else None)

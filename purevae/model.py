@@ -9,7 +9,10 @@ Parameters live in one ordered dict ``params``; a dense layer called ``name`` ha
 ``name.weight`` of shape (n_in, n_out) (so that it computes ``x @ weight + bias``) and ``name.bias``
 of shape (n_out,). Layers: ``encoder.0 ... encoder.{n-1}`` (hidden), ``encoder.out`` (n_in, 2 n_latent)
 whose first n_latent outputs are ``mu`` and last n_latent ``logvar``; ``decoder.0 ...``, ``decoder.out``
-(n_in, n_input); the learned-variance Gaussian adds ``decoder.logvar`` (n_input,).
+(n_in, n_input); the learned-variance Gaussian adds ``decoder.logvar`` (n_input,). A conditional model
+(``n_classes`` = C, Sohn et al. 2015) adds ``encoder.0.label_weight`` and ``decoder.0.label_weight`` (C, n_out)
+to the first layer of each side (``encoder.out`` / ``decoder.out`` when that side has no hidden layer): the
+label y of each example enters as pre = h W + b + label_weight[y] (docs/derivations.md#conditional-vae).
 
 The seams ``VAE`` composes, and that training, evaluation, gradcheck and io use (never underscore names):
 
@@ -41,8 +44,8 @@ from .latent import GaussianLatent
 from .likelihoods import Likelihood, make_likelihood
 from .mlp import MLP
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
-from .validation import (as_rng, check_data, check_eps, choice, finite_float, float_dtype, positive_int,
-                         seed as check_seed)
+from .validation import (as_rng, check_data, check_eps, check_labels, choice, finite_float, float_dtype,
+                         positive_int, seed as check_seed)
 from .workspace import FRESH, Workspace, WorkspaceCache
 
 __all__ = ["VAE", "StepResult", "load", "DTYPES"]
@@ -88,6 +91,10 @@ class VAE:
     seed : int or None
         Seeds the model's ``numpy.random.Generator`` (initialisation, shuffling, eps). None draws one
         and stores it in ``self.seed``.
+    n_classes : int or None
+        None (default): an unconditional VAE. C >= 1: a conditional VAE (Sohn, Lee & Yan 2015) whose encoder
+        q(z|x, y) and decoder p(x|z, y) both see a label y in 0..C-1; every method that takes data then needs
+        ``y`` (one integer label per example, or one integer for all of them).
 
     Notes
     -----
@@ -99,7 +106,7 @@ class VAE:
     def __init__(self, n_input: int, hidden: Sequence[int] = (400,), n_latent: int = 20,
                  likelihood: str | Likelihood = "bernoulli", activation: str = "relu", dtype: str = "float32",
                  seed: int | None = 0, *, variance: float | None = None, alpha: float | None = None,
-                 decoder_hidden: Sequence[int] | None = None):
+                 decoder_hidden: Sequence[int] | None = None, n_classes: int | None = None):
         self.n_input = positive_int("n_input", n_input)
         self.n_latent = positive_int("n_latent", n_latent)
         self.hidden = self._widths("hidden", hidden)
@@ -110,15 +117,19 @@ class VAE:
         backend.activation_code(activation, self.alpha)  # validates alpha for this activation
         self.dtype = float_dtype("dtype", dtype, DTYPES)   # np.float32 and np.dtype("float32") name a dtype too
         self.likelihood = make_likelihood(likelihood, variance)
+        self.n_classes = None if n_classes is None else positive_int("n_classes", n_classes)
         seed = check_seed("seed", seed)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         self.seed = seed
         self.rng = np.random.default_rng(self.seed)
 
-        self.encoder = MLP("encoder", [self.n_input, *self.hidden, 2 * self.n_latent], activation, self.alpha)
+        classes = self.n_classes or 0
+        self.encoder = MLP("encoder", [self.n_input, *self.hidden, 2 * self.n_latent], activation, self.alpha,
+                           classes)
         self.latent = GaussianLatent(self.n_latent)
-        self.decoder = MLP("decoder", [self.n_latent, *self.decoder_hidden, self.n_input], activation, self.alpha)
+        self.decoder = MLP("decoder", [self.n_latent, *self.decoder_hidden, self.n_input], activation, self.alpha,
+                           classes)
         self.params: OrderedDict[str, np.ndarray] = OrderedDict()
         self.params.update(self.encoder.init_params(self.rng, self.dtype))
         self.params.update(self.decoder.init_params(self.rng, self.dtype))
@@ -151,13 +162,13 @@ class VAE:
         return {"n_input": self.n_input, "hidden": list(self.hidden), "n_latent": self.n_latent,
                 "likelihood": lik["likelihood"], "variance": lik.get("variance"), "activation": self.activation,
                 "alpha": self.alpha, "decoder_hidden": list(self.decoder_hidden), "dtype": self.dtype.name,
-                "seed": self.seed}
+                "seed": self.seed, "n_classes": self.n_classes}
 
     def __repr__(self) -> str:
         c = self.config()
         return (f"VAE(n_input={c['n_input']}, hidden={tuple(c['hidden'])}, n_latent={c['n_latent']}, "
                 f"likelihood={c['likelihood']!r}, activation={c['activation']!r}, dtype={c['dtype']!r}, "
-                f"seed={c['seed']})")
+                f"seed={c['seed']}" + ("" if self.n_classes is None else f", n_classes={self.n_classes}") + ")")
 
     def astype(self, dtype: str) -> "VAE":
         """A copy of the model (parameters cast, no optimizer state) in another dtype ("float32" or "float64")."""
@@ -185,6 +196,37 @@ class VAE:
         """z as a validated (n, n_latent) C-contiguous array of the model's dtype."""
         return check_data(name, z, self.n_latent, self.dtype)
 
+    @property
+    def conditional(self) -> bool:
+        """True for a conditional VAE (``n_classes`` given): its methods need the labels ``y``."""
+        return self.n_classes is not None
+
+    def check_labels(self, y, n: int, name: str = "y") -> np.ndarray | None:
+        """The labels of n examples as a validated ``np.intp`` array (n,), or None for an unconditional model.
+
+        A conditional model needs y (one integer in 0..n_classes-1 per example, or one for all); an
+        unconditional one refuses it (ValueError), so a label is never silently ignored.
+        """
+        if not self.conditional:
+            if y is not None:
+                hint = (f" (did you mean k={y}? pass k by keyword)" if np.ndim(y) == 0 and not isinstance(y, bool)
+                        else "")
+                raise ValueError(f"{name} was given, but this model is not conditional (n_classes=None): it has no "
+                                 f"use for labels{hint}")
+            return None
+        if y is None:
+            raise ValueError(f"{name} is required: this model is conditional (n_classes={self.n_classes}); pass one "
+                             f"label in 0..{self.n_classes - 1} per example (or one integer for all)")
+        return check_labels(name, y, n, self.n_classes)
+
+    def label_rows(self, y: np.ndarray | None, k: int, ws=FRESH) -> np.ndarray | None:
+        """The labels of the decoder's k B rows (sample-major: row i B + b has y[b]); y itself when k = 1."""
+        if y is None or k == 1:
+            return y
+        rows = ws.array("labels.rows", (k * y.shape[0],), np.intp)
+        rows.reshape(k, y.shape[0])[...] = y
+        return rows
+
     def check_eps(self, eps, batch: int) -> np.ndarray:
         """eps of shape (batch, n_latent) or (k, batch, n_latent), validated and cast to the model's dtype."""
         return check_eps(eps, batch, self.n_latent, self.dtype)
@@ -196,8 +238,8 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     # one training step
     # -----------------------------------------------------------------------------------------
-    def loss_and_grads(self, x, eps=None, beta: float = 1.0, *, objective: str = "elbo", k: int | None = None,
-                       free_bits: float = 0.0) -> tuple[float, dict[str, np.ndarray]]:
+    def loss_and_grads(self, x, eps=None, beta: float = 1.0, *, y=None, objective: str = "elbo",
+                       k: int | None = None, free_bits: float = 0.0) -> tuple[float, dict[str, np.ndarray]]:
         r"""The loss of a batch, in nats per example, and its gradient for every parameter.
 
         objective "elbo" (default), the mean negative ELBO, with the KL in closed form:
@@ -219,6 +261,9 @@ class VAE:
             The noise of the reparameterization. Default: drawn from the model's generator (``self.rng``).
         beta : float
             Weight of the KL term (1 gives the ELBO or the bound; warm-up ramps it).
+        y : array of int, shape (B,), or int
+            The labels of a conditional model (``n_classes``): then every term is conditioned on y,
+            q(z|x, y) and p(x|z, y). Required for a conditional model, refused by an unconditional one.
         objective : "elbo" or "iwae"
         k : int >= 1, optional
             Samples per example; must agree with eps's k when both are given. Default: eps's k, else 1.
@@ -232,6 +277,7 @@ class VAE:
         grads : dict name -> ndarray, same names and shapes as ``self.params``; new arrays the caller owns
         """
         x = self.check_input(x)
+        y = self.check_labels(y, x.shape[0])
         objective = choice("objective", objective, OBJECTIVES)
         if k is not None:
             k = positive_int("k", k)
@@ -240,15 +286,17 @@ class VAE:
             eps_k = eps.shape[0] if eps.ndim == 3 else 1
             if k is not None and k != eps_k:
                 raise ValueError(f"k is {k} but eps holds {eps_k} sample(s) per example (shape {eps.shape})")
-        result = self.step(x, eps, beta, FRESH, objective=objective, k=1 if k is None else k, free_bits=free_bits)
+        result = self.step(x, eps, beta, FRESH, y=y, objective=objective, k=1 if k is None else k,
+                           free_bits=free_bits)
         return result.loss, result.grads
 
     def step(self, x: np.ndarray, eps: np.ndarray | None = None, beta: float = 1.0, ws=FRESH, *,
-             objective: str = "elbo", k: int = 1, free_bits: float = 0.0) -> StepResult:
+             y: np.ndarray | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0) -> StepResult:
         r"""One step on validated arrays: ``StepResult(loss, recon, kl, grads)``; what ``fit`` and ``gradcheck`` call.
 
         ``x`` comes from ``check_input`` and ``eps`` from ``check_eps``: (B, L), or (k, B, L) for k samples per
-        example; None draws (B, L) from ``self.rng``, or (k, B, L) when ``k > 1`` or for "iwae".
+        example; None draws (B, L) from ``self.rng``, or (k, B, L) when ``k > 1`` or for "iwae". ``y``: a
+        conditional model's labels (B,) (``check_labels``); the decoder's k B rows take them tiled (``label_rows``).
         ``ws`` is where every array of the step comes from (``purevae.workspace``): ``FRESH`` makes new ones
         (what ``loss_and_grads`` uses); a ``Workspace`` (``self.workspace(batch)``, what ``fit`` uses) hands
         out the same arrays on every call, so a steady-state step allocates no large array and the returned
@@ -271,6 +319,7 @@ class VAE:
             raise ValueError(f"free_bits applies to objective 'elbo' (the {objective} bound has no KL term to "
                              f"floor), got free_bits={free_bits}")
         batch, n_latent = x.shape[0], self.n_latent
+        y = self.check_labels(y, batch)                             # O(B): the kernels trust the labels
         if eps is None:
             k = positive_int("k", k)
             shape = (batch, n_latent) if k == 1 and objective == "elbo" else (k, batch, n_latent)
@@ -282,14 +331,15 @@ class VAE:
         kern = backend.kernels()
 
         # ---- forward --------------------------------------------------------------------------
-        enc = self.encoder.forward(self.params, x, kern, ws)        # enc[-1]: (B, 2L) = [mu | logvar]
+        y_rows = self.label_rows(y, k, ws)                          # the label of each decoder row (None: none)
+        enc = self.encoder.forward(self.params, x, kern, ws, y)     # enc[-1]: (B, 2L) = [mu | logvar]
         mu_logvar = enc[-1]
         mu_logvar_rows = mu_logvar                                  # the likelihood pairs x with each block of B rows
         if k > 1:                                                   # a copy, not compute: k (B, 2L) arrays
             mu_logvar_rows = ws.array("mu_logvar.rows", (rows, 2 * n_latent), self.dtype)
             mu_logvar_rows.reshape(k, batch, 2 * n_latent)[...] = mu_logvar
         z, kl = self.latent.forward(mu_logvar_rows, eps_rows, kern, ws)  # z = mu + e^(logvar/2) eps; KL closed form
-        dec = self.decoder.forward(self.params, z, kern, ws)
+        dec = self.decoder.forward(self.params, z, kern, ws, y_rows)
 
         if objective == "elbo":
             scale = 1.0 / rows                                      # a mean over the B examples and k samples
@@ -304,7 +354,8 @@ class VAE:
             else:
                 loss = recon + beta * kl_mean
             # ---- backward, top to bottom ------------------------------------------------------
-            decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True)
+            decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True,
+                                                          labels=y_rows)
             grad_mu_logvar = self.latent.backward(mu_logvar_rows, eps_rows, grad_z, kl_weight, scale, kern, ws)
             if k > 1:                                               # a repeated array's gradient: the sum over copies
                 grad_mu_logvar = np.sum(grad_mu_logvar.reshape(k, batch, 2 * n_latent), axis=0,
@@ -318,63 +369,73 @@ class VAE:
             # ---- backward: each sample's gradient weighted by its normalised weight / B ----------
             nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, weights.reshape(rows),
                                                                 kern, ws)
-            decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True)
+            decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True,
+                                                          labels=y_rows)
             grad_mu_logvar = self.latent.iwae_backward(mu_logvar, eps3, z.reshape(k, batch, n_latent),
                                                        grad_z.reshape(k, batch, n_latent), weights, beta, kern, ws)
-        encoder_grads, _ = self.encoder.backward(self.params, enc, grad_mu_logvar, kern, ws)
+        encoder_grads, _ = self.encoder.backward(self.params, enc, grad_mu_logvar, kern, ws, labels=y)
         grads = {**decoder_grads, **encoder_grads, **lik_grads}
         return StepResult(loss, recon, kl_mean, OrderedDict((name, grads[name]) for name in self.params))
 
     # -----------------------------------------------------------------------------------------
     # inference
     # -----------------------------------------------------------------------------------------
-    def encode(self, x) -> tuple[np.ndarray, np.ndarray]:
-        """The parameters of q(z|x): ``mu`` and ``logvar`` (log-variance), each (n, n_latent)."""
+    def encode(self, x, y=None) -> tuple[np.ndarray, np.ndarray]:
+        """The parameters of q(z|x) (q(z|x, y) for a conditional model): ``mu`` and ``logvar``, each (n, n_latent)."""
         x = self.check_input(x, support=False)
-        mu_logvar = self.encoder.forward(self.params, x, backend.kernels())[-1]
+        y = self.check_labels(y, x.shape[0])
+        mu_logvar = self.encoder.forward(self.params, x, backend.kernels(), labels=y)[-1]
         return mu_logvar[:, :self.n_latent].copy(), mu_logvar[:, self.n_latent:].copy()
 
-    def decode(self, z) -> np.ndarray:
-        """The mean of p(x|z) for latent codes z of shape (n, n_latent): (n, n_input)."""
+    def decode(self, z, y=None) -> np.ndarray:
+        """The mean of p(x|z) (p(x|z, y) for a conditional model) for latent codes z (n, n_latent): (n, n_input)."""
         z = self.check_latent(z)
-        return self.likelihood.mean(self.decoder.forward(self.params, z, backend.kernels())[-1], self.params)
+        y = self.check_labels(y, z.shape[0])
+        out = self.decoder.forward(self.params, z, backend.kernels(), labels=y)[-1]
+        return self.likelihood.mean(out, self.params)
 
-    def reconstruct(self, x) -> np.ndarray:
-        """decode(mu(x)): the mean of p(x|z) at the mean of q(z|x), shape (n, n_input)."""
-        mu, _ = self.encode(x)
-        return self.decode(mu)
+    def reconstruct(self, x, y=None) -> np.ndarray:
+        """decode(mu(x)): the mean of p(x|z) at the mean of q(z|x), shape (n, n_input); y as in ``encode``."""
+        x = self.check_input(x, support=False)
+        y = self.check_labels(y, x.shape[0])
+        mu, _ = self.encode(x, y)
+        return self.decode(mu, y)
 
-    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
-        """Means of p(x|z) for n draws z ~ N(0, I), shape (n, n_input).
+    def sample(self, n: int, rng: np.random.Generator | int | None = None, *, y=None) -> np.ndarray:
+        """Means of p(x|z) (p(x|z, y) for a conditional model) for n draws z ~ N(0, I), shape (n, n_input).
 
         ``rng``: a Generator or a seed; None uses a fixed stream derived from the model's seed, so the
-        same call gives the same images (the training generator is left untouched).
+        same call gives the same images (the training generator is left untouched). ``y``: a conditional
+        model's label, one integer for all n images or an array of n.
         """
         n = positive_int("n", n)
+        y = self.check_labels(y, n)
         rng = as_rng(rng, [self.seed, 1])
-        return self.decode(self.latent.draw_eps((n, self.n_latent), self.dtype, rng))
+        return self.decode(self.latent.draw_eps((n, self.n_latent), self.dtype, rng), y)
 
-    def elbo(self, x, k: int = 1, rng: np.random.Generator | int | None = None, batch_size: int = 1000
+    def elbo(self, x, y=None, k: int = 1, rng: np.random.Generator | int | None = None, batch_size: int = 1000
              ) -> np.ndarray:
         """Per-example ELBO in nats, shape (n,): E_q[log p(x|z)] - KL, averaged over k draws of z.
 
+        For a conditional model, the bound on log p(x|y) with labels ``y`` (as in ``encode``).
         ``rng`` as in ``sample``; None gives the same answer on every call.
         """
-        return objectives.elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size)
+        return objectives.elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size, y=y)
 
-    def log_likelihood(self, x, k: int = 5000, rng: np.random.Generator | int | None = None,
+    def log_likelihood(self, x, y=None, k: int = 5000, rng: np.random.Generator | int | None = None,
                        batch_size: int = 100, max_rows: int = 4096) -> np.ndarray:
         """Per-example importance-weighted estimate of log p(x) in nats (Burda et al. 2016), shape (n,).
 
+        For a conditional model, of log p(x|y) with labels ``y`` (as in ``encode``).
         See ``purevae.objectives.log_likelihood`` for the estimator and its memory use.
         """
-        return objectives.log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows)
+        return objectives.log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows, y=y)
 
     # -----------------------------------------------------------------------------------------
     # training and files
     # -----------------------------------------------------------------------------------------
     def fit(self, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
-            optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
+            y=None, optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
             binarize: bool = False, verbose: bool = False, callback: Callable[[dict], None] | None = None,
             checkpoint=None, checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1,
             free_bits: float = 0.0, beta_schedule: Callable[[int, int], float] | None = None) -> dict[str, list]:
@@ -384,7 +445,7 @@ class VAE:
         arguments). Returns the history, a dict of lists accumulated over every call.
         """
         return train.fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data,
-                         optimizer=optimizer, beta=beta, warmup_epochs=warmup_epochs, shuffle=shuffle,
+                         y=y, optimizer=optimizer, beta=beta, warmup_epochs=warmup_epochs, shuffle=shuffle,
                          binarize=binarize, verbose=verbose, callback=callback, checkpoint=checkpoint,
                          checkpoint_every=checkpoint_every, objective=objective, k=k, free_bits=free_bits,
                          beta_schedule=beta_schedule)

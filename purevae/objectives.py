@@ -32,32 +32,38 @@ def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
     return per_epoch_linear(warmup_epochs, beta)(0, epoch)
 
 
-def _decode_samples(model, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws) -> tuple[np.ndarray, np.ndarray]:
-    """z = mu + sigma eps for eps of shape (s, b, L), and the decoder's output at the s * b rows (row i b + j)."""
+def _decode_samples(model, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws, y=None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """z = mu + sigma eps for eps of shape (s, b, L), and the decoder's output at the s * b rows (row i b + j).
+
+    ``y``: a conditional model's labels of the b examples (the rows take them tiled), else None.
+    """
     s, b, n_latent = eps.shape
     z = model.latent.sample(mu_logvar, eps, ws)                             # (s, b, L)
-    out = model.decoder.forward(model.params, z.reshape(s * b, n_latent), kern, ws)[-1]
+    out = model.decoder.forward(model.params, z.reshape(s * b, n_latent), kern, ws, model.label_rows(y, s, ws))[-1]
     return z, out
 
 
-def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws=FRESH) -> np.ndarray:
+def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws=FRESH, y=None
+                   ) -> np.ndarray:
     """log p(x|z) of shape (s, b) in float64 for eps of shape (s, b, L).
 
     The decoder runs once on the s * b rows; log p(x|z) is minus the likelihood's value kernel, whose formula
     the training step's kernel shares; x pairs with each of the s blocks of b rows (no copy).
     """
-    _, out = _decode_samples(model, mu_logvar, eps, kern, ws)
+    _, out = _decode_samples(model, mu_logvar, eps, kern, ws, y)
     return model.likelihood.log_prob(x, out, model.params, kern, ws).reshape(eps.shape[:2]).astype(np.float64)
 
 
-def _log_weights(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws=FRESH) -> np.ndarray:
+def _log_weights(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws=FRESH, y=None
+                 ) -> np.ndarray:
     r"""log w = log p(x|z) + log p(z) - log q(z|x) for eps of shape (s, b, L); returns (s, b) in float64.
 
         log p(z) - log q(z|x) = 0.5 sum_k (logvar_k + eps_k^2 - z_k^2)   (ops.log_pz_minus_log_qz; z - mu = sigma eps)
 
     one fused kernel of the likelihood over the decoder's output (``Likelihood.log_weights``).
     """
-    z, out = _decode_samples(model, mu_logvar, eps, kern, ws)
+    z, out = _decode_samples(model, mu_logvar, eps, kern, ws, y)
     return model.likelihood.log_weights(x, out, mu_logvar, eps, z, model.params, kern, ws)
 
 
@@ -66,16 +72,17 @@ def _chunks(n: int, size: int):
         yield slice(start, min(n, start + size))
 
 
-def elbo_terms(model, x, k: int = 1, rng=None, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+def elbo_terms(model, x, k: int = 1, rng=None, batch_size: int = 1000, *, y=None) -> tuple[np.ndarray, np.ndarray]:
     r"""The two terms of the per-example ELBO, in nats: ((1/k) sum_i log p(x|z_i), KL(q(z|x) || N(0, I))).
 
     z_i ~ q(z|x); the KL is in closed form. Both have shape (n,), float64.
     ``rng``: Generator, int seed, or None for a fixed stream derived from the model's seed.
+    ``y``: a conditional model's labels (``VAE.check_labels``): the terms of log p(x|y)'s bound.
     """
-    return elbo_terms_and_posteriors(model, x, k=k, rng=rng, batch_size=batch_size)[:2]
+    return elbo_terms_and_posteriors(model, x, k=k, rng=rng, batch_size=batch_size, y=y)[:2]
 
 
-def elbo_terms_and_posteriors(model, x, k: int = 1, rng=None, batch_size: int = 1000
+def elbo_terms_and_posteriors(model, x, k: int = 1, rng=None, batch_size: int = 1000, *, y=None
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""``elbo_terms`` and the posteriors it encoded on the way: (log_px_z, kl, mu, logvar).
 
@@ -85,6 +92,7 @@ def elbo_terms_and_posteriors(model, x, k: int = 1, rng=None, batch_size: int = 
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
     x = model.check_input(x)
+    y = model.check_labels(y, x.shape[0])
     rng = as_rng(rng, [model.seed, 2])
     kern = backend.kernels()
     log_px_z, kl = np.empty(x.shape[0]), np.empty(x.shape[0])
@@ -92,24 +100,26 @@ def elbo_terms_and_posteriors(model, x, k: int = 1, rng=None, batch_size: int = 
     workspaces = WorkspaceCache()                              # one per chunk shape: no allocation per chunk
     for sl in _chunks(x.shape[0], batch_size):
         ws = workspaces.get(sl.stop - sl.start)
-        mu_logvar = model.encoder.forward(model.params, x[sl], kern, ws)[-1]
+        y_sl = None if y is None else y[sl]
+        mu_logvar = model.encoder.forward(model.params, x[sl], kern, ws, y_sl)[-1]
         posteriors[sl] = mu_logvar
         eps = model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng, ws)
-        log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern, ws).mean(axis=0)
+        log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern, ws, y_sl).mean(axis=0)
         kl[sl] = model.latent.kl(mu_logvar)                    # closed form, float64
     return log_px_z, kl, posteriors[:, :model.n_latent], posteriors[:, model.n_latent:]
 
 
-def elbo_per_example(model, x, k: int = 1, rng=None, batch_size: int = 1000) -> np.ndarray:
+def elbo_per_example(model, x, k: int = 1, rng=None, batch_size: int = 1000, *, y=None) -> np.ndarray:
     r"""Per-example ELBO in nats, shape (n,): (1/k) sum_i log p(x|z_i) - KL(q(z|x) || N(0, I)), z_i ~ q(z|x).
 
-    The KL is in closed form (lower variance than averaging log w). ``rng`` as in ``elbo_terms``.
+    The KL is in closed form (lower variance than averaging log w). ``rng`` and ``y`` as in ``elbo_terms``.
     """
-    log_px_z, kl = elbo_terms(model, x, k=k, rng=rng, batch_size=batch_size)
+    log_px_z, kl = elbo_terms(model, x, k=k, rng=rng, batch_size=batch_size, y=y)
     return log_px_z - kl
 
 
-def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max_rows: int = 4096) -> np.ndarray:
+def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max_rows: int = 4096, *, y=None
+                   ) -> np.ndarray:
     r"""Importance-weighted estimate of log p(x) per example, in nats, shape (n,).
 
         log p(x) ~= log (1/k) sum_{i=1..k} p(x | z_i) p(z_i) / q(z_i | x),   z_i ~ q(z|x)
@@ -131,22 +141,26 @@ def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max
     k : int >= 1, importance samples per example
     rng : Generator, int seed, or None for a fixed stream derived from the model's seed
     batch_size, max_rows : int, the memory knobs above
+    y : a conditional model's labels (``VAE.check_labels``): the estimate is then of log p(x|y), with
+        q(z|x, y) as the proposal and p(x|z, y) p(z) in the weights
     """
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
     max_rows = positive_int("max_rows", max_rows)
     x = model.check_input(x)
+    y = model.check_labels(y, x.shape[0])
     rng = as_rng(rng, [model.seed, 3])
     kern = backend.kernels()
     result = np.empty(x.shape[0])
     encoders, decoders = WorkspaceCache(), WorkspaceCache()   # one per chunk shape: no allocation per chunk
     for sl in _chunks(x.shape[0], batch_size):
         b = sl.stop - sl.start
-        mu_logvar = model.encoder.forward(model.params, x[sl], kern, encoders.get(b))[-1]
+        y_sl = None if y is None else y[sl]
+        mu_logvar = model.encoder.forward(model.params, x[sl], kern, encoders.get(b), y_sl)[-1]
         log_w = np.empty((k, b))
         for ks in _chunks(k, max(1, max_rows // b)):
             ws = decoders.get((ks.stop - ks.start) * b)
             eps = model.latent.draw_eps((ks.stop - ks.start, b, model.n_latent), model.dtype, rng, ws)
-            log_w[ks] = _log_weights(model, x[sl], mu_logvar, eps, kern, ws)
+            log_w[ks] = _log_weights(model, x[sl], mu_logvar, eps, kern, ws, y_sl)
         result[sl] = ops.log_mean_exp_inplace(log_w)
     return result

@@ -333,6 +333,36 @@ def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: int,
     grad_bias[...] = grad_pre.sum(axis=0)
 
 
+def label_rows_forward(h: np.ndarray, label_weight: np.ndarray, labels: np.ndarray) -> None:
+    r"""In place on the GEMM output of a conditional first layer: h[r] <- h[r] + T[y_r], T = ``label_weight``.
+
+    The label term of pre = x W + b + T[y]: a row lookup, what one_hot(y) @ T computes without the GEMM
+    (docs/derivations.md#conditional-vae).
+
+    Parameters
+    ----------
+    h : ndarray, shape (rows, n_out), IN x @ W, OUT x @ W + T[y]
+    label_weight : ndarray, shape (n_classes, n_out)
+    labels : ndarray of intp, shape (rows,), each in 0 .. n_classes - 1
+    """
+    h += label_weight[labels]
+
+
+def label_rows_backward(grad_pre: np.ndarray, labels: np.ndarray, grad_label_weight: np.ndarray) -> None:
+    r"""The gradient of the label rows: T_bar[c] = sum of grad_pre[r] over the rows r with y_r = c.
+
+    A scatter-add, the transpose of the lookup (= one_hot(y)^T grad_pre); a class no row has gets 0.
+
+    Parameters
+    ----------
+    grad_pre : ndarray, shape (rows, n_out), IN d loss / d pre of the first layer
+    labels : ndarray of intp, shape (rows,)
+    grad_label_weight : ndarray, shape (n_classes, n_out), OUT
+    """
+    grad_label_weight[...] = 0
+    np.add.at(grad_label_weight, labels, grad_pre)
+
+
 def as_blocks(out: np.ndarray, batch: int) -> np.ndarray:
     """The decoder's output (R, D), R = k B, as a view of shape (k, B, D): block i holds sample i of every example.
 

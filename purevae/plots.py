@@ -31,10 +31,10 @@ import numpy as np
 
 from . import ops
 from .data import as_image_shape
-from .validation import finite_float, nonnegative_int, positive_int
+from .validation import as_rng, finite_float, nonnegative_int, positive_int
 
 __all__ = ["PLOT_INSTALL", "FASHION_MNIST_CLASSES", "matplotlib_available", "grid_array", "image_grid",
-           "save_samples", "save_reconstructions", "traversal_images", "kl_per_dimension", "save_traversals",
+           "save_samples", "save_reconstructions", "class_sample_images", "save_class_samples", "traversal_images", "kl_per_dimension", "save_traversals",
            "pca_2d", "save_latent_scatter", "save_loss_curves", "save_latent_health"]
 
 PLOT_INSTALL = 'pip install "purevae[plot]"'
@@ -142,6 +142,53 @@ def save_samples(samples, image_shape: Sequence[int], path, ncols: int = 8, scal
     return image_grid(samples, image_shape, path, ncols=ncols, scale=scale)
 
 
+def class_sample_images(model, n_per_class: int = 8, rng=None) -> np.ndarray:
+    r"""A conditional model's samples, class by class, sharing their latent codes: (C * n_per_class, n_input).
+
+    Draws z_1 .. z_n ~ N(0, I) once and decodes every z_j with every label c = 0 .. C-1; row c of the
+    picture (images c n .. c n + n - 1) is E[x | z_j, y = c]. A column keeps z fixed, so what changes down
+    a column is the label alone, and what changes along a row is what z holds (the "style").
+    ``rng`` as in ``VAE.sample``.
+    """
+    if not getattr(model, "conditional", False):
+        raise ValueError("class samples need a conditional model (VAE(n_classes=C)); use model.sample(n)")
+    n_per_class = positive_int("n_per_class", n_per_class)
+    rng = as_rng(rng, [model.seed, 1])
+    z = model.latent.draw_eps((n_per_class, model.n_latent), model.dtype, rng)
+    labels = np.repeat(np.arange(model.n_classes), n_per_class)
+    return model.decode(np.tile(z, (model.n_classes, 1)), labels)
+
+
+def save_class_samples(model, image_shape: Sequence[int], path, n_per_class: int = 8,
+                       class_names: Sequence[str] | None = None, rng=None, scale: int = 2) -> Path:
+    r"""One row per class of :func:`class_sample_images`, the class name written left of its row. Returns the path.
+
+    ``class_names``: names indexed by label (default "class 0", "class 1", ...); e.g. ``FASHION_MNIST_CLASSES``.
+    """
+    images = class_sample_images(model, n_per_class, rng)
+    names = [f"class {c}" for c in range(model.n_classes)] if class_names is None else list(class_names)
+    if len(names) != model.n_classes or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"class_names must be {model.n_classes} strings, one per class, got {class_names!r}")
+    pad = 2
+    grid = grid_array(images, image_shape, ncols=n_per_class, pad=pad, scale=scale)
+    rows = as_image_shape(image_shape, "image_shape")[0]
+    height, width = grid.shape
+    label_in = 1.3
+    fig = _new_figure(width / 100 + label_in, height / 100 + 0.1)
+    ax = fig.add_axes((label_in / (width / 100 + label_in), 0.0, (width / 100) / (width / 100 + label_in), 1.0))
+    ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    centres = [scale * (pad + c * (rows + pad) + rows / 2) for c in range(model.n_classes)]
+    ax.set_yticks(centres, names)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(os.fspath(path), format="png")
+    return path
+
+
 def save_reconstructions(originals, reconstructions, image_shape: Sequence[int], path, ncols: int = 8,
                          scale: int = 2) -> Path:
     r"""Originals above their reconstructions: grid rows alternate originals / reconstructions.
@@ -190,7 +237,7 @@ def kl_per_dimension(mu, logvar) -> np.ndarray:
 
 
 def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float = 3.0, index: int = 0,
-                     dims: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     dims: Sequence[int] | None = None, *, y=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Decode latent traversals: one row per latent dimension, one column per value in [-limit, limit].
 
     The dimensions are those with the largest average KL over ``x`` (:func:`kl_per_dimension`), largest
@@ -207,6 +254,7 @@ def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float =
     limit : float > 0
     index : int, 0 <= index < n
     dims : sequence of int in 0..n_latent - 1, optional
+    y : a conditional model's labels of x (``VAE.encode``); the traversal keeps the label of ``x[index]``
 
     Returns
     -------
@@ -223,7 +271,8 @@ def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float =
             raise ValueError(f"dims must be a non-empty sequence of latent dimensions, got {dims.tolist()}")
         if dims.dtype.kind not in "iu":
             raise TypeError(f"dims must be integers (latent dimensions), got dtype {dims.dtype}")
-    mu, logvar = model.encode(x)
+    mu, logvar = model.encode(x, y)
+    labels = model.check_labels(y, len(mu))
     kl = kl_per_dimension(mu, logvar)
     if dims is None:
         dims = np.argsort(-kl, kind="stable")[:min(n_dims, model.n_latent)]
@@ -236,14 +285,14 @@ def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float =
     z = np.repeat(mu[index][None, :], len(dims) * len(values), axis=0)
     for row, d in enumerate(dims):
         z[row * len(values):(row + 1) * len(values), d] = values
-    return model.decode(z), dims, kl
+    return model.decode(z, None if labels is None else int(labels[index])), dims, kl
 
 
 def save_traversals(model, x, image_shape: Sequence[int], path, n_dims: int = 8, n_steps: int = 9,
-                    limit: float = 3.0, index: int = 0, scale: int = 2) -> Path:
+                    limit: float = 3.0, index: int = 0, scale: int = 2, *, y=None) -> Path:
     r"""Latent traversals (see :func:`traversal_images`) as a grid: row i varies the i-th most used dimension
     from -limit (left) to +limit (right) with the others fixed at the encoding of ``x[index]``."""
-    images, _, _ = traversal_images(model, x, n_dims=n_dims, n_steps=n_steps, limit=limit, index=index)
+    images, _, _ = traversal_images(model, x, n_dims=n_dims, n_steps=n_steps, limit=limit, index=index, y=y)
     return image_grid(images, image_shape, path, ncols=n_steps, scale=scale)
 
 

@@ -30,7 +30,7 @@ class TrainingDiverged(FloatingPointError):
 
 
 def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
-        optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
+        y=None, optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
         binarize: bool = False, verbose: bool = False,
         callback: Callable[[dict], None] | None = None, checkpoint=None,
         checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0,
@@ -50,9 +50,12 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         Examples per step (1 <= batch_size <= n); the last batch of an epoch may be smaller.
     lr : float
         Learning rate (updates the existing optimizer's rate when continuing).
-    validation_data : array (m, n_input) or None
+    validation_data : array (m, n_input), a tuple (x_val, y_val) for a conditional model, or None
         Evaluated after each epoch: negative ELBO with beta = 1, one draw of z per example from a
         fixed stream, so the numbers of two epochs are comparable.
+    y : array of int (n,) or None
+        A conditional model's labels of x (``VAE(n_classes=C)``), each in 0..C-1; they follow x through
+        the shuffling. Required for a conditional model, refused by an unconditional one.
     optimizer : "adam" or "sgd"
         Adam (PyTorch's defaults) or SGD with momentum 0.9. Changing it on a later call starts a
         fresh optimizer state.
@@ -114,7 +117,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     x = model.check_input(x)
     if batch_size > x.shape[0]:
         raise ValueError(f"batch_size ({batch_size}) is larger than the number of examples ({x.shape[0]})")
-    x_val = None if validation_data is None else model.check_input(validation_data, "validation_data")
+    y = model.check_labels(y, x.shape[0])
+    x_val, y_val = _validation_data(model, validation_data)
     warmup_epochs = nonnegative_int("warmup_epochs", warmup_epochs)
     beta = finite_float("beta", beta, 0.0)
     lr = finite_float("lr", lr, 0.0, strict=True)
@@ -176,11 +180,13 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
             # (mode="clip": with the default "raise" NumPy gathers into a temporary first; the rows are valid)
             ws = model.workspace(len(rows))
             batch = np.take(data, rows, axis=0, mode="clip", out=ws.array("batch", (len(rows), data.shape[1]), data.dtype))
+            labels = None if y is None else np.take(y, rows, mode="clip", out=ws.array("batch.labels", rows.shape,
+                                                                                       np.intp))
             # a diverging step overflows (exp, matmul) on its way to a NaN/inf loss: TrainingDiverged below
             # reports it, instead of NumPy RuntimeWarnings that -W error would turn into the wrong exception
             beta_t = check_beta(beta_schedule(model.steps_trained, epoch), model.steps_trained)
             with np.errstate(over="ignore", invalid="ignore"):
-                loss, recon, kl, grads = model.step(batch, None, beta_t, ws, objective=objective, k=k,
+                loss, recon, kl, grads = model.step(batch, None, beta_t, ws, y=labels, objective=objective, k=k,
                                                     free_bits=free_bits)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
@@ -205,7 +211,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                   "val_active_units": None, "examples_per_sec": n / elapsed,
                   "time": (model.history["time"][-1] if model.history["time"] else 0.0) + elapsed}
         if x_val is not None:
-            log_px_z, kl_val, mu, logvar = elbo_terms_and_posteriors(model, x_val,
+            log_px_z, kl_val, mu, logvar = elbo_terms_and_posteriors(model, x_val, y=y_val,
                                                                      rng=np.random.default_rng([model.seed, 4]))
             record.update(val_recon=float(-log_px_z.mean()), val_kl=float(kl_val.mean()))
             record["val_loss"] = record["val_recon"] + record["val_kl"]
@@ -224,3 +230,20 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         if callback is not None:
             callback(record)
     return model.history
+
+
+def _validation_data(model, validation_data) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(x_val, y_val) from ``fit``'s validation_data: an array, or (x_val, y_val) for a conditional model."""
+    if validation_data is None:
+        return None, None
+    if isinstance(validation_data, tuple):
+        if len(validation_data) != 2:
+            raise ValueError(f"validation_data must be an array or a tuple (x_val, y_val), got a tuple of "
+                             f"{len(validation_data)}")
+        x_val, y_val = validation_data
+        x_val = model.check_input(x_val, "validation_data")
+        return x_val, model.check_labels(y_val, x_val.shape[0], "validation_data's labels")
+    if model.conditional:
+        raise ValueError(f"validation_data must be a tuple (x_val, y_val) for a conditional model "
+                         f"(n_classes={model.n_classes}): it needs the labels of the validation examples")
+    return model.check_input(validation_data, "validation_data"), None

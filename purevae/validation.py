@@ -232,6 +232,27 @@ def check_data(name: str, value, n_features: int, dtype: np.dtype) -> np.ndarray
     return x
 
 
+def check_labels(name: str, value, n: int, n_classes: int) -> np.ndarray:
+    """Class labels for n examples as a C-contiguous ``np.intp`` array (n,), each in 0 .. n_classes - 1.
+
+    One integer stands for the same label on every example. TypeError for what is not integers (floats,
+    bools, strings: cast with ``y.astype(int)`` first); ValueError for a wrong length or a label out of range.
+    """
+    if _is_int(value):
+        value = np.full(n, value, dtype=np.intp)
+    a = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels in 0..{n_classes - 1}, got dtype {a.dtype}"
+                        + (" (cast with .astype(int))" if a.dtype.kind == "f" else ""))
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},): one label per example, got shape {a.shape}")
+    if n and (a.min() < 0 or a.max() >= n_classes):
+        bad = a[(a < 0) | (a >= n_classes)]
+        raise ValueError(f"{name} must hold labels in 0..{n_classes - 1} (n_classes={n_classes}), got "
+                         f"{bad.size} outside that range (e.g. {int(bad[0])})")
+    return np.ascontiguousarray(a, dtype=np.intp)
+
+
 def check_eps(value, batch: int, n_latent: int, dtype: np.dtype) -> np.ndarray:
     """eps of shape (batch, n_latent) or (k, batch, n_latent), float, finite, cast to ``dtype``."""
     a = np.asarray(value) if not isinstance(value, np.ndarray) else value

@@ -176,9 +176,9 @@ def test_the_encoder_runs_once_on_the_batch(objective, rng, monkeypatch):
     for mlp in (model.encoder, model.decoder):
         original = mlp.forward
 
-        def spy(params, x, kern, ws=None, _original=original, _name=mlp.name):
+        def spy(params, x, kern, *rest, _original=original, _name=mlp.name):
             rows[_name] = x.shape[0]
-            return _original(params, x, kern) if ws is None else _original(params, x, kern, ws)
+            return _original(params, x, kern, *rest)
         monkeypatch.setattr(mlp, "forward", spy)
     model.loss_and_grads(data("bernoulli", rng), eps=rng.standard_normal((5, 4, 3)), objective=objective)
     assert rows == {"encoder": 4, "decoder": 20}

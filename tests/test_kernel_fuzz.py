@@ -21,9 +21,12 @@ LAYOUTS = ["C", "F", "strided", "negative", "readonly"]
 TOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-10}
 
 # argument name -> its shape in a valid call, in symbols: k samples, b batch, n width, N = 2n (mu_logvar),
-# R = k b (the decoder's rows for k samples), l latent width, M = 2l
+# R = k b (the decoder's rows for k samples), l latent width, M = 2l, C classes (labels: integers in 0..C-1;
+# n_classes: the number C itself)
 KERNELS = {
     "bias_activation_forward": (("pre", "bn"), ("bias", "n")),
+    "label_rows_forward": (("pre", "bn"), ("label_weight", "Cn"), ("labels", "b")),
+    "label_rows_backward": (("grad_pre", "bn"), ("labels", "b"), ("n_classes", "")),
     "activation_backward_bias": (("grad_h", "bn"), ("h", "bn")),
     "bernoulli_nll": (("x", "bn"), ("logits", "Rn")),
     "bernoulli_nll_grad": (("x", "bn"), ("logits", "Rn")),
@@ -42,6 +45,7 @@ KERNELS = {
     "iwae_backward": (("mu_logvar", "bN"), ("eps", "kbn"), ("z", "kbn"), ("grad_z", "kbn"), ("weights", "kb")),
 }
 FLOAT64_ONLY = {"weights"}   # the normalised importance weights are float64 whatever the model's dtype
+LABEL_DTYPES = [np.int64, np.int32, np.uint8, np.intp, np.float64, bool]
 
 
 def arrange(a: np.ndarray, layout: str) -> np.ndarray:
@@ -63,28 +67,37 @@ def arrange(a: np.ndarray, layout: str) -> np.ndarray:
 def kernel_calls(draw):
     name = draw(st.sampled_from(sorted(KERNELS)))
     k, batch, n = draw(st.integers(1, 4)), draw(st.integers(0, 5)), draw(st.integers(0, 7))
-    n_latent = draw(st.integers(0, 4))
-    sizes = {"k": k, "b": batch, "n": n, "N": 2 * n, "R": k * batch, "l": n_latent, "M": 2 * n_latent}
+    n_latent, n_classes = draw(st.integers(0, 4)), draw(st.integers(1, 4))
+    sizes = {"k": k, "b": batch, "n": n, "N": 2 * n, "R": k * batch, "l": n_latent, "M": 2 * n_latent, "C": n_classes}
     mismatch = draw(st.booleans())
     common = draw(st.sampled_from([np.float32, np.float64]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     args = {}
     for arg, dims in KERNELS[name]:
+        if arg == "n_classes":
+            args[arg] = n_classes if not (mismatch and draw(st.booleans())) else draw(st.sampled_from([0, -1, 2.0]))
+            continue
         shape = tuple(sizes[d] for d in dims)
         if mismatch and draw(st.booleans()):
             shape = tuple(draw(st.integers(0, 6)) for _ in range(draw(st.integers(0, 3))))
         dtype = np.float64 if arg in FLOAT64_ONLY else common
         dtype = draw(st.sampled_from(DTYPES)) if mismatch and draw(st.booleans()) else dtype
         values = rng.random(shape) if arg == "x" else rng.normal(0, 3, shape)
+        if arg == "labels":   # in range, or (a mismatched draw) one step outside it
+            low, high = (-1, n_classes + 1) if mismatch and draw(st.booleans()) else (0, n_classes)
+            values = rng.integers(low, high, shape)
+            dtype = draw(st.sampled_from(LABEL_DTYPES)) if mismatch and draw(st.booleans()) else np.intp
+            if np.dtype(dtype).kind == "u" or dtype is bool:
+                values = np.abs(values)
         args[arg] = arrange(np.asarray(values).astype(dtype), draw(st.sampled_from(LAYOUTS)))
     return name, args
 
 
 def call(name, args, impl):
+    args = {arg: a.copy() if isinstance(a, np.ndarray) and a.flags.writeable else a for arg, a in args.items()}
     try:
         extra = {"activation": "elu", "alpha": 0.7} if "activation" in name else {}
-        return getattr(backend, name)(*[a.copy() if a.flags.writeable else a for a in args.values()], **extra,
-                                      impl=impl)
+        return getattr(backend, name)(*args.values(), **extra, impl=impl)
     except (TypeError, ValueError) as exc:
         return exc
 
@@ -102,7 +115,8 @@ def test_cython_wrapper_matches_twin_or_raises_the_same(case):
     want = want if isinstance(want, tuple) else (want,)
     # float32 inputs round in float32 even where the output is float64 (the log-weights, the IWAE weights), and
     # a sum over a row of n terms may round n times: the tolerance follows the inputs' precision and widths
-    inputs = [a for arg, a in args.items() if arg not in FLOAT64_ONLY]
+    inputs = [a for arg, a in args.items() if arg not in FLOAT64_ONLY and isinstance(a, np.ndarray)
+              and a.dtype.kind == "f"]
     precision = max((TOL[a.dtype] for a in inputs if a.dtype in TOL), default=TOL[np.dtype(np.float64)])
     width = max([a.shape[-1] for a in inputs if a.ndim] + [1])
     for g, w in zip(got, want):

@@ -35,43 +35,49 @@ KINKED = ("relu", "leaky_relu", "elu")
 LIKELIHOODS = (("bernoulli", None), ("gaussian", None), ("gaussian", 0.3), ("continuous_bernoulli", None))
 
 
-def hidden_preactivations(model, x, eps):
-    """Every hidden pre-activation of the forward pass for x and eps ((B, L) or (k, B, L)), replayed with ops."""
+def hidden_preactivations(model, x, eps, y=None):
+    """Every hidden pre-activation of the forward pass for x and eps ((B, L) or (k, B, L)), replayed with ops.
+
+    A conditional model's first layers add one_hot(y) @ label_weight (the concatenated-input form).
+    """
     p = model.params
     pres = []
+    n_latent = model.n_latent
+    eps = eps.reshape(-1, x.shape[0], n_latent)
 
-    def mlp(layers, h):
-        for name, code in layers:
+    def mlp(layers, h, labels):
+        for i, (name, code) in enumerate(layers):
             pre = ops.dense_forward(h, p[f"{name}.weight"], p[f"{name}.bias"])
+            if i == 0 and labels is not None:
+                pre = pre + np.eye(model.n_classes)[labels] @ p[f"{name}.label_weight"]
             if code != ops.ACTIVATIONS["identity"]:
                 pres.append(pre)
             h = ops.activation_forward(pre, code, model.alpha)
         return h
 
-    mu_logvar = mlp(model.encoder.layers, x)
-    n_latent = model.n_latent
-    eps = eps.reshape(-1, x.shape[0], n_latent)
+    mu_logvar = mlp(model.encoder.layers, x, y)
     z = ops.reparameterize(mu_logvar[:, :n_latent], mu_logvar[:, n_latent:], eps)   # (k, B, L)
-    mlp(model.decoder.layers, z.reshape(-1, n_latent))
+    mlp(model.decoder.layers, z.reshape(-1, n_latent), None if y is None else np.tile(y, eps.shape[0]))
     return pres
 
 
-def smallest_preactivation(model, x, eps):
-    pres = hidden_preactivations(model, x, eps)
+def smallest_preactivation(model, x, eps, y=None):
+    pres = hidden_preactivations(model, x, eps, y)
     return min((float(np.min(np.abs(pre))) for pre in pres), default=np.inf)
 
 
-def smallest_nonzero_gradient(model, x, eps, beta):
+def smallest_nonzero_gradient(model, x, eps, beta, y=None, objective="elbo"):
     """min over nonzero analytic gradient entries of |entry| / max(1, |loss|)."""
-    loss, grads = model.loss_and_grads(x, eps=eps, beta=beta)
+    loss, grads = model.loss_and_grads(x, eps=eps, beta=beta, y=y, objective=objective)
     entries = np.abs(np.concatenate([g.reshape(-1) for g in grads.values()]))
     entries = entries[entries > 0]
     return float(entries.min()) / max(1.0, abs(loss)) if entries.size else np.inf
 
 
 @st.composite
-def model_cases(draw, activation=None, likelihood=None, hidden=None):
-    """A small float64 VAE, data x in its support, noise eps of shape (B, L) or (k, B, L), and beta."""
+def model_cases(draw, activation=None, likelihood=None, hidden=None, conditional=False, objective="elbo"):
+    """A small float64 VAE, data x in its support, noise eps of shape (B, L) or (k, B, L), beta, labels y
+    (None unless ``conditional``; None draws whether) and the objective."""
     activation = draw(st.sampled_from(ACTIVATIONS)) if activation is None else activation
     likelihood, variance = draw(st.sampled_from(LIKELIHOODS)) if likelihood is None else likelihood
     decoder_hidden = None                      # mirrors hidden
@@ -83,21 +89,25 @@ def model_cases(draw, activation=None, likelihood=None, hidden=None):
     seed = draw(st.integers(0, 2**32 - 1))
     alpha = draw(st.floats(0.1, 0.5)) if activation == "leaky_relu" else None
     beta = draw(st.sampled_from([1.0, 0.0, 0.37, 2.5]))
+    conditional = draw(st.booleans()) if conditional is None else conditional
+    n_classes = draw(st.integers(1, 3)) if conditional else None
     model = VAE(n_input, hidden=hidden, n_latent=n_latent, likelihood=likelihood, variance=variance,
-                activation=activation, alpha=alpha, decoder_hidden=decoder_hidden, dtype="float64", seed=seed % 1000)
+                activation=activation, alpha=alpha, decoder_hidden=decoder_hidden, dtype="float64", seed=seed % 1000,
+                n_classes=n_classes)
     rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, batch) if conditional else None
     if likelihood == "gaussian" and variance is None:   # move the learned log-variance away from its init 0
         model.params["decoder.logvar"][...] = rng.normal(0, 0.5, n_input)
     x = rng.random((batch, n_input)) if likelihood != "gaussian" else rng.normal(0, 1, (batch, n_input))
     eps = rng.standard_normal((batch, n_latent) if k is None else (k, batch, n_latent))
     if activation in KINKED:
-        assume(smallest_preactivation(model, x, eps) > KINK_MARGIN)
-    assume(smallest_nonzero_gradient(model, x, eps, beta) > RESOLVED)
-    return model, x, eps, beta
+        assume(smallest_preactivation(model, x, eps, y) > KINK_MARGIN)
+    assume(smallest_nonzero_gradient(model, x, eps, beta, y, objective) > RESOLVED)
+    return model, x, eps, beta, y, objective
 
 
-def assert_gradcheck(model, x, eps, beta):
-    errors = purevae.gradcheck(model, x, eps=eps, beta=beta)
+def assert_gradcheck(model, x, eps, beta, y=None, objective="elbo"):
+    errors = purevae.gradcheck(model, x, eps=eps, beta=beta, y=y, objective=objective)
     assert list(errors) == list(model.params)
     worst = max(errors, key=errors.get)
     assert errors[worst] < GRAD_RTOL, f"{worst}: {errors[worst]:.2e}\n{format_table(errors)}"
@@ -108,7 +118,7 @@ IMPLS = ["numpy", pytest.param("cython", marks=pytest.mark.skipif(not backend.cy
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@given(case=model_cases())
+@given(case=model_cases(conditional=None))
 def test_loss_and_grads_match_central_differences(impl, case):
     previous = backend.get_backend()
     backend.set_backend(impl)
@@ -325,3 +335,28 @@ def test_int_input_is_cast_with_a_warning(bern):
 def test_continuous_bernoulli_gradients_every_activation(activation, data):
     """The continuous Bernoulli through every activation (its log-normaliser's derivative enters the chain)."""
     assert_gradcheck(*data.draw(model_cases(activation=activation, likelihood=("continuous_bernoulli", None))))
+
+
+# ---- the conditional VAE (n_classes): label rows in the first layer of each side --------------------
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@given(data=st.data())
+def test_conditional_gradients_every_activation_two_hidden_layers(activation, data):
+    assert_gradcheck(*data.draw(model_cases(activation=activation, hidden=(3, 4), conditional=True)))
+
+
+@pytest.mark.parametrize("hidden", [(), (4,), (3, 2)], ids=["linear", "one-hidden", "two-hidden"])
+@given(data=st.data())
+def test_conditional_gradients_every_depth_and_likelihood(hidden, data):
+    """hidden=() puts the label rows on encoder.out and decoder.out, the layers without an activation."""
+    assert_gradcheck(*data.draw(model_cases(hidden=hidden, conditional=True)))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@given(case=model_cases(conditional=True, objective="iwae"))
+def test_conditional_iwae_gradients(impl, case):
+    previous = backend.get_backend()
+    backend.set_backend(impl)
+    try:
+        assert_gradcheck(*case)
+    finally:
+        backend.set_backend(previous)
