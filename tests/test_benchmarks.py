@@ -130,3 +130,24 @@ def test_train_likelihoods_quick_prints_both_rows_and_the_picture(tmp_path):
     except ImportError:
         return
     assert (tmp_path / "likelihood_samples.png").stat().st_size > 1000
+
+
+def test_train_conditional_quick_prints_both_models_and_a_classifier(tmp_path):
+    out = tmp_path / "c.json"
+    text = run_script("train_conditional.py", "--quick", "--seeds", "1", "--json", str(out), "--pictures", str(tmp_path))
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| unconditional")
+            or line.startswith("| conditional")]
+    assert [r[0] for r in rows] == ["| unconditional", "| conditional (n_classes=10)"]
+    import json
+    result = json.loads(out.read_text())
+    plain, cond = result["rows"]
+    assert plain["conditional"] is False and cond["conditional"] is True
+    # the table shows the json's numbers; the classifier does better than chance (0.1) even after one epoch
+    assert float(rows[0][3]) == pytest.approx(plain["nll"], abs=0.006)
+    assert float(rows[1][4]) == pytest.approx(cond["nll"], abs=0.006)
+    assert 0.1 < cond["accuracy"] <= 1 and 0 < cond["mixture_nll"] < cond["neg_elbo"] + 50
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "conditional_samples.png").stat().st_size > 1000

@@ -489,6 +489,18 @@ def _cb(driver):
     return _gaussian(driver, "continuous_bernoulli")
 
 
+def conditional(what="step"):
+    """A conditional model (3 classes) on the paths that take labels: a k-sample step, IWAE, the evaluations."""
+    model = purevae.VAE(6, hidden=(4,), n_latent=2, dtype="float64", seed=0, n_classes=3)
+    x, y = _data(), np.array([0, 2, 2, 1])
+    eps = np.random.default_rng(1).standard_normal((3, 4, 2))
+    runs = {"step": lambda: model.loss_and_grads(x, eps=eps, y=y, beta=0.5),
+            "iwae": lambda: model.loss_and_grads(x, eps=eps, y=y, objective="iwae"),
+            "elbo": lambda: model.elbo(x, y, k=2),
+            "log_likelihood": lambda: model.log_likelihood(x, y, k=3, batch_size=2, max_rows=4)}
+    return runs[what]
+
+
 def decode(likelihood="bernoulli"):
     model = _model(likelihood)
     return lambda: model.decode(np.zeros((3, 2)))
@@ -510,6 +522,8 @@ SECTION_DRIVERS = {
     "Free bits": (train_step_free_bits,),
     "KL schedules": (fit,),
     "Adam": (fit, lambda: fit("sgd")),
+    "Conditional VAE": (conditional, lambda: conditional("iwae"), lambda: conditional("elbo"),
+                        lambda: conditional("log_likelihood")),
     "Latent health": (latent_report, lambda: latent_report("kl_per_dimension"), lambda: latent_report("active_units"),
                       lambda: latent_report("mutual_information")),
 }
