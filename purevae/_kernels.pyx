@@ -601,6 +601,172 @@ def bernoulli_nll(const floating[:, ::1] x,                     # IN (B, D), val
                 nll[r] = <floating>_bernoulli_nll_sum(&x[r % nx, 0], &logits[r, 0], k)
 
 
+# ---------------------------------------------------------------------------------------------
+# multinomial over a vocabulary (bag of words): nll = N LSE(l) - sum_w x_w l_w, grad = s (N softmax(l) - x)
+# ---------------------------------------------------------------------------------------------
+cdef inline double _lse_row(const floating* l, Py_ssize_t k) noexcept nogil:
+    """log sum_j e^l_j = m + log sum_j e^(l_j - m), m = max_j l_j (k >= 1): no term overflows, one is 1."""
+    cdef Py_ssize_t j
+    cdef double m = l[0], total = 0
+    for j in range(1, k):
+        if l[j] > m:
+            m = l[j]
+    if floating is float:
+        for j in range(k):
+            total += expf(<float>(l[j] - m))
+    else:
+        for j in range(k):
+            total += exp(l[j] - m)
+    return m + log(total)
+
+
+cdef inline void _softmax_scaled(const floating* l, double lse, floating a, Py_ssize_t k,
+                                 floating* grad) noexcept nogil:
+    """grad_j = a e^(l_j - lse) = a softmax(l)_j."""
+    cdef Py_ssize_t j
+    if floating is float:
+        for j in range(k):
+            grad[j] = a * expf(<float>(l[j] - lse))
+    else:
+        for j in range(k):
+            grad[j] = a * exp(l[j] - lse)
+
+
+cdef inline void _multinomial_row(const floating* x, const floating* l, floating s, Py_ssize_t k,
+                                  floating* nll, floating* grad) noexcept nogil:
+    """One row, dense counts: nll = N LSE(l) - x . l; grad (unless NULL) = s (N softmax(l) - x)."""
+    cdef Py_ssize_t j
+    cdef double n_words = 0, dot = 0, lse = _lse_row(l, k)
+    for j in range(k):
+        n_words += x[j]
+        dot += x[j] * l[j]
+    nll[0] = <floating>(n_words * lse - dot)
+    if grad != NULL:
+        _softmax_scaled(l, lse, <floating>(s * n_words), k, grad)
+        for j in range(k):
+            grad[j] -= s * x[j]
+
+
+cdef inline void _multinomial_csr_row(const floating* data, const Py_ssize_t* words, Py_ssize_t nnz,
+                                      const floating* l, floating s, Py_ssize_t k,
+                                      floating* nll, floating* grad) noexcept nogil:
+    """One row, counts as its nnz stored (word, count) pairs: the x-weighted terms touch only those."""
+    cdef Py_ssize_t t
+    cdef double n_words = 0, dot = 0, lse = _lse_row(l, k)
+    for t in range(nnz):
+        n_words += data[t]
+        dot += data[t] * l[words[t]]
+    nll[0] = <floating>(n_words * lse - dot)
+    if grad != NULL:
+        _softmax_scaled(l, lse, <floating>(s * n_words), k, grad)
+        for t in range(nnz):
+            grad[words[t]] -= s * data[t]
+
+
+def multinomial_nll_grad(const floating[:, ::1] x,              # IN (B, V), word counts
+                         const floating[:, ::1] logits,         # IN (R, V), R = k B
+                         const double[::1] scale,               # IN (R,)
+                         floating[::1] nll,                     # OUT (R,)
+                         floating[:, ::1] grad_logits):         # OUT (R, V)
+    """nll[r] = N_b LSE(l_r) - x_b . l_r;  grad_logits[r] = scale[r] (N_b softmax(l_r) - x_b),  b = r % B"""
+    cdef Py_ssize_t r, n = logits.shape[0], nx = x.shape[0], k = x.shape[1]
+    assert logits.shape[1] == k and grad_logits.shape[0] == n and grad_logits.shape[1] == k
+    assert nll.shape[0] == n and scale.shape[0] == n, "nll and scale must have shape (rows,)"
+    assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
+    if k == 0 or n == 0:
+        nll[:] = 0
+        return
+    with nogil:
+        if n * k >= PARALLEL_MIN:
+            for r in prange(n, schedule="static"):
+                _multinomial_row(&x[r % nx, 0], &logits[r, 0], <floating>scale[r], k, &nll[r], &grad_logits[r, 0])
+        else:
+            for r in range(n):
+                _multinomial_row(&x[r % nx, 0], &logits[r, 0], <floating>scale[r], k, &nll[r], &grad_logits[r, 0])
+
+
+def multinomial_nll(const floating[:, ::1] x,                   # IN (B, V), word counts
+                    const floating[:, ::1] logits,              # IN (R, V), R = k B
+                    floating[::1] nll):                         # OUT (R,)
+    """nll[r] = N_b LSE(l_r) - x_b . l_r (b = r % B): multinomial_nll_grad's value without the gradient"""
+    cdef Py_ssize_t r, n = logits.shape[0], nx = x.shape[0], k = x.shape[1]
+    assert logits.shape[1] == k and nll.shape[0] == n
+    assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
+    if k == 0 or n == 0:
+        nll[:] = 0
+        return
+    with nogil:
+        if n * k >= PARALLEL_MIN:
+            for r in prange(n, schedule="static"):
+                _multinomial_row(&x[r % nx, 0], &logits[r, 0], 0, k, &nll[r], NULL)
+        else:
+            for r in range(n):
+                _multinomial_row(&x[r % nx, 0], &logits[r, 0], 0, k, &nll[r], NULL)
+
+
+def multinomial_nll_grad_csr(const floating[::1] x_data,        # IN (nnz,), counts of canonical CSR x (B rows)
+                             const Py_ssize_t[::1] x_indices,   # IN (nnz,), their words in 0 .. V-1
+                             const Py_ssize_t[::1] x_indptr,    # IN (B + 1,)
+                             const floating[:, ::1] logits,     # IN (R, V), R = k B
+                             const double[::1] scale,           # IN (R,)
+                             floating[::1] nll,                 # OUT (R,)
+                             floating[:, ::1] grad_logits):     # OUT (R, V)
+    """multinomial_nll_grad for CSR counts: the x-weighted sums and subtractions visit the nonzeros only."""
+    cdef Py_ssize_t r, b, n = logits.shape[0], nx = x_indptr.shape[0] - 1, k = logits.shape[1]
+    cdef const floating* data = NULL
+    cdef const Py_ssize_t* words = NULL
+    assert nx >= 0 and grad_logits.shape[0] == n and grad_logits.shape[1] == k
+    assert nll.shape[0] == n and scale.shape[0] == n, "nll and scale must have shape (rows,)"
+    assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
+    assert x_indices.shape[0] == x_data.shape[0] and (nx == 0 or x_indptr[nx] == x_data.shape[0])
+    if k == 0 or n == 0:
+        nll[:] = 0
+        return
+    if x_data.shape[0] > 0:
+        data, words = &x_data[0], &x_indices[0]
+    with nogil:
+        if n * k >= PARALLEL_MIN:
+            for r in prange(n, schedule="static"):
+                b = r % nx
+                _multinomial_csr_row(data + x_indptr[b], words + x_indptr[b], x_indptr[b + 1] - x_indptr[b],
+                                     &logits[r, 0], <floating>scale[r], k, &nll[r], &grad_logits[r, 0])
+        else:
+            for r in range(n):
+                b = r % nx
+                _multinomial_csr_row(data + x_indptr[b], words + x_indptr[b], x_indptr[b + 1] - x_indptr[b],
+                                     &logits[r, 0], <floating>scale[r], k, &nll[r], &grad_logits[r, 0])
+
+
+def multinomial_nll_csr(const floating[::1] x_data,             # IN (nnz,)
+                        const Py_ssize_t[::1] x_indices,        # IN (nnz,)
+                        const Py_ssize_t[::1] x_indptr,         # IN (B + 1,)
+                        const floating[:, ::1] logits,          # IN (R, V), R = k B
+                        floating[::1] nll):                     # OUT (R,)
+    """multinomial_nll for CSR counts (the value of multinomial_nll_grad_csr without the gradient)."""
+    cdef Py_ssize_t r, b, n = logits.shape[0], nx = x_indptr.shape[0] - 1, k = logits.shape[1]
+    cdef const floating* data = NULL
+    cdef const Py_ssize_t* words = NULL
+    assert nx >= 0 and nll.shape[0] == n
+    assert (nx > 0 and n % nx == 0) or n == 0, "logits must hold whole blocks of x's rows"
+    assert x_indices.shape[0] == x_data.shape[0] and (nx == 0 or x_indptr[nx] == x_data.shape[0])
+    if k == 0 or n == 0:
+        nll[:] = 0
+        return
+    if x_data.shape[0] > 0:
+        data, words = &x_data[0], &x_indices[0]
+    with nogil:
+        if n * k >= PARALLEL_MIN:
+            for r in prange(n, schedule="static"):
+                b = r % nx
+                _multinomial_csr_row(data + x_indptr[b], words + x_indptr[b], x_indptr[b + 1] - x_indptr[b],
+                                     &logits[r, 0], 0, k, &nll[r], NULL)
+        else:
+            for r in range(n):
+                b = r % nx
+                _multinomial_csr_row(data + x_indptr[b], words + x_indptr[b], x_indptr[b + 1] - x_indptr[b],
+                                     &logits[r, 0], 0, k, &nll[r], NULL)
+
+
 def bernoulli_log_weights(const floating[:, ::1] x,             # IN (B, D)
                           const floating[:, ::1] logits,        # IN (s B, D): row i B + b is sample i of b
                           const floating[:, ::1] mu_logvar,     # IN (B, 2 L)

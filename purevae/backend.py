@@ -16,7 +16,8 @@ from types import ModuleType
 import numpy as np
 
 from . import ops
-from .validation import check_labels, choice, finite_float, fraction, positive_int
+from .validation import (check_counts, check_labels, check_sparse, choice, finite_float, fraction, is_sparse,
+                         positive_int)
 
 try:  # the extension is optional: without it everything runs on NumPy
     from . import _kernels as _cython_kernels
@@ -277,6 +278,48 @@ def continuous_bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, 
     scale = row_scale(scale, logits.shape[0])
     nll, grad_logits = np.empty(logits.shape[0], x.dtype), np.empty_like(logits)
     kernels(impl).continuous_bernoulli_nll_grad(x, logits, scale, nll, grad_logits)
+    return nll, grad_logits
+
+
+def _multinomial_arrays(x, logits):
+    """(x, logits) for the multinomial kernels: x a dense array or a canonical CSR matrix of counts."""
+    logits, = as_kernel_arrays(logits=logits)
+    if is_sparse(x):
+        _check_2d("logits", logits)
+        x = check_sparse("x", x, logits.shape[1], logits.dtype)
+        rows, batch = logits.shape[0], x.shape[0]
+        if rows % batch:
+            raise ValueError(f"x must have shape (B, {logits.shape[1]}) with logits's {rows} rows a multiple k B "
+                             f"of B (k >= 1), got x of shape {x.shape}")
+    else:
+        x, = as_kernel_arrays(dtype=logits.dtype, x=_as_real("x", x, logits.dtype))
+        _check_blocks("logits", logits, x)
+    check_counts("x", x)
+    return x, logits
+
+
+def multinomial_nll(x, logits: np.ndarray, *, impl: str | None = None) -> np.ndarray:
+    """Return the nll per row of logits (R,); see ``ops.multinomial_nll``. x: counts, an array or a scipy.sparse
+    matrix (then the CSR kernel, ``ops.multinomial_nll_csr``)."""
+    x, logits = _multinomial_arrays(x, logits)
+    nll = np.empty(logits.shape[0], logits.dtype)
+    if is_sparse(x):
+        kernels(impl).multinomial_nll_csr(*ops.csr_parts(x), logits, nll)
+    else:
+        kernels(impl).multinomial_nll(x, logits, nll)
+    return nll
+
+
+def multinomial_nll_grad(x, logits: np.ndarray, scale=1.0, *, impl: str | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (nll (R,), grad_logits (R, V)); see ``ops.multinomial_nll_grad`` (and ``_csr`` for sparse x)."""
+    x, logits = _multinomial_arrays(x, logits)
+    scale = row_scale(scale, logits.shape[0])
+    nll, grad_logits = np.empty(logits.shape[0], logits.dtype), np.empty_like(logits)
+    if is_sparse(x):
+        kernels(impl).multinomial_nll_grad_csr(*ops.csr_parts(x), logits, scale, nll, grad_logits)
+    else:
+        kernels(impl).multinomial_nll_grad(x, logits, scale, nll, grad_logits)
     return nll, grad_logits
 
 

@@ -107,7 +107,7 @@ def _kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
 def _posteriors(model, x, batch_size: int, y=None) -> tuple[np.ndarray, np.ndarray]:
     """mu and the clamped logvar of q(z|x) (q(z|x, y)) for every example, float64, ``batch_size`` at a time."""
     parts = [model.encode(x[i:i + batch_size], None if y is None else y[i:i + batch_size])
-             for i in range(0, len(x), batch_size)]
+             for i in range(0, x.shape[0], batch_size)]
     mu = np.concatenate([p[0] for p in parts]).astype(np.float64)
     logvar = ops.clamp_logvar(np.concatenate([p[1] for p in parts]).astype(np.float64))
     return mu, logvar

@@ -10,12 +10,14 @@ likelihood                      ``out`` means            extra parameters
 ``Gaussian(variance=s2)``       mean m, fixed variance    none (log s2 is a constant)
 ``Gaussian()`` (learned)        mean m                    ``decoder.logvar`` (n_input,), shared
                                                           by all examples, initialised to 0
+``Multinomial()``               logits l over the words   none (x: word counts, dense or CSR)
 ==============================  =======================  ======================================
 
 The formulas live in ``ops.bernoulli_nll`` / ``ops.bernoulli_nll_grad``, ``ops.continuous_bernoulli_nll`` /
-``ops.continuous_bernoulli_nll_grad`` and ``ops.gaussian_nll`` / ``ops.gaussian_nll_grad`` (and their Cython
-twins; each NumPy ``*_nll_grad`` computes its value with the ``*_nll`` beside it); derivations in
-docs/derivations.md#bernoulli, #continuous-bernoulli and #gaussian. Training calls
+``ops.continuous_bernoulli_nll_grad``, ``ops.gaussian_nll`` / ``ops.gaussian_nll_grad`` and
+``ops.multinomial_nll`` / ``ops.multinomial_nll_grad`` (with ``_csr`` variants for sparse counts), and their Cython
+twins; each NumPy ``*_nll_grad`` computes its value with the ``*_nll`` beside it; derivations in
+docs/derivations.md#bernoulli, #continuous-bernoulli, #gaussian and #multinomial. Training calls
 ``nll_grad``; evaluation (``log_prob``) and the IWAE weights call ``nll``, the same formula without the
 gradient.
 
@@ -32,10 +34,10 @@ import scipy.special
 
 from . import ops
 from .ops import LOGVAR_LIMIT, bernoulli_nll, bernoulli_nll_grad, gaussian_nll, gaussian_nll_grad  # noqa: F401
-from .validation import choice, finite_float
+from .validation import check_counts, choice, finite_float, is_sparse
 from .workspace import FRESH
 
-__all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian", "LIKELIHOODS", "make_likelihood", "bernoulli_nll",
+__all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian", "Multinomial", "LIKELIHOODS", "make_likelihood", "bernoulli_nll",
            "bernoulli_nll_grad", "gaussian_nll", "gaussian_nll_grad"]
 
 
@@ -63,6 +65,8 @@ class Likelihood:
     """
 
     name = "likelihood"
+    #: whether ``nll``, ``nll_grad`` and ``log_weights`` take x as a scipy.sparse CSR matrix (else x is dense)
+    accepts_sparse = False
 
     def extra_params(self, n_input: int, dtype: np.dtype) -> dict[str, np.ndarray]:
         """Trainable parameters the likelihood adds to the model (name -> initial array)."""
@@ -260,20 +264,75 @@ class Gaussian(Likelihood):
         return {"likelihood": self.name, "variance": self.variance}
 
 
-LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+class Multinomial(Likelihood):
+    r"""A multinomial over a vocabulary of V words on logits: the bag-of-words likelihood (NVDM, Miao et al. 2016),
+
+        log p(x|z) = sum_w x_w log softmax(l)_w = x . l - N LSE(l),   N = sum_w x_w
+
+    x holds word counts (n_docs, V): non-negative integers, as a dense array or a scipy.sparse matrix (kept as
+    CSR: the first layer is then a sparse product and the x-weighted sums visit the nonzeros only). The
+    multinomial coefficient log N! - sum_w log x_w!, a constant of the data, is not included: the numbers are
+    log-probabilities of the document's words in a given order, what per-word perplexities use. ``decode`` /
+    ``sample`` / ``reconstruct`` return softmax(l), the distribution of one word (the mean of a one-word
+    document; of N words, N times it). Formulas: ``ops.multinomial_nll`` / ``_nll_grad`` (and ``_csr``);
+    docs/derivations.md#multinomial.
+    """
+
+    name = "multinomial"
+    accepts_sparse = True
+
+    def check_data(self, x, argname: str = "x") -> None:
+        check_counts(argname, x)
+
+    def nll(self, x, out, params, kern=ops, ws=FRESH):
+        check_blocks(x, out)
+        nll = ws.array("nll", (out.shape[0],), out.dtype)
+        if is_sparse(x):
+            kern.multinomial_nll_csr(*ops.csr_parts(x), out, nll)
+        else:
+            kern.multinomial_nll(x, out, nll)
+        return nll
+
+    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+        check_blocks(x, out)
+        nll, grad_out = ws.array("nll", (out.shape[0],), out.dtype), ws.array("grad_out", out.shape, out.dtype)
+        scale = row_scale(scale, out.shape[0], ws)
+        if is_sparse(x):
+            kern.multinomial_nll_grad_csr(*ops.csr_parts(x), out, scale, nll, grad_out)
+        else:
+            kern.multinomial_nll_grad(x, out, scale, nll, grad_out)
+        return nll, grad_out, {}
+
+    def log_weights(self, x, out, mu_logvar, eps, z, params, kern=ops, ws=FRESH):
+        """-nll + log p(z) - log q(z|x): the value kernel, then ``ops.log_pz_minus_log_qz`` (L terms a row)."""
+        log_w = ws.array("log_w", eps.shape[:2], np.float64)
+        np.subtract(ops.log_pz_minus_log_qz(mu_logvar, eps, z), self.nll(x, out, params, kern, ws).reshape(log_w.shape),
+                    out=log_w)
+        return log_w
+
+    def log_prob(self, x, out, params, kern=ops, ws=FRESH):
+        shape = out.shape
+        return np.negative(self.nll(x, out.reshape(-1, shape[-1]), params, kern, ws)).reshape(shape[:-1])
+
+    def mean(self, out, params):
+        return scipy.special.softmax(out.astype(np.float64), axis=-1).astype(out.dtype)
+
+
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli", "multinomial")
 
 
 def make_likelihood(likelihood: str | Likelihood = "bernoulli", variance: float | None = None) -> Likelihood:
-    """Build a likelihood from its name: ``"bernoulli"``, ``"continuous_bernoulli"`` or ``"gaussian"``
-    (``variance=None`` learns it)."""
+    """Build a likelihood from its name: ``"bernoulli"``, ``"continuous_bernoulli"``, ``"gaussian"``
+    (``variance=None`` learns it) or ``"multinomial"``."""
     if isinstance(likelihood, Likelihood):
         return likelihood
     choice("likelihood", likelihood, LIKELIHOODS)
-    if likelihood in ("bernoulli", "continuous_bernoulli"):
+    if likelihood in ("bernoulli", "continuous_bernoulli", "multinomial"):
         if variance is not None:
             finite_float("variance", variance)   # a variance of the wrong type is a TypeError here too
             raise ValueError("variance applies only to likelihood='gaussian'")
-        return Bernoulli() if likelihood == "bernoulli" else ContinuousBernoulli()
+        return {"bernoulli": Bernoulli, "continuous_bernoulli": ContinuousBernoulli,
+                "multinomial": Multinomial}[likelihood]()
     if likelihood == "gaussian":
         return Gaussian(variance)
     raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")

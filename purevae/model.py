@@ -44,8 +44,8 @@ from .latent import GaussianLatent
 from .likelihoods import Likelihood, make_likelihood
 from .mlp import MLP
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
-from .validation import (as_rng, check_data, check_eps, check_labels, choice, finite_float, float_dtype,
-                         positive_int, seed as check_seed)
+from .validation import (as_rng, check_data, check_eps, check_labels, check_sparse, check_vocabulary, choice,
+                         finite_float, float_dtype, is_sparse, positive_int, seed as check_seed)
 from .workspace import FRESH, Workspace, WorkspaceCache
 
 __all__ = ["VAE", "StepResult", "load", "DTYPES"]
@@ -91,6 +91,9 @@ class VAE:
     seed : int or None
         Seeds the model's ``numpy.random.Generator`` (initialisation, shuffling, eps). None draws one
         and stores it in ``self.seed``.
+    vocabulary : sequence of str or None
+        The words of the n_input columns, for a bag-of-words model (``likelihood="multinomial"``): kept in the
+        config (and so in the model file), so that ``purevae.text.encode_texts`` can turn new texts into counts.
     n_classes : int or None
         None (default): an unconditional VAE. C >= 1: a conditional VAE (Sohn, Lee & Yan 2015) whose encoder
         q(z|x, y) and decoder p(x|z, y) both see a label y in 0..C-1; every method that takes data then needs
@@ -106,7 +109,8 @@ class VAE:
     def __init__(self, n_input: int, hidden: Sequence[int] = (400,), n_latent: int = 20,
                  likelihood: str | Likelihood = "bernoulli", activation: str = "relu", dtype: str = "float32",
                  seed: int | None = 0, *, variance: float | None = None, alpha: float | None = None,
-                 decoder_hidden: Sequence[int] | None = None, n_classes: int | None = None):
+                 decoder_hidden: Sequence[int] | None = None, n_classes: int | None = None,
+                 vocabulary: Sequence[str] | None = None):
         self.n_input = positive_int("n_input", n_input)
         self.n_latent = positive_int("n_latent", n_latent)
         self.hidden = self._widths("hidden", hidden)
@@ -118,6 +122,7 @@ class VAE:
         self.dtype = float_dtype("dtype", dtype, DTYPES)   # np.float32 and np.dtype("float32") name a dtype too
         self.likelihood = make_likelihood(likelihood, variance)
         self.n_classes = None if n_classes is None else positive_int("n_classes", n_classes)
+        self.vocabulary = None if vocabulary is None else check_vocabulary("vocabulary", vocabulary, self.n_input)
         seed = check_seed("seed", seed)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
@@ -162,7 +167,8 @@ class VAE:
         return {"n_input": self.n_input, "hidden": list(self.hidden), "n_latent": self.n_latent,
                 "likelihood": lik["likelihood"], "variance": lik.get("variance"), "activation": self.activation,
                 "alpha": self.alpha, "decoder_hidden": list(self.decoder_hidden), "dtype": self.dtype.name,
-                "seed": self.seed, "n_classes": self.n_classes}
+                "seed": self.seed, "n_classes": self.n_classes,
+                "vocabulary": None if self.vocabulary is None else list(self.vocabulary)}
 
     def __repr__(self) -> str:
         c = self.config()
@@ -185,9 +191,16 @@ class VAE:
     def check_input(self, x, name: str = "x", *, support: bool = True) -> np.ndarray:
         """x as a validated (n, n_input) C-contiguous array of the model's dtype (``validation.check_data``).
 
+        A scipy.sparse matrix becomes a canonical CSR matrix of the model's dtype (``validation.check_sparse``)
+        for a likelihood that takes one (the multinomial), else a dense array.
         ``support``: also check that x lies where p(x|z) has mass (e.g. [0, 1] for Bernoulli).
         """
-        x = check_data(name, x, self.n_input, self.dtype)
+        if is_sparse(x):       # counts as a scipy.sparse matrix: kept as CSR where the likelihood takes it
+            x = check_sparse(name, x, self.n_input, self.dtype)
+            if not self.likelihood.accepts_sparse:
+                x = x.toarray()
+        else:
+            x = check_data(name, x, self.n_input, self.dtype)
         if support:
             self.likelihood.check_data(x, name)
         return x

@@ -17,7 +17,7 @@ from .validation import as_rng, finite_float, nonnegative_int, positive_int
 from .workspace import FRESH, WorkspaceCache
 
 __all__ = ["OBJECTIVES", "warmup_beta", "elbo_terms", "elbo_terms_and_posteriors", "elbo_per_example",
-           "log_likelihood"]
+           "log_likelihood", "perplexity"]
 
 OBJECTIVES = ("elbo", "iwae")   # the training objectives of VAE.step, loss_and_grads and fit
 
@@ -164,3 +164,20 @@ def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max
             log_w[ks] = _log_weights(model, x[sl], mu_logvar, eps, kern, ws, y_sl)
         result[sl] = ops.log_mean_exp_inplace(log_w)
     return result
+
+
+def perplexity(log_px, n_words) -> float:
+    r"""Per-word perplexity of documents: exp(-sum_d log p(x_d) / sum_d N_d).
+
+    ``log_px``: (n,) log-probabilities of the documents' words, nats (e.g. ``VAE.log_likelihood`` of a
+    multinomial model, whose numbers leave out the multinomial coefficient); ``n_words``: (n,) their word
+    counts N_d (``x.sum(axis=1)``). With the importance-weighted estimate of log p(x) (a lower bound in
+    expectation), an upper bound on the model's perplexity. docs/derivations.md#multinomial
+    """
+    log_px, n_words = np.asarray(log_px, dtype=np.float64).reshape(-1), np.asarray(n_words, dtype=np.float64).reshape(-1)
+    if log_px.shape != n_words.shape:
+        raise ValueError(f"log_px and n_words must have the same length, got {log_px.shape[0]} and {n_words.shape[0]}")
+    total = float(np.sum(n_words))
+    if not total > 0:
+        raise ValueError(f"n_words must add up to more than 0 words, got {total}")
+    return float(np.exp(-np.sum(log_px) / total))

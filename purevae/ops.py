@@ -38,6 +38,8 @@ import math
 import numpy as np
 import scipy.special
 
+from .validation import is_sparse
+
 LOG_2PI = float(np.log(2.0 * np.pi))
 # Every log-variance (of q(z|x) and of a Gaussian p(x|z)) is clamped to [-LOGVAR_LIMIT, LOGVAR_LIMIT] before
 # use, so that e^logvar and e^-logvar (<= 1.1e13) stay finite in float32 even summed over thousands of
@@ -79,7 +81,8 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.nda
 
     Parameters
     ----------
-    x : ndarray, shape (batch, n_in)
+    x : ndarray, shape (batch, n_in), or a scipy.sparse CSR matrix (word counts): then a sparse-dense product
+        whose cost is that of x's nonzeros times n_out
     weight : ndarray, shape (n_in, n_out)
     out : ndarray, shape (batch, n_out), OUT
 
@@ -87,6 +90,9 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.nda
     -----
     Derivation: docs/derivations.md#dense
     """
+    if is_sparse(x):
+        out[...] = x @ weight
+        return out
     return np.matmul(x, weight, out=out)
 
 
@@ -109,7 +115,10 @@ def linear_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray, gra
     -----
     Derivation: docs/derivations.md#dense
     """
-    np.matmul(x.T, grad_pre, out=grad_weight)
+    if is_sparse(x):                        # sparse data (the first layer): x^T a_bar visits its nonzeros only
+        grad_weight[...] = x.T @ grad_pre
+    else:
+        np.matmul(x.T, grad_pre, out=grad_weight)
     if grad_x is not None:
         np.matmul(grad_pre, weight.T, out=grad_x)
 
@@ -469,6 +478,109 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
     scale = as_blocks(scale.astype(x.dtype)[:, None], x.shape[0])     # in x's precision, as the kernel
     as_blocks(grad_mean, x.shape[0])[...] = scale * diff * inv_var
     grad_logvar[...] = np.where(inside, 0.5 * np.sum((scale * (1 - squared)).reshape(mean.shape), axis=0), 0)
+
+
+def multinomial_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
+    r"""-log p(x|z) of a multinomial over the vocabulary on logits, per row, without the coefficient:
+
+        nll_r = -sum_w x_bw log softmax(l_r)_w = N_b LSE(l_r) - sum_w x_bw l_rw,   N_b = sum_w x_bw,  b = r % B
+
+    with LSE(l) = log sum_w e^l_w = max(l) + log sum_w e^(l_w - max(l)) (no overflow). The log-probability of
+    the document's words in a fixed order; the multinomial coefficient log N! - sum_w log x_w!, a constant of
+    the data, is left out (as in per-word perplexities). A document with no words has nll 0.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, V), word counts (non-negative integers stored as floats)
+    logits : ndarray, shape (R, V), R = k B (k blocks of rows paired with x, ``as_blocks``)
+    nll : ndarray, shape (R,), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#multinomial
+    """
+    if logits.size == 0:                   # no rows, or no words in the vocabulary: nothing to sum
+        nll[...] = 0
+        return
+    l3 = as_blocks(logits, x.shape[0])
+    lse = scipy.special.logsumexp(l3, axis=2)                                  # (k, B)
+    n_words = np.sum(x, axis=1)                                                # (B,)
+    nll[...] = (n_words * lse - np.sum(x * l3, axis=2)).reshape(nll.shape)
+
+
+def multinomial_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
+                         nll: np.ndarray, grad_logits: np.ndarray) -> None:
+    r"""``multinomial_nll`` and its gradient: grad_logits_r = scale_r * (N_b softmax(l_r) - x_b), b = r % B.
+
+    Parameters
+    ----------
+    x : (B, V) word counts; logits : (R, V), R = k B; scale : float64 (R,), each row's weight in the loss
+    nll : (R,), grad_logits : (R, V), OUT
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#multinomial
+    """
+    multinomial_nll(x, logits, nll)
+    if logits.size == 0:
+        return
+    l3 = as_blocks(logits, x.shape[0])
+    softmax = scipy.special.softmax(l3, axis=2)
+    scale3 = as_blocks(scale.astype(x.dtype)[:, None], x.shape[0])
+    as_blocks(grad_logits, x.shape[0])[...] = scale3 * (np.sum(x, axis=1)[:, None] * softmax - x)
+
+
+def csr_parts(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (data, indices, indptr) of a canonical CSR matrix x that the ``_csr`` kernels take, the index arrays
+    as intp (scipy may store them as int32)."""
+    return x.data, np.asarray(x.indices, np.intp), np.asarray(x.indptr, np.intp)
+
+
+def _csr_rows(indptr: np.ndarray) -> np.ndarray:
+    """The row of every stored entry of a CSR matrix with this indptr."""
+    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+
+
+def multinomial_nll_csr(x_data: np.ndarray, x_indices: np.ndarray, x_indptr: np.ndarray, logits: np.ndarray,
+                        nll: np.ndarray) -> None:
+    r"""``multinomial_nll`` for counts x stored as CSR (data, indices, indptr): the x-weighted sum over nonzeros.
+
+        nll_r = N_b LSE(l_r) - sum_{stored (b, w)} x_bw l_rw,     N_b = the sum of row b's stored counts
+
+    Parameters
+    ----------
+    x_data : (nnz,) counts, x_indices : intp (nnz,) their words, x_indptr : intp (B + 1,) (canonical CSR of B rows)
+    logits : (R, V), R = k B; nll : (R,), OUT
+    """
+    if logits.size == 0:
+        nll[...] = 0
+        return
+    batch = len(x_indptr) - 1
+    l3 = as_blocks(logits, batch)
+    rows = _csr_rows(x_indptr)
+    n_words = np.bincount(rows, weights=x_data, minlength=batch)               # N_b, float64
+    picked = l3[:, rows, x_indices] * x_data                                   # (k, nnz): x_bw l_rw
+    dot = np.stack([np.bincount(rows, weights=p, minlength=batch) for p in picked]) if len(l3) else np.zeros((0, batch))
+    nll[...] = (n_words * scipy.special.logsumexp(l3, axis=2) - dot).reshape(nll.shape)
+
+
+def multinomial_nll_grad_csr(x_data: np.ndarray, x_indices: np.ndarray, x_indptr: np.ndarray, logits: np.ndarray,
+                             scale: np.ndarray, nll: np.ndarray, grad_logits: np.ndarray) -> None:
+    r"""``multinomial_nll_csr`` and its gradient: scale_r N_b softmax(l_r), minus scale_r x_bw at the stored (b, w).
+
+    Parameters: those of ``multinomial_nll_csr``, and scale float64 (R,), grad_logits (R, V), OUT.
+    """
+    multinomial_nll_csr(x_data, x_indices, x_indptr, logits, nll)
+    if logits.size == 0:
+        return
+    batch = len(x_indptr) - 1
+    l3, g3 = as_blocks(logits, batch), as_blocks(grad_logits, batch)
+    rows = _csr_rows(x_indptr)
+    n_words = np.bincount(rows, weights=x_data, minlength=batch).astype(logits.dtype)
+    scale3 = as_blocks(scale.astype(logits.dtype)[:, None], batch)             # (k, B, 1)
+    g3[...] = scale3 * n_words[:, None] * scipy.special.softmax(l3, axis=2)
+    for i in range(len(g3)):                                                   # duplicates would add: np.subtract.at
+        np.subtract.at(g3[i], (rows, x_indices), scale3[i, rows, 0] * x_data.astype(logits.dtype))
 
 
 def log_pz_minus_log_qz(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray) -> np.ndarray:

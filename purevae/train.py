@@ -18,7 +18,7 @@ from .diagnostics import posterior_health
 from .objectives import OBJECTIVES, elbo_terms_and_posteriors
 from .schedules import check_beta, per_epoch_linear
 from .optim import OPTIMIZERS, make_optimizer
-from .validation import boolean, callable_or_none, choice, finite_float, nonnegative_int, positive_int
+from .validation import boolean, callable_or_none, choice, finite_float, is_sparse, nonnegative_int, positive_int
 from .validation import path as check_path
 
 HISTORY_KEYS = ("epoch", "beta", "loss", "recon", "kl", "val_loss", "val_recon", "val_kl", "val_kl_per_dimension",
@@ -115,6 +115,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
     x = model.check_input(x)
+    if binarize and is_sparse(x):
+        raise ValueError("binarize=True draws 0/1 images from grey values; x is a sparse matrix of counts")
     if batch_size > x.shape[0]:
         raise ValueError(f"batch_size ({batch_size}) is larger than the number of examples ({x.shape[0]})")
     y = model.check_labels(y, x.shape[0])
@@ -161,7 +163,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         order = model.rng.permutation(n) if shuffle else np.arange(n)
         data = x
         if binarize:
-            data = (model.rng.random(x.shape) < x).astype(model.dtype)
+            data = (model.rng.random(x.shape) < x).astype(model.dtype)   # (refused for sparse x above)
         # recon, kl, loss weighted by batch size; the sum, min and max of the steps' betas
         sums = np.zeros(6)
         first_step, elapsed_before = 0, 0.0
@@ -179,7 +181,11 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
             # gather the batch into an array that the step's workspace keeps: no new array per step
             # (mode="clip": with the default "raise" NumPy gathers into a temporary first; the rows are valid)
             ws = model.workspace(len(rows))
-            batch = np.take(data, rows, axis=0, mode="clip", out=ws.array("batch", (len(rows), data.shape[1]), data.dtype))
+            if is_sparse(data):           # CSR counts: a row gather makes a new (small) CSR matrix
+                batch = data[rows]
+            else:
+                batch = np.take(data, rows, axis=0, mode="clip",
+                                out=ws.array("batch", (len(rows), data.shape[1]), data.dtype))
             labels = None if y is None else np.take(y, rows, mode="clip", out=ws.array("batch.labels", rows.shape,
                                                                                        np.intp))
             # a diverging step overflows (exp, matmul) on its way to a NaN/inf loss: TrainingDiverged below
@@ -193,7 +199,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                                        f"keeps the parameters from before this step (lower the learning rate?)")
             model.optimizer.step(model.params, grads)
             model.steps_trained += 1
-            sums[:4] += (recon * len(batch), kl * len(batch), loss * len(batch), beta_t)
+            sums[:4] += (recon * len(rows), kl * len(rows), loss * len(rows), beta_t)
             sums[4], sums[5] = (beta_t, beta_t) if step == 0 else (min(sums[4], beta_t), max(sums[5], beta_t))
             if checkpoint_every is not None and model.steps_trained % checkpoint_every == 0 and step + 1 < n_steps:
                 io.save_checkpoint(model, checkpoint, {
@@ -215,7 +221,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                                                                      rng=np.random.default_rng([model.seed, 4]))
             record.update(val_recon=float(-log_px_z.mean()), val_kl=float(kl_val.mean()))
             record["val_loss"] = record["val_recon"] + record["val_kl"]
-            if len(x_val) >= 2:                                  # a variance needs two examples
+            if x_val.shape[0] >= 2:                                  # a variance needs two examples
                 kl_dims, units = posterior_health(mu, logvar)
                 record.update(val_kl_per_dimension=[float(v) for v in kl_dims], val_active_units=units.count)
         model.epochs_trained += 1

@@ -232,6 +232,70 @@ def check_data(name: str, value, n_features: int, dtype: np.dtype) -> np.ndarray
     return x
 
 
+def is_sparse(value) -> bool:
+    """True for a scipy.sparse matrix or array (scipy is imported only when it is already in use)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(value)
+
+
+def check_sparse(name: str, value, n_features: int, dtype: np.dtype):
+    """A scipy.sparse matrix as a canonical CSR matrix (sorted indices, no duplicates) of ``dtype``.
+
+    2-D, non-empty, ``n_features`` columns and finite stored values, as ``check_data`` requires of an array.
+    Other sparse formats (COO, CSC, ...) are converted; integer and boolean values are cast with a CastWarning.
+    """
+    import scipy.sparse
+    if value.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_examples, {n_features}), got shape {value.shape}")
+    if value.shape[1] != n_features:
+        raise ValueError(f"{name} must have {n_features} features per example, got shape {value.shape}")
+    if value.shape[0] == 0:
+        raise ValueError(f"{name} is empty: shape {value.shape}")
+    kind = value.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if kind in "biu" or value.dtype == np.float16:
+        warnings.warn(f"{name} had dtype {value.dtype}; cast to {np.dtype(dtype)}", CastWarning,
+                      stacklevel=_caller_stacklevel())
+    x = scipy.sparse.csr_matrix(value, dtype=dtype)
+    if not x.has_canonical_format:
+        x = x.copy()
+        x.sum_duplicates()          # sorts the indices too
+    if not np.all(np.isfinite(x.data)):
+        raise ValueError(f"{name} contains NaN or inf ({int(np.size(x.data) - np.count_nonzero(np.isfinite(x.data)))}"
+                         f" values)")
+    return x
+
+
+def check_counts(name: str, value) -> None:
+    """Raise ValueError unless every value (of an array, or the stored values of a sparse matrix) is a count:
+    a non-negative integer (stored as a float)."""
+    values = value.data if is_sparse(value) else np.asarray(value)
+    if values.size == 0:
+        return
+    if values.min() < 0:
+        raise ValueError(f"{name} must hold word counts (non-negative integers), found {values.min()}")
+    fractional = values != np.floor(values)
+    if fractional.any():
+        raise ValueError(f"{name} must hold word counts (non-negative integers), found {int(fractional.sum())} "
+                         f"non-integer value(s), e.g. {values[fractional][0]}")
+
+
+def check_vocabulary(name: str, value, n_features: int) -> tuple[str, ...]:
+    """A vocabulary: n_features distinct non-empty strings (the words of the columns), as a tuple."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of str (one word per column), got {type(value).__name__}")
+    words = tuple(value)
+    bad = [w for w in words if not isinstance(w, str)]
+    if bad:
+        raise TypeError(f"{name} must hold str, got {type(bad[0]).__name__} ({bad[0]!r})")
+    if len(words) != n_features:
+        raise ValueError(f"{name} must have one word per column: {n_features}, got {len(words)}")
+    if any(not w for w in words) or len(set(words)) != len(words):
+        raise ValueError(f"{name} must hold distinct non-empty words")
+    return words
+
+
 def check_labels(name: str, value, n: int, n_classes: int) -> np.ndarray:
     """Class labels for n examples as a C-contiguous ``np.intp`` array (n,), each in 0 .. n_classes - 1.
 

@@ -501,6 +501,20 @@ def conditional(what="step"):
     return runs[what]
 
 
+def multinomial(what="step"):
+    """A bag-of-words model on dense and on sparse counts: training, the IWAE step and the evaluation."""
+    import scipy.sparse
+    model = purevae.VAE(6, hidden=(4,), n_latent=2, likelihood="multinomial", dtype="float64", seed=0)
+    x = np.random.default_rng(0).poisson(1.0, (4, 6)).astype(float)
+    sparse = scipy.sparse.csr_matrix(x)
+    eps = np.random.default_rng(1).standard_normal((3, 4, 2))
+    runs = {"step": lambda: model.loss_and_grads(x, eps=eps), "sparse": lambda: model.loss_and_grads(sparse, eps=eps),
+            "elbo": lambda: (model.elbo(x, k=2), model.elbo(sparse, k=2)),
+            "log_likelihood": lambda: (model.log_likelihood(x, k=3), model.log_likelihood(sparse, k=3),
+                                       purevae.objectives.perplexity(model.log_likelihood(x, k=3), x.sum(axis=1)))}
+    return runs[what]
+
+
 def decode(likelihood="bernoulli"):
     model = _model(likelihood)
     return lambda: model.decode(np.zeros((3, 2)))
@@ -522,6 +536,8 @@ SECTION_DRIVERS = {
     "Free bits": (train_step_free_bits,),
     "KL schedules": (fit,),
     "Adam": (fit, lambda: fit("sgd")),
+    "Multinomial": (multinomial, lambda: multinomial("sparse"), lambda: multinomial("elbo"),
+                    lambda: multinomial("log_likelihood")),
     "Conditional VAE": (conditional, lambda: conditional("iwae"), lambda: conditional("elbo"),
                         lambda: conditional("log_likelihood")),
     "Latent health": (latent_report, lambda: latent_report("kl_per_dimension"), lambda: latent_report("active_units"),

@@ -35,6 +35,8 @@ KERNELS = {
     "continuous_bernoulli_log_weights": (("x", "bn"), ("logits", "Rn"), ("mu_logvar", "bM"), ("eps", "kbl"),
                                          ("z", "kbl")),
     "gaussian_nll": (("x", "bn"), ("mean", "Rn"), ("logvar", "n")),
+    "multinomial_nll": (("x", "bn"), ("logits", "Rn")),
+    "multinomial_nll_grad": (("x", "bn"), ("logits", "Rn")),
     "gaussian_nll_grad": (("x", "bn"), ("mean", "Rn"), ("logvar", "n")),
     "bernoulli_log_weights": (("x", "bn"), ("logits", "Rn"), ("mu_logvar", "bM"), ("eps", "kbl"), ("z", "kbl")),
     "gaussian_log_weights": (("x", "bn"), ("mean", "Rn"), ("logvar", "n"), ("mu_logvar", "bM"), ("eps", "kbl"),
@@ -83,6 +85,8 @@ def kernel_calls(draw):
         dtype = np.float64 if arg in FLOAT64_ONLY else common
         dtype = draw(st.sampled_from(DTYPES)) if mismatch and draw(st.booleans()) else dtype
         values = rng.random(shape) if arg == "x" else rng.normal(0, 3, shape)
+        if arg == "x" and name.startswith("multinomial"):   # word counts (a draw with a fraction: the error path)
+            values = rng.integers(0, 3, shape) + (0.5 * (rng.random(shape) < 0.1) if mismatch else 0)
         if arg == "labels":   # in range, or (a mismatched draw) one step outside it
             low, high = (-1, n_classes + 1) if mismatch and draw(st.booleans()) else (0, n_classes)
             values = rng.integers(low, high, shape)
