@@ -26,8 +26,20 @@ arrays               :func:`from_arrays`
 ===================  =========================================================================================
 
 :func:`load_dataset` dispatches on those forms. Nothing here unpickles: IDX payloads are read with
-``np.frombuffer`` and ``.npz`` files with ``allow_pickle=False``. Only NumPy and the standard library
-are used.
+``np.frombuffer`` and ``.npz`` files with ``allow_pickle=False``. Only NumPy, ``scipy.sparse`` (the text
+corpora) and the standard library are used.
+
+Text corpora (issue 17) come as a :class:`TextCorpus`: bag-of-words counts as ``scipy.sparse.csr_matrix``
+(n_docs, V) float32, category labels (n_docs,) int64, the texts and the vocabulary (made by
+:mod:`purevae.text`). :func:`load_text_dataset` dispatches on these forms:
+
+==================  ==========================================================================================
+``"wordnet"``       :func:`load_wordnet_bundled`: 32,400 train + 3,600 held-out WordNet 3.0 glosses shipped in
+                    ``purevae/datasets/`` (see its README.md; licence in ``WORDNET_LICENSE.txt``)
+``"wordnet-full"``  :func:`load_wordnet_glosses`: every gloss, from the Debian package ``wordnet-base``
+                    (files under ``/usr/share/wordnet/``)
+an ``.npz`` file    :func:`load_text_npz`: the bundled format (:func:`text_corpus_arrays`), no pickle
+==================  ==========================================================================================
 
 The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/):
 
@@ -41,17 +53,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.resources
 import math
 import os
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
-from .validation import boolean, choice, float_dtype, positive_int
+from .text import build_vocabulary, count_matrix, tokenize
+from .validation import boolean, choice, float_dtype, fraction, positive_int
 from .validation import seed as _seed
 
 __all__ = [
@@ -62,7 +78,15 @@ __all__ = [
     "IDX_FILES",
     "PreparedData",
     "TEST_BINARIZE_SEED",
+    "TEXT_NPZ_KEYS",
     "TRAIN_BINARIZE_SEED",
+    "TextCorpus",
+    "WORDNET_BUNDLED_FILE",
+    "WORDNET_DIR",
+    "WORDNET_FILES",
+    "WORDNET_INSTALL",
+    "WORDNET_LEXNAMES",
+    "WORDNET_MIN_DF",
     "arrays_sha256",
     "as_image_shape",
     "binarize",
@@ -73,10 +97,16 @@ __all__ = [
     "load_fashion_mnist",
     "load_idx_folder",
     "load_npz",
+    "load_text_dataset",
+    "load_text_npz",
+    "load_wordnet_bundled",
+    "load_wordnet_glosses",
     "prepare",
     "read_idx",
+    "read_wordnet_glosses",
     "scale_pixels",
     "stratified_subset",
+    "text_corpus_arrays",
 ]
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -1001,3 +1031,530 @@ def prepare(
     return PreparedData(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, name=dataset.name,
                         image_shape=dataset.image_shape, binarize=binarize, dtype=dtype,
                         n_features=dataset.n_features)
+
+
+# --------------------------------------------------------------------------------------------------
+# Text corpora: bag-of-words counts of WordNet glosses (issue 17)
+# --------------------------------------------------------------------------------------------------
+WORDNET_DIR = "/usr/share/wordnet"
+WORDNET_INSTALL = "apt-get install wordnet-base"   # as root, after apt-get update (Debian/Ubuntu)
+# The four data files of a WordNet 3.0 database, in the order their synsets are read.
+WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
+# WordNet's 45 lexicographer files, index = lex_filenum (the second field of a data line): lexnames(5WN).
+WORDNET_LEXNAMES = (
+    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact", "noun.attribute",
+    "noun.body", "noun.cognition", "noun.communication", "noun.event", "noun.feeling", "noun.food", "noun.group",
+    "noun.location", "noun.motive", "noun.object", "noun.person", "noun.phenomenon", "noun.plant",
+    "noun.possession", "noun.process", "noun.quantity", "noun.relation", "noun.shape", "noun.state",
+    "noun.substance", "noun.time", "verb.body", "verb.change", "verb.cognition", "verb.communication",
+    "verb.competition", "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
+    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+)
+WORDNET_BUNDLED_FILE = "wordnet_glosses.npz"
+# The vocabulary rule of load_wordnet_glosses: a word must occur in at least this many training glosses.
+WORDNET_MIN_DF = 2
+
+
+def _describe_csr(x: scipy.sparse.csr_matrix) -> str:
+    return f"<{x.dtype} {x.shape} nnz={x.nnz}>"
+
+
+def _check_strings(value: object, name: str, unique: bool) -> None:
+    if not isinstance(value, tuple):
+        raise TypeError(f"{name} must be a tuple of str, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(item).__name__}")
+    if unique and len(set(value)) != len(value):
+        duplicates = sorted(item for item, count in Counter(value).items() if count > 1)
+        raise ValueError(f"{name} has duplicates: {duplicates[:5]}")
+
+
+def _check_counts(x: object, name: str, n_columns: int) -> None:
+    if not isinstance(x, scipy.sparse.csr_matrix):
+        raise TypeError(f"{name} must be a scipy.sparse.csr_matrix, got {type(x).__name__}")
+    if x.dtype != np.float32:
+        raise TypeError(f"{name} must hold float32 counts, got dtype {x.dtype}")
+    if x.shape[1] != n_columns:
+        raise ValueError(f"{name} has {x.shape[1]} columns but the vocabulary has {n_columns} words")
+    if not x.has_canonical_format:
+        raise ValueError(f"{name} must be canonical CSR (sorted indices, no duplicates): call sum_duplicates()")
+    if x.nnz and not (np.isfinite(x.data).all() and x.data.min() > 0):
+        raise ValueError(f"{name} must store positive finite counts only (no explicit zeros, no NaN)")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TextCorpus:
+    r"""Documents as bag-of-words counts, with a category per document and the texts they came from.
+
+        x_train[d, w] = number of times vocabulary[w] occurs in purevae.text.tokenize(texts_train[d])
+
+    Attributes
+    ----------
+    x_train : scipy.sparse.csr_matrix, shape (n_train, V), float32
+        Word counts; canonical CSR (sorted indices, no duplicates), every stored value >= 1.
+    y_train : ndarray of int64, shape (n_train,)
+        Category of each document: an index into ``categories``.
+    x_test : scipy.sparse.csr_matrix, shape (n_test, V), float32
+        The held-out documents (n_test may be 0).
+    y_test : ndarray of int64, shape (n_test,)
+    texts_train, texts_test : tuple of str, lengths n_train and n_test
+        The original texts, row-aligned with ``x_train`` and ``x_test``.
+    vocabulary : tuple of str, length V
+        Column order: column w counts ``vocabulary[w]``. No duplicates.
+    categories : tuple of str
+        Category names; for WordNet the 45 lexicographer files, index = lex_filenum (:data:`WORDNET_LEXNAMES`).
+    name : str
+        Where the corpus came from, e.g. ``"wordnet-glosses-subset"``.
+
+    The dataclass is frozen (the fields cannot be rebound), the sparse matrices and label arrays are ordinary
+    mutable objects. Construction checks the types above (TypeError) and the shapes and their consistency
+    (ValueError), naming the field.
+    """
+
+    x_train: scipy.sparse.csr_matrix
+    y_train: np.ndarray
+    x_test: scipy.sparse.csr_matrix
+    y_test: np.ndarray
+    texts_train: tuple[str, ...]
+    texts_test: tuple[str, ...]
+    vocabulary: tuple[str, ...]
+    categories: tuple[str, ...]
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}")
+        _check_strings(self.vocabulary, "vocabulary", unique=True)
+        _check_strings(self.categories, "categories", unique=True)
+        for split in ("train", "test"):
+            x, y, texts = (getattr(self, f"{field}_{split}") for field in ("x", "y", "texts"))
+            _check_counts(x, f"x_{split}", len(self.vocabulary))
+            n_rows = x.shape[0]
+            if not isinstance(y, np.ndarray):
+                raise TypeError(f"y_{split} must be a numpy array, got {type(y).__name__}")
+            if y.dtype != np.int64:
+                raise TypeError(f"y_{split} must be int64 category indices, got dtype {y.dtype}")
+            if y.shape != (n_rows,):
+                raise ValueError(f"y_{split} must have shape ({n_rows},) like the rows of x_{split}, got {y.shape}")
+            if n_rows and (y.min() < 0 or y.max() >= len(self.categories)):
+                raise ValueError(f"y_{split} must hold category indices in 0..{len(self.categories) - 1}, "
+                                 f"found values in [{y.min()}, {y.max()}]")
+            _check_strings(texts, f"texts_{split}", unique=False)
+            if len(texts) != n_rows:
+                raise ValueError(f"texts_{split} has {len(texts)} texts but x_{split} has {n_rows} rows")
+
+    @property
+    def n_features(self) -> int:
+        """Number of columns of ``x_train``: the vocabulary size V (the model's ``n_input``)."""
+        return len(self.vocabulary)
+
+    def __repr__(self) -> str:
+        return (f"TextCorpus(name={self.name!r}, x_train={_describe_csr(self.x_train)}, "
+                f"x_test={_describe_csr(self.x_test)}, n_features={self.n_features}, "
+                f"n_categories={len(self.categories)})")
+
+
+def _wordnet_help(reason: str) -> str:
+    return (
+        f"WordNet not found: {reason}. Install it with `{WORDNET_INSTALL}` (Debian/Ubuntu, as root after "
+        f"`apt-get update`; files under {WORDNET_DIR}/), or use the bundled subset, which needs nothing: "
+        "purevae.data.load_wordnet_bundled() (load_text_dataset('wordnet'))."
+    )
+
+
+def read_wordnet_glosses(folder: str | os.PathLike = WORDNET_DIR) -> tuple[tuple[str, ...], np.ndarray]:
+    r"""Every synset's gloss and lexicographer file from the four data files of a WordNet 3.0 database.
+
+    Each synset is one line of ``data.noun``, ``data.verb``, ``data.adj``, ``data.adv`` (read in that order,
+    lines in file order), wndb(5WN)::
+
+        synset_offset lex_filenum ss_type w_cnt word lex_id [word lex_id ...] p_cnt [ptr ...] [frames ...] | gloss
+
+    Lines starting with two spaces are the licence header and are skipped. The gloss is all the text after
+    the first ``" | "``, stripped (definition and examples, e.g. ``a member of the genus Canis ...; "the dog
+    barked all night"``); the category is ``lex_filenum``, an index into :data:`WORDNET_LEXNAMES`.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Default :data:`WORDNET_DIR` (the Debian package ``wordnet-base``).
+
+    Returns
+    -------
+    glosses : tuple of str, length n_synsets
+        117,659 for WordNet 3.0.
+    lex_filenums : ndarray of int64, shape (n_synsets,), values in 0..44
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder or a data file is missing; the message says ``apt-get install wordnet-base`` and that
+        :func:`load_wordnet_bundled` needs nothing.
+    ValueError
+        A line with no ``" | "``, too few fields or a lex_filenum that is not two digits in 00..44, or a file
+        that is not ASCII/UTF-8 text; the message names the file and line.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(_wordnet_help(f"no folder {folder}"))
+    missing = [stem for stem in WORDNET_FILES if not (folder / stem).is_file()]
+    if missing:
+        raise FileNotFoundError(_wordnet_help(f"{folder} is missing {', '.join(missing)}"))
+    glosses: list[str] = []
+    lex_filenums: list[int] = []
+    for stem in WORDNET_FILES:
+        path = folder / stem
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"WordNet file {path} is not UTF-8 text: {error}") from error
+        for line_number, line in enumerate(text.splitlines(), start=1):
+            if line.startswith("  ") or not line.strip():    # the licence header (and a stray blank line)
+                continue
+            head, separator, gloss = line.partition(" | ")
+            fields = head.split()
+            if not separator or len(fields) < 4:
+                raise ValueError(f"WordNet file {path}, line {line_number}: expected 'synset_offset lex_filenum "
+                                 f"ss_type w_cnt ... | gloss', got {line[:80]!r}")
+            lex_filenum = fields[1]
+            if len(lex_filenum) != 2 or not lex_filenum.isdigit() or int(lex_filenum) >= len(WORDNET_LEXNAMES):
+                raise ValueError(f"WordNet file {path}, line {line_number}: lex_filenum must be two digits "
+                                 f"00..{len(WORDNET_LEXNAMES) - 1}, got {lex_filenum!r}")
+            glosses.append(gloss.strip())
+            lex_filenums.append(int(lex_filenum))
+    return tuple(glosses), np.array(lex_filenums, dtype=np.int64)
+
+
+def load_wordnet_glosses(
+    folder: str | os.PathLike = WORDNET_DIR,
+    vocabulary_size: int = 2000,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+) -> TextCorpus:
+    r"""WordNet 3.0's glosses as a bag-of-words corpus labelled by lexicographer file (45 categories).
+
+    The recipe, in this order:
+
+    1. Read every synset's gloss and ``lex_filenum`` with :func:`read_wordnet_glosses` (n = 117,659 synsets
+       of WordNet 3.0: nouns, verbs, adjectives, adverbs in that order).
+    2. Split: ``perm = numpy.random.default_rng(seed).permutation(n)``; the first
+       ``n_test = round(test_fraction * n)`` (Python's ``round``) documents of ``perm`` are the held-out split,
+       the rest the training split, both in the order of ``perm``.
+    3. Vocabulary from the *training* split only: ``purevae.text.build_vocabulary(tokens, vocabulary_size,
+       min_df=2)`` over ``tokenize(gloss)``; the held-out glosses never influence it.
+    4. ``purevae.text.count_matrix`` of each split over that vocabulary.
+    5. Drop the documents with no vocabulary word (empty rows), in both splits: a bag-of-words model has
+       nothing to reconstruct from them.
+
+    Each synset is one document, also when its gloss is word for word another synset's: WordNet 3.0 has 376
+    such glosses, shared by 1,002 synsets, so a few identical texts (of different synsets) can sit in both splits.
+
+    With the defaults on WordNet 3.0 (the Debian package ``wordnet-base``, 1:3.0-37): 105,893 training and
+    11,766 held-out synsets before step 5; step 5 drops 4,092 training and 459 held-out glosses, leaving
+    101,801 training and 11,307 held-out documents over 2,000 words. ``purevae/datasets/README.md`` records
+    these numbers as ``scripts/make_wordnet_subset.py`` printed them, and tests/test_text_data.py checks them.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Default :data:`WORDNET_DIR`; install with ``apt-get install wordnet-base`` (Debian/Ubuntu).
+    vocabulary_size : int, >= 1
+        The number of words kept (fewer if fewer training words occur in 2 glosses or more).
+    test_fraction : float in [0, 1)
+        Share of the synsets held out, before step 5.
+    seed : int, >= 0
+        Of the split's permutation.
+
+    Returns
+    -------
+    TextCorpus
+        name ``"wordnet-glosses"``; ``categories`` the 45 :data:`WORDNET_LEXNAMES`; float32 counts.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder or a data file is missing; the message gives ``apt-get install wordnet-base`` and says that
+        :func:`load_wordnet_bundled` needs nothing.
+    TypeError
+        ``vocabulary_size`` or ``seed`` not an int, ``test_fraction`` not a real number.
+    ValueError
+        ``vocabulary_size`` < 1, ``seed`` < 0, ``test_fraction`` outside [0, 1), no training word in 2 glosses
+        or more; and what :func:`read_wordnet_glosses` raises for a malformed file.
+    """
+    vocabulary_size = positive_int("vocabulary_size", vocabulary_size)
+    test_fraction = fraction("test_fraction", test_fraction)
+    seed = _seed("seed", seed, allow_none=False)
+    glosses, lex_filenums = read_wordnet_glosses(folder)
+    n = len(glosses)
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(test_fraction * n))
+    splits = {"test": perm[:n_test], "train": perm[n_test:]}
+    texts = {split: tuple(glosses[i] for i in index) for split, index in splits.items()}
+    vocabulary = build_vocabulary((tokenize(t) for t in texts["train"]), vocabulary_size, min_df=WORDNET_MIN_DF)
+    if not vocabulary:
+        raise ValueError(f"no word occurs in {WORDNET_MIN_DF} or more of the {n - n_test} training glosses "
+                         f"(test_fraction={test_fraction}): the vocabulary is empty")
+    fields: dict[str, object] = {}
+    for split, index in splits.items():
+        x = count_matrix(texts[split], vocabulary, dtype=np.float32)
+        keep = np.flatnonzero(np.diff(x.indptr) > 0)          # documents with at least one vocabulary word
+        fields[f"x_{split}"] = x[keep]
+        fields[f"y_{split}"] = lex_filenums[index[keep]]
+        fields[f"texts_{split}"] = tuple(texts[split][i] for i in keep)
+    return TextCorpus(**fields, vocabulary=vocabulary, categories=WORDNET_LEXNAMES, name="wordnet-glosses")
+
+
+# The bundled format: every array a plain number array (no pickle, no object arrays).
+#   x_<split>_data (uint counts), x_<split>_indices, x_<split>_indptr (uint), x_<split>_shape (int64 (2,))
+#   y_<split> (uint)
+#   texts_<split>_blob, vocabulary_blob, categories_blob: uint8, the UTF-8 bytes of the strings one after another
+#   texts_<split>_offsets, ...: int64 (n + 1,): string i is blob[offsets[i]:offsets[i + 1]]
+_TEXT_SPLITS = ("train", "test")
+_STRING_FIELDS = ("texts_train", "texts_test", "vocabulary", "categories")
+TEXT_NPZ_KEYS = tuple(sorted(
+    [f"x_{s}_{part}" for s in _TEXT_SPLITS for part in ("data", "indices", "indptr", "shape")]
+    + [f"y_{s}" for s in _TEXT_SPLITS]
+    + [f"{field}_{part}" for field in _STRING_FIELDS for part in ("blob", "offsets")]
+))
+
+
+def _smallest_uint(max_value: int) -> np.dtype:
+    for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if max_value <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    raise ValueError(f"{max_value} does not fit in 64 bits")
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """Non-negative integers in the smallest unsigned dtype holding their maximum (uint8 when empty)."""
+    return values.astype(_smallest_uint(int(values.max()) if values.size else 0))
+
+
+def _encode_strings(strings: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    encoded = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    joined = b"".join(encoded)
+    blob = np.frombuffer(joined, dtype=np.uint8).copy() if joined else np.zeros(0, dtype=np.uint8)
+    return blob, offsets
+
+
+def _decode_strings(blob: np.ndarray, offsets: np.ndarray, key: str) -> tuple[str, ...]:
+    if blob.dtype != np.uint8 or blob.ndim != 1:
+        raise ValueError(f"{key}_blob must be a 1-D uint8 array, got {blob.dtype} {blob.shape}")
+    if offsets.dtype != np.int64 or offsets.ndim != 1 or offsets.size == 0:
+        raise ValueError(f"{key}_offsets must be a non-empty 1-D int64 array, got {offsets.dtype} {offsets.shape}")
+    if offsets[0] != 0 or offsets[-1] != blob.size or (np.diff(offsets) < 0).any():
+        raise ValueError(f"{key}_offsets must rise from 0 to the blob's {blob.size} bytes")
+    raw = blob.tobytes()
+    bounds = offsets.tolist()
+    try:
+        return tuple(raw[start:stop].decode("utf-8") for start, stop in zip(bounds[:-1], bounds[1:]))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{key}_blob is not UTF-8 between its offsets: {error}") from error
+
+
+def text_corpus_arrays(corpus: TextCorpus) -> dict[str, np.ndarray]:
+    r"""The plain arrays that store ``corpus`` in the bundled ``.npz`` format (what :func:`load_text_npz` reads).
+
+    For each split s in (train, test), and with "uint" meaning the smallest of uint8/16/32/64 that holds the
+    largest value (so the dtypes, like the values, follow from the corpus alone)::
+
+        x_s_data      uint  (nnz,)      the counts, x_s.data              (must be whole numbers)
+        x_s_indices   uint  (nnz,)      x_s.indices                       (canonical CSR: sorted in each row)
+        x_s_indptr    uint  (n_s + 1,)  x_s.indptr
+        x_s_shape     int64 (2,)        x_s.shape
+        y_s           uint  (n_s,)      category indices
+        <strings>_blob     uint8 (n_bytes,)  the UTF-8 bytes of the strings one after another
+        <strings>_offsets  int64 (m + 1,)    string i = blob[offsets[i]:offsets[i + 1]].decode("utf-8")
+
+    for the strings texts_train, texts_test, vocabulary and categories. No object arrays: the file loads with
+    ``allow_pickle=False``. ``purevae.data.arrays_sha256(text_corpus_arrays(corpus))`` is the checksum the
+    README records for the bundled file.
+
+    Parameters
+    ----------
+    corpus : TextCorpus
+
+    Returns
+    -------
+    arrays : dict str -> ndarray, keys :data:`TEXT_NPZ_KEYS`
+
+    Raises
+    ------
+    TypeError
+        ``corpus`` not a TextCorpus.
+    ValueError
+        A count that is not a whole number (the format stores counts).
+    """
+    if not isinstance(corpus, TextCorpus):
+        raise TypeError(f"corpus must be a TextCorpus, got {type(corpus).__name__}")
+    arrays: dict[str, np.ndarray] = {}
+    for split in _TEXT_SPLITS:
+        x = getattr(corpus, f"x_{split}")
+        if (x.data != np.round(x.data)).any():
+            raise ValueError(f"x_{split} holds values that are not whole numbers; the format stores counts")
+        arrays[f"x_{split}_data"] = _narrow(x.data)
+        arrays[f"x_{split}_indices"] = _narrow(x.indices)
+        arrays[f"x_{split}_indptr"] = _narrow(x.indptr)
+        arrays[f"x_{split}_shape"] = np.array(x.shape, dtype=np.int64)
+        arrays[f"y_{split}"] = _narrow(getattr(corpus, f"y_{split}"))
+    for field in _STRING_FIELDS:
+        arrays[f"{field}_blob"], arrays[f"{field}_offsets"] = _encode_strings(getattr(corpus, field))
+    return arrays
+
+
+def load_text_npz(path: str | os.PathLike, name: str | None = None) -> TextCorpus:
+    r"""Load a :class:`TextCorpus` from an ``.npz`` file in the bundled format, never unpickling.
+
+    The keys are :data:`TEXT_NPZ_KEYS`, laid out as :func:`text_corpus_arrays` says; other keys are ignored.
+    Counts come back as float32, category indices as int64, CSR indices as int32 (int64 when large).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    name : str, optional
+        The corpus's name; default the file name without ``.npz``.
+
+    Returns
+    -------
+    TextCorpus
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        Not an ``.npz`` archive, a key missing, an object array, or arrays that do not make a valid corpus
+        (offsets, CSR structure, shapes, label range); the message names the file and the key or field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        if path.exists():
+            raise ValueError(f"npz path {path} is not a regular file")
+        raise FileNotFoundError(f"npz file not found: {path}")
+    arrays: dict[str, np.ndarray] = {}
+    with open(path, "rb") as handle:
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+            raise ValueError(f"npz file {path} is not a valid .npz archive ({error}); purevae never unpickles") \
+                from error
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"npz file {path} holds a single .npy array, not an .npz archive of named arrays")
+        with archive:
+            missing = [key for key in TEXT_NPZ_KEYS if key not in archive.files]
+            if missing:
+                raise ValueError(f"npz file {path} is missing key(s) {missing}; a text corpus file has "
+                                 f"{list(TEXT_NPZ_KEYS)}")
+            for key in TEXT_NPZ_KEYS:
+                try:
+                    arrays[key] = archive[key]
+                except ValueError as error:   # numpy: "Object arrays cannot be loaded when allow_pickle=False"
+                    raise ValueError(f"npz file {path}: cannot read array {key!r} without pickle: {error}") \
+                        from error
+                except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
+                    raise ValueError(f"npz file {path}: corrupt member {key!r}: {error}") from error
+    try:
+        fields: dict[str, object] = {f: _decode_strings(arrays[f"{f}_blob"], arrays[f"{f}_offsets"], f)
+                                     for f in _STRING_FIELDS}
+        for split in _TEXT_SPLITS:
+            parts = {part: arrays[f"x_{split}_{part}"] for part in ("data", "indices", "indptr", "shape")}
+            for part in ("indices", "indptr", "shape"):
+                if not np.issubdtype(parts[part].dtype, np.integer):
+                    raise ValueError(f"x_{split}_{part} must hold integers, got dtype {parts[part].dtype}")
+            if not (np.issubdtype(parts["data"].dtype, np.integer) or np.issubdtype(parts["data"].dtype, np.floating)):
+                raise ValueError(f"x_{split}_data must hold numbers, got dtype {parts['data'].dtype}")
+            if parts["shape"].shape != (2,) or (parts["shape"] < 0).any():
+                raise ValueError(f"x_{split}_shape must be two non-negative integers, got {parts['shape']!r}")
+            index_dtype = np.int32 if parts["data"].size <= np.iinfo(np.int32).max else np.int64
+            x = scipy.sparse.csr_matrix(
+                (parts["data"].astype(np.float32), parts["indices"].astype(index_dtype),
+                 parts["indptr"].astype(index_dtype)),
+                shape=tuple(int(n) for n in parts["shape"]))
+            try:
+                x.check_format(full_check=True)       # indices in range, indptr consistent with nnz
+            except ValueError as error:
+                raise ValueError(f"x_{split}_indices/x_{split}_indptr do not make a valid CSR matrix: {error}") \
+                    from error
+            fields[f"x_{split}"] = x
+            y = arrays[f"y_{split}"]
+            if not np.issubdtype(y.dtype, np.integer):
+                raise ValueError(f"y_{split} must hold integer category indices, got dtype {y.dtype}")
+            fields[f"y_{split}"] = y.astype(np.int64)
+        return TextCorpus(**fields, name=path.stem if name is None else name)
+    except (ValueError, TypeError) as error:   # the file's content is wrong, not the caller's argument
+        raise ValueError(f"npz file {path}: {error}") from error
+
+
+def load_wordnet_bundled() -> TextCorpus:
+    r"""Load the WordNet gloss corpus shipped with purevae (no download, no extra package).
+
+    A uniform random subset of :func:`load_wordnet_glosses` with its defaults (vocabulary 2,000, held-out
+    fraction 0.1, seed 0), made by ``scripts/make_wordnet_subset.py``: 32,400 training documents drawn from
+    its training split and 3,600 held-out documents drawn from its held-out split, so the vocabulary never saw
+    a held-out gloss. ``purevae/datasets/README.md`` gives the recipe, the counts and the checksums. WordNet 3.0
+    Copyright 2006 by Princeton University; its licence is ``purevae/datasets/WORDNET_LICENSE.txt``.
+
+    Returns
+    -------
+    TextCorpus
+        name ``"wordnet-glosses-subset"``; ``x_train`` (32400, 2000) and ``x_test`` (3600, 2000) float32
+        counts, labels int64 in 0..44, ``categories`` the 45 :data:`WORDNET_LEXNAMES`; no empty document.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file is missing from this installation.
+    """
+    resource = importlib.resources.files("purevae.datasets").joinpath(WORDNET_BUNDLED_FILE)
+    if not resource.is_file():
+        raise FileNotFoundError(
+            f"the bundled corpus {WORDNET_BUNDLED_FILE} is missing from this installation of purevae "
+            "(purevae.datasets); reinstall the package, or rebuild it with `python scripts/make_wordnet_subset.py` "
+            "from a source checkout (needs the Debian package wordnet-base)"
+        )
+    with importlib.resources.as_file(resource) as path:
+        return load_text_npz(path, name="wordnet-glosses-subset")
+
+
+_TEXT_DATASET_FORMS = (
+    "'wordnet' (the WordNet gloss subset shipped with purevae), 'wordnet-full' (every gloss, from the Debian "
+    f"package wordnet-base in {WORDNET_DIR}), or a path to an .npz file in the bundled text format"
+)
+
+
+def load_text_dataset(spec: str | os.PathLike = "wordnet") -> TextCorpus:
+    r"""Load a text corpus named by a string or a path.
+
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        ``"wordnet"`` -> :func:`load_wordnet_bundled`; ``"wordnet-full"`` -> :func:`load_wordnet_glosses`
+        (defaults); an existing ``.npz`` file -> :func:`load_text_npz`. The names win over files of the same
+        name: write ``./wordnet`` for such a file.
+
+    Returns
+    -------
+    TextCorpus
+
+    Raises
+    ------
+    TypeError
+        ``spec`` is not a str or path.
+    ValueError
+        ``spec`` is none of those forms (the message lists them), or the file is not in the bundled format.
+    """
+    if not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(f"spec must be a str or os.PathLike, got {type(spec).__name__}")
+    if isinstance(spec, str):
+        if spec == "wordnet":
+            return load_wordnet_bundled()
+        if spec == "wordnet-full":
+            return load_wordnet_glosses()
+    path = Path(spec)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return load_text_npz(path)
+    reason = f"{path} is not an .npz file" if path.exists() else f"no file named {str(spec)!r}"
+    raise ValueError(f"unknown text dataset {str(spec)!r}: {reason}; expected {_TEXT_DATASET_FORMS}")
