@@ -36,16 +36,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
 from . import backend
-from .data import BINARIZE_MODES, Dataset, PreparedData, load_dataset, prepare
+from .data import BINARIZE_MODES, Dataset, PreparedData, load_dataset, load_text_dataset, prepare
 from .diagnostics import latent_report
 from .gradcheck import format_table
 from .gradcheck import gradcheck as run_gradcheck
 from .io import save as save_model
 from .likelihoods import LIKELIHOODS
 from .model import DTYPES, VAE, load
-from .objectives import OBJECTIVES, elbo_terms
+from .objectives import OBJECTIVES, elbo_terms, perplexity
 from .schedules import SCHEDULES, make_schedule
 from .ops import ACTIVATIONS
 from .optim import OPTIMIZERS
@@ -55,7 +56,7 @@ from .version import __version__
 PROG = "purevae"
 # The data policy (scaling, --n-train/--n-test, binarization and its fixed seeds) is purevae.data.prepare's;
 # every choice list below is the library's own constant, so the command line offers what the library accepts.
-_COMMANDS = ("train", "evaluate", "sample", "reconstruct", "traverse", "gradcheck")
+_COMMANDS = ("train", "evaluate", "sample", "reconstruct", "traverse", "neighbours", "gradcheck")
 
 
 class CommandError(Exception):
@@ -263,6 +264,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-shape", type=_image_shape, default=None, help=shape_help)
     p.add_argument("--out", default=None, help="PNG path (default: traversals.png next to the model)")
     p.set_defaults(run=cmd_traverse)
+
+    # ---- neighbours -----------------------------------------------------------------------------
+    p = sub.add_parser("neighbours", parents=[common],
+                       help="the glosses nearest to a text in latent space (a bag-of-words model)",
+                       description="Encode TEXT with a model trained on word counts (purevae train --data wordnet "
+                                   "--likelihood multinomial) and print the documents of its corpus whose latent "
+                                   "means are nearest by cosine similarity.")
+    p.add_argument("model")
+    p.add_argument("text", help="the query, e.g. \"a domesticated carnivorous mammal\"")
+    p.add_argument("--n", type=positive_int, default=10, help="how many neighbours (default: 10)")
+    p.add_argument("--data", default=None,
+                   help="the corpus searched (default: the one the model was trained on, from metrics.json)")
+    p.set_defaults(run=cmd_neighbours)
 
     # ---- gradcheck ------------------------------------------------------------------------------
     p = sub.add_parser("gradcheck", parents=[common, _model_options([8], 3)], help="check the hand-written gradients",
@@ -485,30 +499,65 @@ def _kl_schedule(args, steps_per_epoch: int):
     return make_schedule("constant", beta=args.beta)
 
 
+TEXT_DATA = ("wordnet", "wordnet-full")   # --data names of text corpora (purevae.data.load_text_dataset)
+
+
+def _is_text(spec: str) -> bool:
+    return spec in TEXT_DATA
+
+
+def _text_split(corpus, split: str, n: int | None, dtype):
+    """(counts CSR, labels, texts) of the first n documents of a corpus split, counts in the model's dtype."""
+    x, y, texts = (getattr(corpus, f"{field}_{split}") for field in ("x", "y", "texts"))
+    n = x.shape[0] if n is None else min(n, x.shape[0])
+    return x[:n].astype(dtype), y[:n], texts[:n]
+
+
 def cmd_train(args) -> int:
     if args.likelihood != "gaussian" and args.variance is not None:
         raise _UsageError(f"{PROG} train", "--variance applies to --likelihood gaussian only")
     if args.free_bits and args.objective != "elbo":
         raise _UsageError(f"{PROG} train", "--free-bits applies to --objective elbo only")
     data_spec, binarize = args.data or "bundled", args.binarize or "none"
+    text = _is_text(data_spec)
+    if text and args.likelihood != "multinomial":
+        raise _UsageError(f"{PROG} train", f"--data {data_spec} holds word counts: train it with --likelihood "
+                                           f"multinomial")
+    if not text and args.likelihood == "multinomial":
+        raise _UsageError(f"{PROG} train", f"--likelihood multinomial models word counts: use --data "
+                                           f"{' or '.join(TEXT_DATA)}")
+    if text and binarize != "none":
+        raise _UsageError(f"{PROG} train", "--binarize applies to images, not to word counts")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} exists and is not a folder")
-    data = _load_data(data_spec)
-    prepared = prepare(data, binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
-    x_train, x_test, y_test = prepared.x_train, prepared.x_test, prepared.y_test
+    corpus = prepared = None
+    if text:
+        corpus = data = load_text_dataset(data_spec)
+        x_train, y_train_all, _ = _text_split(corpus, "train", args.n_train, args.dtype)
+        x_test, y_test, _ = _text_split(corpus, "test", args.n_test, args.dtype)
+        if x_test.shape[0] == 0:
+            raise CommandError(f"the corpus {data_spec!r} has no held-out documents to validate on")
+        unit, vocabulary, fit_binarize, image_shape = "document", corpus.vocabulary, False, None
+    else:
+        data = _load_data(data_spec)
+        prepared = prepare(data, binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
+        x_train, x_test, y_test, y_train_all = prepared.x_train, prepared.x_test, prepared.y_test, prepared.y_train
+        unit, vocabulary, fit_binarize = "image", None, prepared.fit_binarize
+        image_shape = list(data.image_shape) if data.image_shape else None
+    n_train, n_test = x_train.shape[0], x_test.shape[0]
     y_train = n_classes = None
     if args.conditional:   # the classes are those the data holds: 0 .. the largest label of either split
-        y_train, y_test = _labels(prepared.y_train, "train", data_spec), _labels(y_test, "test", data_spec)
+        y_train, y_test = _labels(y_train_all, "train", data_spec), _labels(y_test, "test", data_spec)
         n_classes = int(max(y_train.max(), y_test.max())) + 1
     model = VAE(n_input=x_train.shape[1], hidden=tuple(args.hidden), n_latent=args.latent,
                 likelihood=args.likelihood, variance=args.variance, activation=args.activation, dtype=args.dtype,
-                seed=args.seed, n_classes=n_classes)
-    batch_size = min(args.batch_size, len(x_train))
-    schedule = _kl_schedule(args, -(-len(x_train) // batch_size))
+                seed=args.seed, n_classes=n_classes, vocabulary=vocabulary)
+    batch_size = min(args.batch_size, n_train)
+    schedule = _kl_schedule(args, -(-n_train // batch_size))
     config = {key: value for key, value in vars(args).items() if key not in ("run", "command")}
     config.update(data=data_spec, binarize=binarize, backend=backend.get_backend(), batch_size=batch_size)
-    _say(args, f"training {_describe(model)} on {data.name} ({len(x_train)} train, {len(x_test)} test images"
+    _say(args, f"training {_describe(model)} on {data.name} ({n_train} train, {n_test} test {unit}s"
                f"{', binarized ' + binarize if binarize != 'none' else ''}): {args.epochs} epochs, batch {batch_size}, "
                f"{args.optimizer} lr {args.lr:g}, beta {args.beta:g}{f', warm-up {args.warmup}' if args.warmup else ''}"
                f"{f', objective {args.objective} k={args.k}' if args.objective != 'elbo' or args.k != 1 else ''}"
@@ -519,9 +568,10 @@ def cmd_train(args) -> int:
     interrupted = False
     try:
         model.fit(x_train, y=y_train, epochs=args.epochs, batch_size=batch_size, lr=args.lr,
-                  validation_data=x_test if y_train is None else (x_test, y_test), optimizer=args.optimizer, beta=1.0 if schedule else args.beta, warmup_epochs=args.warmup,
+                  validation_data=x_test if y_train is None else (x_test, y_test), optimizer=args.optimizer,
+                  beta=1.0 if schedule else args.beta, warmup_epochs=args.warmup,
                   objective=args.objective, k=args.k, free_bits=args.free_bits, beta_schedule=schedule,
-                  binarize=prepared.fit_binarize, callback=progress, checkpoint=out / "checkpoint.npz",
+                  binarize=fit_binarize, callback=progress, checkpoint=out / "checkpoint.npz",
                   checkpoint_every=args.checkpoint_every)
     except KeyboardInterrupt:
         interrupted = True
@@ -529,10 +579,10 @@ def cmd_train(args) -> int:
         progress.close()
 
     metrics = {"purevae_version": __version__, "command": "train", "args": config, "model": model.config(),
-               "data": {"name": data.name, "n_train": len(x_train), "n_test": len(x_test),
-                        "validation": "the test set"},
-               "image_shape": list(data.image_shape) if data.image_shape else None,
-               "units": "nats per image; negative ELBO = recon + KL",
+               "data": {"name": data.name, "n_train": n_train, "n_test": n_test,
+                        "validation": "the test set" if not text else "the held-out documents"},
+               "image_shape": image_shape,
+               "units": f"nats per {unit}; negative ELBO = recon + KL",
                "epochs_completed": model.epochs_trained, "steps": model.steps_trained,
                "interrupted": interrupted, "epochs": _epoch_records(model.history)}
     model_path = save_model(model, out / "model.npz")
@@ -550,22 +600,27 @@ def cmd_train(args) -> int:
     log_px_z, kl = elbo_terms(model, x_test, rng=rng, y=None if y_train is None else y_test)
     neg_elbo, se = _mean_se(kl - log_px_z)
     final = {"test_neg_elbo": neg_elbo, "test_neg_elbo_se": se, "test_recon": float(-log_px_z.mean()),
-             "test_kl": float(kl.mean()), "n_test": len(x_test),
+             "test_kl": float(kl.mean()), "n_test": n_test,
              "train_neg_elbo": model.history["loss"][-1], "train_seconds": model.history["time"][-1]}
+    if text:     # the ELBO's per-word perplexity: an upper bound on the model's
+        final["test_perplexity_elbo"] = perplexity(log_px_z - kl, np.asarray(x_test.sum(axis=1)).ravel())
     metrics["final"] = final
 
     pictures, skipped = [], None
     if not args.no_plots:
         try:
-            pictures = _train_pictures(model, x_test, y_test, prepared, out)
+            pictures = (_text_pictures(model, corpus, x_test, y_test, out) if text
+                        else _train_pictures(model, x_test, y_test, prepared, out))
         except ImportError as exc:
             skipped = str(exc)
     metrics["pictures"] = [p.name for p in pictures]
     metrics_path = _write_json(out / "metrics.json", metrics)
 
     bound = "" if y_train is None else " (of -log p(x|y), the label given)"
-    print(f"test negative ELBO{bound}: {_pm(neg_elbo, se)} nats per image (recon {final['test_recon']:.3f} + KL "
-          f"{final['test_kl']:.3f}), {len(x_test)} test images; train {final['train_neg_elbo']:.3f}; "
+    if text:
+        print(f"test per-word perplexity (the ELBO's bound): {final['test_perplexity_elbo']:.1f}")
+    print(f"test negative ELBO{bound}: {_pm(neg_elbo, se)} nats per {unit} (recon {final['test_recon']:.3f} + KL "
+          f"{final['test_kl']:.3f}), {n_test} test {unit}s; train {final['train_neg_elbo']:.3f}; "
           f"{model.epochs_trained} epoch{'s' if model.epochs_trained != 1 else ''} in "
           f"{_duration(final['train_seconds'])}")
     print(f"(likelihood {model.likelihood.name}: {LIKELIHOOD_MEANING[model.likelihood.name]})")
@@ -610,6 +665,34 @@ def _train_pictures(model: VAE, x_test, y_test, prepared: PreparedData, out: Pat
     return written
 
 
+def _category_labels(y, categories, top: int = 10) -> tuple[np.ndarray, list[str]]:
+    """The labels of a scatter: the ``top`` most frequent categories of y, every other one as "other"."""
+    order = np.argsort(-np.bincount(y, minlength=len(categories)), kind="stable")[:top]
+    mapped = np.full(len(y), len(order))
+    for new, old in enumerate(order):
+        mapped[y == old] = new
+    return mapped, [categories[i] for i in order] + ["other"]
+
+
+def _text_pictures(model: VAE, corpus, x_test, y_test, out: Path) -> list[Path]:
+    """latent.png (the held-out documents' latent means by category), top_words.png, loss_curves.png."""
+    from . import plots, text
+    if not plots.matplotlib_available():
+        raise ImportError(f"matplotlib is not installed ({plots.PLOT_INSTALL})")
+    y = y_test if model.conditional else None
+    mu, _ = model.encode(x_test, y)
+    labels, names = _category_labels(corpus.y_test[:x_test.shape[0]], corpus.categories)
+    written = [plots.save_latent_scatter(mu, out / "latent.png", labels=labels, class_names=names,
+                                         title=f"latent means of {x_test.shape[0]} held-out glosses"
+                                               + (" (PCA)" if model.n_latent > 2 else ""))]
+    if not model.conditional:
+        words, rises = text.top_words(model, n_words=8)
+        written.append(plots.save_top_words(words, out / "top_words.png", rises))
+    written.append(plots.save_loss_curves(model.history, out / "loss_curves.png",
+                                          title=f"{_describe(model)} on {corpus.name}"))
+    return written
+
+
 # ------------------------------------------------------------------------------------------------
 # evaluate
 # ------------------------------------------------------------------------------------------------
@@ -617,49 +700,68 @@ LIKELIHOOD_MEANING = {   # what a number in nats is, per likelihood: never compa
     "bernoulli": "a cross-entropy when the pixels are grey, a log-probability when they are binary",
     "continuous_bernoulli": "a log-density over grey values in [0, 1], which can be negative",
     "gaussian": "a log-density over real values",
+    "multinomial": "the log-probability of the document's words, without the multinomial coefficient",
 }
+
+
+def _text_data_for(model: VAE, spec: str):
+    """The corpus a text model is evaluated on, checked against the model's vocabulary."""
+    corpus = load_text_dataset(spec)
+    if model.vocabulary is not None and tuple(corpus.vocabulary) != tuple(model.vocabulary):
+        raise CommandError(f"the corpus {spec!r} has another vocabulary than the model ({corpus.n_features} words, "
+                           f"the model {model.n_input}): give the --data it was trained on")
+    if corpus.n_features != model.n_input:
+        raise CommandError(f"the model has {model.n_input} inputs but the corpus {spec!r} has {corpus.n_features} words")
+    return corpus
 
 
 def cmd_evaluate(args) -> int:
     model, model_path = _load_model(args.model)
     data_spec, binarize, info = _data_for_model(args, model_path)
-    data = _load_data(data_spec)
-    if data.n_features != model.n_input:
-        raise CommandError(f"the model has {model.n_input} inputs but the data {data_spec!r} has "
-                           f"{data.n_features} features")
-    prepared = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False)
-    x, y = prepared.x_test, _test_labels(model, prepared.y_test, data_spec)
-    if args.worst > len(x):
-        raise CommandError(f"--worst {args.worst} asks for more images than the {len(x)} evaluated")
-    shape = _image_shape_for(args, model, data, info) if args.worst and not args.no_plots else None
-    _say(args, f"evaluating {model_path} ({_describe(model)}, {model.epochs_trained} epochs) on {len(x)} test "
-               f"images of {data.name}{', binarized' if binarize != 'none' else ''}, k={args.k}")
+    text = _is_text(data_spec)
+    if text:
+        data = _text_data_for(model, data_spec)
+        x, y_all, texts = _text_split(data, "test", args.n, model.dtype)
+        y, unit = _test_labels(model, y_all, data_spec), "document"
+    else:
+        data = _load_data(data_spec)
+        if data.n_features != model.n_input:
+            raise CommandError(f"the model has {model.n_input} inputs but the data {data_spec!r} has "
+                               f"{data.n_features} features")
+        prepared = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False)
+        x, y, unit = prepared.x_test, _test_labels(model, prepared.y_test, data_spec), "image"
+    n = x.shape[0]
+    if args.worst > n:
+        raise CommandError(f"--worst {args.worst} asks for more {unit}s than the {n} evaluated")
+    shape = _image_shape_for(args, model, data, info) if args.worst and not args.no_plots and not text else None
+    _say(args, f"evaluating {model_path} ({_describe(model)}, {model.epochs_trained} epochs) on {n} test "
+               f"{unit}s of {data.name}{', binarized' if binarize != 'none' else ''}, k={args.k}")
     start = time.perf_counter()
     rng = np.random.default_rng([args.seed, 20])
     elbo = model.elbo(x, y, rng=rng)
-    log_px = np.empty(len(x))
-    chunk = max(1, min(len(x), 200_000 // args.k or 1, 500))   # ~ a few seconds per chunk, for the progress line
+    log_px = np.empty(n)
+    chunk = max(1, min(n, 200_000 // args.k or 1, 500))   # ~ a few seconds per chunk, for the progress line
     last = start
-    for first in range(0, len(x), chunk):
-        sl = slice(first, min(len(x), first + chunk))
+    for first in range(0, n, chunk):
+        sl = slice(first, min(n, first + chunk))
         log_px[sl] = model.log_likelihood(x[sl], None if y is None else y[sl], k=args.k, rng=rng)
         now = time.perf_counter()
-        if now - last > 15 and sl.stop < len(x):   # a line every 15 s at most
-            done = sl.stop / len(x)
-            _say(args, f"  {sl.stop}/{len(x)} images, {_duration(now - start)} elapsed, "
+        if now - last > 15 and sl.stop < n:   # a line every 15 s at most
+            done = sl.stop / n
+            _say(args, f"  {sl.stop}/{n} images, {_duration(now - start)} elapsed, "
                        f"{_duration((now - start) * (1 - done) / done)} left")
             last = now
     seconds = time.perf_counter() - start
     report = (latent_report(model, x, threshold=args.threshold, rng=np.random.default_rng([args.seed, 21]), y=y)
-              if len(x) >= 2 else None)                     # a variance and I(x; z) need two images at least
+              if n >= 2 else None)                     # a variance and I(x; z) need two images at least
     neg_elbo, neg_elbo_se = _mean_se(-elbo)
     nll, nll_se = _mean_se(-log_px)
     worst = np.argsort(log_px, kind="stable")[:args.worst]
     result = {"model": str(model_path), "data": data_spec, "dataset": data.name, "binarize": binarize,
-              "n": len(x), "k": args.k, "seed": args.seed, "likelihood": model.likelihood.name,
+              "n": n, "k": args.k, "seed": args.seed, "likelihood": model.likelihood.name,
               "conditional": model.conditional,
               "neg_elbo": neg_elbo, "neg_elbo_se": neg_elbo_se, "nll": nll, "nll_se": nll_se,
-              "units": "nats per image; se = std / sqrt(n) over images", "seconds": seconds,
+              "units": f"nats per {unit}; se = std / sqrt(n) over {unit}s", "seconds": seconds,
               "backend": backend.get_backend(), "purevae_version": __version__,
               "latent_report": None if report is None else {
                   key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in report.items()},
@@ -673,17 +775,22 @@ def cmd_evaluate(args) -> int:
         else:
             if report is not None:
                 pictures.append(plots.save_latent_health(report, model_path.with_name("latent_health.png")))
-            if args.worst:
+            if args.worst and not text:
                 pictures.append(plots.image_grid(x[worst], shape, model_path.with_name("worst.png"),
                                                  ncols=min(8, args.worst)))
     result["pictures"] = [p.name for p in pictures]
+    if text:     # per-word, from the IW estimate of log p(x)
+        result["perplexity"] = perplexity(log_px, np.asarray(x.sum(axis=1)).ravel())
     json_path = Path(args.json) if args.json else model_path.with_name(f"{model_path.stem}_evaluation.json")
     _write_json(json_path, result)
     iw_label = f"-log p(x{'|y' if model.conditional else ''}) (IW, k={args.k})"
-    print(f"{'negative ELBO':<{len(iw_label)}}  {_pm(neg_elbo, neg_elbo_se)} nats per image")
-    print(f"{iw_label}  {_pm(nll, nll_se)} nats per image")
+    print(f"{'negative ELBO':<{len(iw_label)}}  {_pm(neg_elbo, neg_elbo_se)} nats per {unit}")
+    print(f"{iw_label}  {_pm(nll, nll_se)} nats per {unit}")
+    if text:
+        print(f"{'per-word perplexity':<{len(iw_label)}}  {result['perplexity']:.1f} (from the IW estimate: an upper "
+              f"bound)")
     print(f"(likelihood {model.likelihood.name}: {LIKELIHOOD_MEANING[model.likelihood.name]})")
-    print(f"({len(x)} test images of {data.name}; +- is the standard error over images; {_duration(seconds)})")
+    print(f"({n} test {unit}s of {data.name}; +- is the standard error over {unit}s; {_duration(seconds)})")
     if model.conditional:
         print("(a conditional model: both numbers are of x given its true label y, not comparable with an "
               "unconditional model's log p(x))")
@@ -691,6 +798,9 @@ def cmd_evaluate(args) -> int:
     if args.worst:
         print(f"lowest log p(x{'|y' if model.conditional else ''}), the anomaly score (test index: nats): "
               + ", ".join(f"{int(i)}: {log_px[i]:.1f}" for i in worst))
+        if text:
+            for i in worst:
+                print(f"  {int(i)}: {texts[i]}")
     print(f"wrote {json_path}" + (f", {', '.join(str(p) for p in pictures)}" if pictures else ""))
     return 0
 
@@ -712,9 +822,23 @@ def _default_out(args, model_path: Path, name: str) -> Path:
     return Path(args.out) if args.out else model_path.with_name(name)
 
 
+def _refuse_text(model: VAE, what: str) -> None:
+    if model.likelihood.name == "multinomial":
+        raise CommandError(f"{what} draws images; this is a bag-of-words model (use `purevae sample` for its words "
+                           f"or `purevae neighbours`)")
+
+
 def cmd_sample(args) -> int:
-    plots = _plots()
     model, model_path = _load_model(args.model)
+    if model.likelihood.name == "multinomial":     # a text model: the most likely words of each draw
+        probs = model.sample(args.n, rng=args.seed)
+        words = model.vocabulary or tuple(f"w{i}" for i in range(model.n_input))
+        print(f"{args.n} draws z ~ N(0, I), the {min(args.ncols, model.n_input)} most likely words of each:")
+        for i, row in enumerate(probs):
+            top = np.argsort(-row, kind="stable")[:args.ncols]
+            print(f"{i + 1:3d}. " + " ".join(f"{words[w]} ({row[w]:.3f})" for w in top))
+        return 0
+    plots = _plots()
     info = _run_info(model_path)
     shape = _image_shape_for(args, model, info=info)
     out = _default_out(args, model_path, "samples.png")
@@ -732,6 +856,7 @@ def cmd_sample(args) -> int:
 
 def _model_and_test_data(args):
     model, model_path = _load_model(args.model)
+    _refuse_text(model, args.command)
     data_spec, binarize, info = _data_for_model(args, model_path)
     data = _load_data(data_spec)
     if data.n_features != model.n_input:
@@ -765,6 +890,32 @@ def cmd_traverse(args) -> int:
     path = plots.image_grid(images, shape, _default_out(args, model_path, "traversals.png"), ncols=args.steps)
     shown = ", ".join(f"z[{d}] (KL {kl[d]:.2f})" for d in dims)
     print(f"wrote {path}: rows vary {shown} from -{args.limit:g} to +{args.limit:g}")
+    return 0
+
+
+def cmd_neighbours(args) -> int:
+    from . import text
+    model, model_path = _load_model(args.model)
+    if model.vocabulary is None:
+        raise CommandError(f"{model_path} has no vocabulary: neighbours needs a model trained on word counts "
+                           f"(purevae train --data wordnet --likelihood multinomial)")
+    if model.conditional:
+        raise CommandError("neighbours needs an unconditional model: a conditional model's encoding depends on a "
+                           "label the query does not have")
+    info = _run_info(model_path)
+    trained = info.get("args", {}) if isinstance(info.get("args"), dict) else {}
+    spec = args.data or trained.get("data") or "wordnet"
+    corpus = _text_data_for(model, spec)
+    query = text.encode_texts(model, [args.text])[0].astype(np.float64)
+    counts = scipy.sparse.vstack([corpus.x_train, corpus.x_test], format="csr")
+    texts = corpus.texts_train + corpus.texts_test
+    labels = np.concatenate([corpus.y_train, corpus.y_test])
+    mu = model.encode(counts)[0].astype(np.float64)
+    cosine = (mu @ query) / np.maximum(np.linalg.norm(mu, axis=1) * np.linalg.norm(query), 1e-300)
+    nearest = np.argsort(-cosine, kind="stable")[:args.n]
+    print(f"nearest of {len(texts)} glosses of {corpus.name} to {args.text!r} (cosine of the latent means):")
+    for rank, i in enumerate(nearest, 1):
+        print(f"{rank:3d}. {cosine[i]:.3f}  [{corpus.categories[labels[i]]}]  {texts[i]}")
     return 0
 
 

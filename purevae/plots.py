@@ -35,7 +35,7 @@ from .validation import as_rng, finite_float, nonnegative_int, positive_int
 
 __all__ = ["PLOT_INSTALL", "FASHION_MNIST_CLASSES", "matplotlib_available", "grid_array", "image_grid",
            "save_samples", "save_reconstructions", "class_sample_images", "save_class_samples", "traversal_images", "kl_per_dimension", "save_traversals",
-           "pca_2d", "save_latent_scatter", "save_loss_curves", "save_latent_health"]
+           "pca_2d", "save_latent_scatter", "save_top_words", "save_loss_curves", "save_latent_health"]
 
 PLOT_INSTALL = 'pip install "purevae[plot]"'
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -360,6 +360,36 @@ def save_latent_scatter(mu, path, labels=None, class_names: Sequence[str] | None
         ax.set_ylabel("z[1]" if mu.shape[1] == 2 else "(none)")
         default = "latent means"
     ax.set_title(title or default)
+    return _save_figure(fig, path)
+
+
+def save_top_words(words, path, rises=None, title: str | None = None) -> Path:
+    r"""A table of words per latent direction, one row per dimension (e.g. ``purevae.text.top_words``).
+
+    Parameters
+    ----------
+    words : sequence of sequences of str, one row of words per latent dimension
+    rises : array (n_dims, n_words) or None, the logit rise of each word (written after it when given)
+    title : str, optional
+    """
+    _check_title(title)
+    rows = [list(row) for row in words]
+    if not rows or not all(rows) or not all(isinstance(w, str) for row in rows for w in row):
+        raise ValueError("words must be non-empty rows of str, one per latent dimension")
+    if rises is not None:
+        rises = _float64_array("rises", rises)
+        if rises.shape != (len(rows), max(len(r) for r in rows)):
+            raise ValueError(f"rises must have shape {(len(rows), max(len(r) for r in rows))}, got {rises.shape}")
+    cells = [[f"{w} ({rises[i, j]:.1f})" if rises is not None else w for j, w in enumerate(row)]
+             for i, row in enumerate(rows)]
+    width = max(len(c) for row in cells for c in row)
+    fig = _new_figure(min(16.0, 1.2 + 0.075 * width * max(len(r) for r in rows)), 0.6 + 0.28 * len(rows))
+    ax = fig.add_subplot()
+    ax.axis("off")
+    table = ax.table(cellText=cells, rowLabels=[f"z[{i}]" for i in range(len(rows))], loc="center", cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    ax.set_title(title or "words whose logits rise most as z[j] goes from -2 to +2", fontsize=10)
     return _save_figure(fig, path)
 
 
