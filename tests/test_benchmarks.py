@@ -151,3 +151,31 @@ def test_train_conditional_quick_prints_both_models_and_a_classifier(tmp_path):
     except ImportError:
         return
     assert (tmp_path / "conditional_samples.png").stat().st_size > 1000
+
+
+def test_train_text_quick_prints_the_perplexity_table_and_a_speed_ratio(tmp_path):
+    out = tmp_path / "t.json"
+    text = run_script("train_text.py", "--quick", "--seeds", "1", "--speed", "--json", str(out))
+    import json
+    result = json.loads(out.read_text())
+    rows = {line.split(" | ")[0]: line.split(" | ")[1] for line in text.splitlines() if line.startswith("| ")}
+    assert float(rows["| unigram, add-one"]) == pytest.approx(result["unigram"], abs=0.06)
+    assert float(rows["| VAE, IW k=10"]) == pytest.approx(result["rows"][0]["vae_perplexity"], abs=0.06)
+    # the IW estimate is the tighter of the VAE's two bounds (k = 10 samples against 1, on average)
+    assert result["rows"][0]["vae_perplexity"] <= result["rows"][0]["vae_perplexity_elbo"] * 1.01
+    assert ratios(text, "dense/sparse per epoch")
+
+
+def test_the_lda_topic_word_term_is_scikit_learns():
+    """train_text.py swaps this part of LDA's bound, so it must be the term scikit-learn adds. scikit-learn's score
+    of one empty document is that term alone: no words to score, and its q(theta) is the prior, whose KL is 0."""
+    from sklearn.decomposition import LatentDirichletAllocation
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        from train_text import lda_topic_word_term
+    finally:
+        sys.path.pop(0)
+    import numpy as np
+    x = np.random.default_rng(0).poisson(0.5, (200, 30))
+    lda = LatentDirichletAllocation(5, random_state=0, max_iter=5).fit(x)
+    assert lda_topic_word_term(lda) == pytest.approx(lda.score(np.zeros((1, 30))), rel=1e-9)

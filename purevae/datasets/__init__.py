@@ -1,2 +1,3 @@
-"""Data files shipped with purevae: ``fashion_mnist_subset.npz`` (see README.md here); load it with
-``purevae.data.load_bundled()``."""
+"""Data files shipped with purevae (see README.md here): ``fashion_mnist_subset.npz``, loaded by
+``purevae.data.load_bundled()``, and ``wordnet_glosses.npz`` (with ``WORDNET_LICENSE.txt``), loaded by
+``purevae.data.load_wordnet_bundled()``."""
