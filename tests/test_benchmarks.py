@@ -179,3 +179,11 @@ def test_the_lda_topic_word_term_is_scikit_learns():
     x = np.random.default_rng(0).poisson(0.5, (200, 30))
     lda = LatentDirichletAllocation(5, random_state=0, max_iter=5).fit(x)
     assert lda_topic_word_term(lda) == pytest.approx(lda.score(np.zeros((1, 30))), rel=1e-9)
+
+
+def test_sklearn_pipeline_prints_both_accuracies_per_data_set():
+    text = run_script("sklearn_pipeline.py", "--seeds", "0", "--epochs", "5")
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r[0] for r in rows] == ["| digits", "| breast_cancer", "| wine"]
+    for row in rows:
+        assert 0 < float(row[3].split()[0]) <= 1 and 0 < float(row[4].rstrip(" |")) <= 1
