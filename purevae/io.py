@@ -45,6 +45,11 @@ def _json_array(obj: dict) -> np.ndarray:
 def write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` (an .npz) through a temporary file + fsync + rename."""
     path = check_path("path", path, ".npz")   # model files end in .npz
+    return write_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def write_atomic(path: Path, write) -> Path:
+    """Call ``write(f)`` on a temporary file in path's folder, fsync it and rename it over ``path``."""
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -53,7 +58,7 @@ def write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -83,8 +88,114 @@ def _model_arrays(model, extra_meta: dict | None = None) -> dict[str, np.ndarray
 
 
 def save(model, path) -> Path:
-    """Save the model's architecture and parameters to ``path`` (.npz). Returns the path."""
+    """Save the model's architecture and parameters to ``path``: an ``.npz`` (this module's format) or a
+    ``.safetensors`` file (``save_safetensors``). Returns the path."""
+    path = check_path("path", path)
+    if path.suffix == ".safetensors":
+        return save_safetensors(model, path)
     return write_npz_atomic(path, _model_arrays(model))
+
+
+# ---------------------------------------------------------------------------------------------
+# safetensors, written and read here (no dependency): an 8-byte little-endian header length N, N bytes of JSON
+# {name: {"dtype": "F32" | "F64", "shape": [...], "data_offsets": [begin, end]}, "__metadata__": {str: str}},
+# then the tensors' raw little-endian bytes, row-major, at those offsets of the data that follows the header.
+# The tensors are ``VAE.state_dict()`` (torch.nn.Linear's (n_out, n_in) weights), so torch's
+# ``safetensors.torch.load_file`` gives a state dict that a module named like purevae's layers loads;
+# ``__metadata__["purevae"]`` holds this module's JSON (the config, the counters).
+# ---------------------------------------------------------------------------------------------
+SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024     # the format's own limit on the JSON header
+
+
+def save_safetensors(model, path) -> Path:
+    """Write ``model.state_dict()`` and the config to ``path`` (.safetensors), atomically. Returns the path."""
+    path = check_path("path", path, ".safetensors")
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "purevae_version": __version__,
+            "config": model.config(),
+            "training": {"epochs_trained": model.epochs_trained, "steps_trained": model.steps_trained}}
+    tensors = model.state_dict()
+    header, offset = {}, 0
+    for name, value in tensors.items():
+        code = next(c for c, d in SAFETENSORS_DTYPES.items() if d == value.dtype.newbyteorder("<"))
+        header[name] = {"dtype": code, "shape": list(value.shape), "data_offsets": [offset, offset + value.nbytes]}
+        offset += value.nbytes
+    header["__metadata__"] = {"purevae": json.dumps(meta, sort_keys=True)}
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)           # pad the header with spaces to a multiple of 8 (the format allows it)
+
+    def write(f):
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for value in tensors.values():
+            f.write(np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")).tobytes())
+    return write_atomic(path, write)
+
+
+def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors (name -> ndarray, F32/F64 only) and ``__metadata__`` of a .safetensors file.
+
+    Every failure is a ValueError naming the file: a header longer than the file or than the format's limit,
+    JSON that is not an object, offsets that are not contiguous, in order and inside the data, a byte count
+    that does not match dtype and shape, another dtype. Nothing is read past what the header promises.
+    """
+    path = check_path("path", path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such model file: {str(path)!r}")
+    size = path.stat().st_size
+
+    def bad(why):
+        return ValueError(f"{str(path)!r} is not a readable .safetensors file: {why}")
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) != 8:
+            raise bad("shorter than its 8-byte header length")
+        n = int.from_bytes(raw, "little")
+        if n > min(SAFETENSORS_MAX_HEADER, size - 8):
+            raise bad(f"its header claims {n} bytes, the file has {size - 8} after the length")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise bad(f"its header is not JSON ({exc})") from None
+        if not isinstance(header, dict):
+            raise bad("its header is not a JSON object")
+        metadata = header.pop("__metadata__", {}) or {}
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise bad("__metadata__ must map names to strings")
+        data_size, expected_begin, entries = size - 8 - n, 0, []
+        for name, entry in sorted(header.items(), key=lambda kv: (kv[1].get("data_offsets", [0])[0]
+                                                                   if isinstance(kv[1], dict) else 0)):
+            if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+                raise bad(f"entry {name!r} must have exactly dtype, shape and data_offsets")
+            dtype = SAFETENSORS_DTYPES.get(entry["dtype"])
+            if dtype is None:
+                raise bad(f"tensor {name!r} has dtype {entry['dtype']!r}; purevae reads F32 and F64")
+            shape, offsets = entry["shape"], entry["data_offsets"]
+            if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)
+                    and isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+                raise bad(f"tensor {name!r} has a malformed shape or data_offsets")
+            begin, end = offsets
+            if begin != expected_begin or end < begin or end > data_size:
+                raise bad(f"tensor {name!r} has data_offsets {offsets}, outside the data or not contiguous")
+            if end - begin != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+                raise bad(f"tensor {name!r} holds {end - begin} bytes, its shape {shape} needs "
+                          f"{int(np.prod(shape)) * dtype.itemsize}")
+            entries.append((name, dtype, tuple(shape), end - begin))
+            expected_begin = end
+        tensors = {}
+        for name, dtype, shape, nbytes in entries:          # in file order: one read each, never past the header
+            tensors[name] = np.frombuffer(f.read(nbytes), dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    return tensors, metadata
+
+
+def read_safetensors_model(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, state_dict) of a purevae .safetensors file: ``__metadata__["purevae"]`` parsed as in ``read_meta``."""
+    tensors, metadata = read_safetensors(path)
+    if "purevae" not in metadata:
+        raise ValueError(f"{str(path)!r} has no purevae config in its __metadata__: build the model from its "
+                         f"tensors with purevae.VAE.from_state_dict(...)")
+    meta = read_meta(path, {_META: np.frombuffer(metadata["purevae"].encode("utf-8"), dtype=np.uint8)})
+    return meta, tensors
 
 
 def save_checkpoint(model, path, position: dict | None = None) -> Path:

@@ -32,6 +32,7 @@ and the methods ``check_input`` / ``check_latent`` / ``check_eps`` (validation a
 from __future__ import annotations
 
 import numbers
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -464,16 +465,133 @@ class VAE:
                          beta_schedule=beta_schedule)
 
     def save(self, path) -> Path:
-        """Write parameters + JSON config to an ``.npz`` atomically (see ``purevae.io.save``); returns the path."""
+        """Write parameters + JSON config atomically to an ``.npz``, or to a ``.safetensors`` file (the tensors of
+        ``state_dict``, the config in its ``__metadata__``); see ``purevae.io``. Returns the path."""
         return io.save(self, path)
+
+    # -----------------------------------------------------------------------------------------
+    # weights for other frameworks
+    # -----------------------------------------------------------------------------------------
+    @staticmethod
+    def _is_dense_weight(name: str) -> bool:
+        return name.endswith(".weight") and not name.endswith(".label_weight")
+
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """The parameters under their names, every dense weight in ``torch.nn.Linear``'s (n_out, n_in) layout.
+
+        New C-contiguous arrays (the transpose of ``params[name]`` for ``<layer>.weight``; ``label_weight``
+        (n_classes, n_out) is ``torch.nn.Embedding``'s layout already, and biases and ``decoder.logvar`` are as
+        they are). A torch module whose submodules are named like the layers (``encoder.0``, ``encoder.out``,
+        ``decoder.0``, ``decoder.out``, a parameter ``decoder.logvar``) loads it with
+        ``load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()}, strict=True)``.
+        """
+        return OrderedDict((name, np.array(value.T if self._is_dense_weight(name) else value, order="C", copy=True))
+                           for name, value in self.params.items())
+
+    def load_state_dict(self, state_dict) -> None:
+        """Copy a ``state_dict`` (names and layout of ``state_dict()``) into the parameters, cast to the model's dtype.
+
+        Values may be NumPy arrays or anything with ``__array__`` (a CPU torch tensor: ``.detach()`` it first).
+        ValueError naming the entry for a missing or unexpected name, a wrong shape, or NaN / inf.
+        """
+        arrays = _state_arrays(state_dict)
+        expected = self.state_dict()
+        missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+        if missing or unexpected:
+            raise ValueError(f"state_dict does not match the model: missing {missing}, unexpected {unexpected}")
+        for name, want in expected.items():
+            value = arrays[name]
+            if value.shape != want.shape:
+                raise ValueError(f"state_dict[{name!r}] has shape {value.shape}, expected {want.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"state_dict[{name!r}] contains NaN or inf")
+        for name, target in self.params.items():
+            value = arrays[name]
+            target[...] = value.T if self._is_dense_weight(name) else value
+
+    @classmethod
+    def from_state_dict(cls, state_dict, **options) -> "VAE":
+        """A model built from a ``state_dict`` (``state_dict()``'s names and layout), its sizes read from the shapes.
+
+        ``n_input``, ``hidden``, ``n_latent``, ``decoder_hidden`` and ``n_classes`` come from the arrays; the rest
+        are ``options``, as ``VAE`` takes them (``activation``, ``likelihood``, ``dtype``, ``alpha``, ``seed``,
+        ...). ``likelihood`` defaults to "gaussian" (learned variance) when the dict has ``decoder.logvar``, else
+        to "bernoulli"; ``dtype`` to the arrays' when they are float32 or float64.
+        """
+        arrays = _state_arrays(state_dict)
+        sizes: dict = {}
+        for side in ("encoder", "decoder"):
+            depth = 0
+            while f"{side}.{depth}.weight" in arrays:
+                depth += 1
+            if f"{side}.out.weight" not in arrays:
+                raise ValueError(f"state_dict has no {side}.out.weight: not a purevae state dict")
+            layers = [f"{side}.{i}" for i in range(depth)] + [f"{side}.out"]
+            shapes = [arrays[f"{name}.weight"].shape for name in layers]
+            if any(len(shape) != 2 for shape in shapes):
+                raise ValueError(f"state_dict: the {side}'s weights must be 2-D (n_out, n_in), got {shapes}")
+            sizes[side] = [shapes[0][1]] + [shape[0] for shape in shapes]
+            label = f"{layers[0]}.label_weight"
+            sizes[f"{side}.classes"] = arrays[label].shape[0] if label in arrays else None
+        enc, dec = sizes["encoder"], sizes["decoder"]
+        if enc[-1] % 2:
+            raise ValueError(f"state_dict: encoder.out.weight has {enc[-1]} outputs, not 2 n_latent")
+        if sizes["encoder.classes"] != sizes["decoder.classes"]:
+            raise ValueError("state_dict: a label_weight on one side only (a conditional model has one on each)")
+        options = dict(options)
+        options.setdefault("likelihood", "gaussian" if "decoder.logvar" in arrays else "bernoulli")
+        dtypes = {a.dtype for a in arrays.values()}
+        if "dtype" not in options and len(dtypes) == 1 and dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
+            options["dtype"] = dtypes.pop().name
+        for fixed in ("n_input", "hidden", "n_latent", "decoder_hidden", "n_classes"):
+            if fixed in options:
+                raise TypeError(f"from_state_dict reads {fixed} from the arrays; it is not an option")
+        model = cls(enc[0], hidden=tuple(enc[1:-1]), n_latent=enc[-1] // 2, decoder_hidden=tuple(dec[1:-1]),
+                    n_classes=sizes["encoder.classes"], **options)
+        if dec[0] != model.n_latent or dec[-1] != model.n_input:
+            raise ValueError(f"state_dict: the decoder maps {dec[0]} -> {dec[-1]}, the encoder {enc[0]} -> "
+                             f"{enc[-1] // 2} latent dimensions")
+        model.load_state_dict(arrays)
+        return model
+
+
+def _state_arrays(state_dict) -> dict[str, np.ndarray]:
+    """name -> ndarray from a mapping of arrays or array-likes; TypeError for what is not one."""
+    if not hasattr(state_dict, "items"):
+        raise TypeError(f"state_dict must be a mapping of names to arrays, got {type(state_dict).__name__}")
+    arrays = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise TypeError(f"state_dict keys must be str, got {name!r}")
+        try:
+            a = np.asarray(value)
+        except (TypeError, ValueError, RuntimeError) as exc:   # e.g. a torch tensor that requires grad
+            raise TypeError(f"state_dict[{name!r}] is not convertible to an array ({exc}); for torch tensors "
+                            f"pass .detach().cpu()") from None
+        if a.dtype.kind not in "iuf":
+            raise TypeError(f"state_dict[{name!r}] must hold real numbers, got dtype {a.dtype}")
+        arrays[name] = a
+    return arrays
 
 
 def load(path) -> VAE:
     """Load a model (or a checkpoint) saved by ``VAE.save`` / ``fit(checkpoint=)``: ``purevae.load``.
 
+    An ``.npz`` (purevae's format, models and checkpoints) or a ``.safetensors`` file written by ``VAE.save``.
     Raises FileNotFoundError for a missing file and ValueError, naming the file, for a corrupt, foreign
     or mismatched one (see ``purevae.io``).
     """
+    if isinstance(path, (str, os.PathLike)) and Path(path).suffix == ".safetensors":
+        meta, tensors = io.read_safetensors_model(path)
+        try:
+            model = VAE(**meta["config"])
+            model.load_state_dict(tensors)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{str(path)!r} does not hold a valid model: {exc}") from None
+        training = meta.get("training", {})
+        model.epochs_trained = int(training.get("epochs_trained", 0))
+        model.steps_trained = int(training.get("steps_trained", 0))
+        return model
     arrays = io.read_npz(path)
     meta = io.read_meta(path, arrays)
     try:
