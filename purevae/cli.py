@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ from .diagnostics import latent_report
 from .gradcheck import format_table
 from .gradcheck import gradcheck as run_gradcheck
 from .io import save as save_model
+from .io import write_atomic
 from .likelihoods import LIKELIHOODS
 from .model import DTYPES, VAE, load
 from .objectives import OBJECTIVES, elbo_terms, perplexity
@@ -329,11 +329,10 @@ def _pm(mean: float, se: float | None) -> str:
 
 
 def _write_json(path: Path, obj: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write ``obj`` as JSON through the model files' atomic writer: a temporary file of its own (two runs writing
+    one folder never share one), fsync, rename."""
+    text = (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    return write_atomic(Path(path), lambda f: f.write(text))
 
 
 def _describe(model: VAE) -> str:
@@ -449,7 +448,8 @@ class _Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+                # disable=None: no bar (and no carriage returns) when stderr is not a terminal, e.g. a log file
+                self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True, disable=None)
 
     def __call__(self, record: dict) -> None:
         if self.args.quiet:
