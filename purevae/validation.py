@@ -169,16 +169,27 @@ def callable_or_none(name: str, value):
 
 
 def as_rng(rng, default_seed) -> np.random.Generator:
-    """A Generator from a Generator, an int seed, or None (then ``default_rng(default_seed)``)."""
+    """A Generator from anything ``numpy.random.default_rng`` accepts (SPEC 7): a Generator (used as it is), a
+    BitGenerator, a SeedSequence, an int >= 0 or a sequence of them; None gives ``default_rng(default_seed)``.
+
+    TypeError for another type (a float, a str, a legacy RandomState), ValueError for a negative seed.
+    """
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None:
         return np.random.default_rng(default_seed)
-    if _is_int(rng):
-        if rng < 0:
-            raise ValueError(f"rng seed must be >= 0, got {rng}")
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r} ({type(rng).__name__})")
+    if isinstance(rng, (bool, np.bool_, float, str, bytes, np.random.RandomState)):
+        raise TypeError(f"rng must be a numpy.random.Generator, a seed (int >= 0, a sequence of them, a SeedSequence "
+                        f"or a BitGenerator) or None, got {rng!r} ({type(rng).__name__})")
+    if _is_int(rng) and rng < 0:
+        raise ValueError(f"rng seed must be >= 0, got {rng}")
+    try:
+        return np.random.default_rng(rng)
+    except TypeError as exc:
+        raise TypeError(f"rng must be a numpy.random.Generator, a seed (int >= 0, a sequence of them, a SeedSequence "
+                        f"or a BitGenerator) or None, got {rng!r} ({type(rng).__name__}): {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"rng is not a valid seed: {exc}") from None
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

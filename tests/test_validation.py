@@ -249,3 +249,22 @@ def test_layouts_give_the_same_numbers(x, backend):
             assert variant.flags.writeable == (name != "readonly")  # the input was not changed or unlocked
     finally:
         purevae.set_backend(old)
+
+
+def test_rng_arguments_accept_what_default_rng_accepts():
+    """SPEC 7: a Generator, a BitGenerator, a SeedSequence, an int or a sequence of ints all seed the same way."""
+    from purevae.validation import as_rng
+    model = purevae.VAE(4, (3,), 2, seed=0)
+    x = np.full((3, 4), 0.5)
+    want = model.elbo(x, rng=np.random.default_rng([1, 2]))
+    for rng in ([1, 2], np.random.SeedSequence([1, 2]), np.random.PCG64(np.random.SeedSequence([1, 2])),
+                np.array([1, 2])):
+        np.testing.assert_array_equal(model.elbo(x, rng=rng), want)
+    np.testing.assert_array_equal(model.sample(2, rng=7), model.sample(2, rng=np.random.default_rng(7)))
+    for bad in (1.5, "seed", True, np.random.RandomState(0)):
+        with pytest.raises(TypeError, match="rng must be a numpy.random.Generator, a seed"):
+            as_rng(bad, 0)
+    with pytest.raises(ValueError, match="rng seed must be >= 0"):
+        as_rng(-1, 0)
+    with pytest.raises(ValueError, match="rng is not a valid seed"):
+        as_rng([-1, 2], 0)
