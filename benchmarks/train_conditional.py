@@ -104,13 +104,13 @@ def main(argv=None) -> int:
     for conditional in (False, True):
         mine = [r for r in rows if r["conditional"] == conditional]
 
-        def stat(key):
+        def stat(key, digits=2):
             v = np.array([r[key] for r in mine], float)
-            return f"{v.mean():.2f}" + (f" +- {se(v):.2f}" if len(v) > 1 else "")
+            return f"{v.mean():.{digits}f}" + (f" +- {se(v):.{digits}f}" if len(v) > 1 else "")
         nll = stat("nll")
         print(f"| {'conditional (n_classes=10)' if conditional else 'unconditional'} | {len(mine)} | "
               f"{stat('neg_elbo')} | {'—' if conditional else nll} | {nll if conditional else '—'} | "
-              f"{stat('mixture_nll')} | {stat('accuracy') if conditional else '—'} |")
+              f"{stat('mixture_nll')} | {stat('accuracy', 3) if conditional else '—'} |")
     gains = [u["neg_elbo"] - c["neg_elbo"] for u, c in zip(rows[::2], rows[1::2])]
     print(f"\n-ELBO lower with the label by {np.mean(gains):.2f} nats (seeds: "
           f"{', '.join(f'{g:.2f}' for g in gains)}); for exact densities the gain would be I(x; y) <= log C = {np.log(n_classes):.2f}")

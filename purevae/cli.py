@@ -1,4 +1,4 @@
-r"""The command line: ``purevae train | evaluate | sample | reconstruct | traverse | gradcheck``.
+r"""The command line: ``purevae train | evaluate | sample | reconstruct | traverse | neighbours | gradcheck``.
 
 Installed as the ``purevae`` console script and reachable as ``python -m purevae``. ``main(argv)``
 returns the exit status instead of exiting, so tests (and other programs) can call it in-process:
@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse
 
 from . import backend
-from .data import BINARIZE_MODES, Dataset, PreparedData, load_dataset, load_text_dataset, prepare
+from .data import BINARIZE_MODES, TEXT_NPZ_KEYS, Dataset, PreparedData, load_dataset, load_text_dataset, prepare
 from .diagnostics import latent_report
 from .gradcheck import format_table
 from .gradcheck import gradcheck as run_gradcheck
@@ -131,8 +131,8 @@ def _model_options(hidden: list[int], latent: int) -> argparse.ArgumentParser:
                             help=f"dimension of z (default: {latent})")
     model_opts.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                             help="p(x|z): bernoulli (logits; a cross-entropy on grey pixels), continuous_bernoulli "
-                                 "(a normalised density on [0, 1], Loaiza-Ganem & Cunningham 2019) or gaussian "
-                                 "(default: bernoulli)")
+                                 "(a normalised density on [0, 1], Loaiza-Ganem & Cunningham 2019), gaussian, or "
+                                 "multinomial (word counts over a vocabulary, with text --data) (default: bernoulli)")
     model_opts.add_argument("--variance", type=positive_float, default=None,
                             help="gaussian only: fixed pixel variance (default: learned per pixel)")
     model_opts.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
@@ -156,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_opts.add_argument("--data", default=None,
                            help="'bundled' (10,000 + 2,000 Fashion-MNIST images shipped with purevae), "
                                 "'fashion-mnist' (the full set from the Debian package dataset-fashion-mnist), "
-                                "a folder of IDX files or an .npz file (default for train: bundled; for the "
+                                "a folder of IDX files or an .npz file; text (--likelihood multinomial): 'wordnet' "
+                                "(36,000 WordNet glosses shipped with purevae), 'wordnet-full' (the Debian package "
+                                "wordnet-base) or an .npz in that format (default for train: bundled; for the "
                                 "other commands: the data the model was trained on, from metrics.json)")
     data_opts.add_argument("--binarize", choices=BINARIZE_MODES, default=None,
                            help="none: grey values in [0, 1]; dynamic: a fresh Bernoulli draw of the training "
@@ -165,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ---- train ----------------------------------------------------------------------------------
     p = sub.add_parser("train", parents=[common, data_opts, _model_options([400], 20)],
-                       help="train a model on image data",
+                       help="train a model on images or on word counts",
                        description="Train a VAE and write model.npz, metrics.json and pictures to --out.")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="(default: float32)")
     p.add_argument("--conditional", action="store_true",
@@ -392,11 +394,13 @@ def _run_info(model_path: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
-def _data_for_model(args, model_path: Path) -> tuple[str, str, dict]:
-    """--data and --binarize, defaulting to those the model was trained with."""
+def _data_for_model(args, model_path: Path, model: VAE | None = None) -> tuple[str, str, dict]:
+    """--data and --binarize, defaulting to those the model was trained with (recorded in the metrics.json next to
+    it), else to the bundled data of its kind: the WordNet glosses for a bag-of-words model, else the images."""
     info = _run_info(model_path)
     trained = info.get("args", {}) if isinstance(info.get("args"), dict) else {}
-    data = args.data or trained.get("data") or "bundled"
+    text_model = model is not None and model.likelihood.name == "multinomial"
+    data = args.data or trained.get("data") or ("wordnet" if text_model else "bundled")
     binarize = args.binarize or trained.get("binarize") or "none"
     return data, binarize, info
 
@@ -503,7 +507,17 @@ TEXT_DATA = ("wordnet", "wordnet-full")   # --data names of text corpora (pureva
 
 
 def _is_text(spec: str) -> bool:
-    return spec in TEXT_DATA
+    """A text corpus: its name, or an .npz in the text format (its keys are those of ``data.TEXT_NPZ_KEYS``)."""
+    if spec in TEXT_DATA:
+        return True
+    path = Path(spec)
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return set(TEXT_NPZ_KEYS) <= set(f.files)
+    except (OSError, ValueError):
+        return False                                   # not readable: the image loader says why
 
 
 def _text_split(corpus, split: str, n: int | None, dtype):
@@ -528,6 +542,9 @@ def cmd_train(args) -> int:
                                            f"{' or '.join(TEXT_DATA)}")
     if text and binarize != "none":
         raise _UsageError(f"{PROG} train", "--binarize applies to images, not to word counts")
+    if text and args.conditional:
+        raise _UsageError(f"{PROG} train", "--conditional applies to images (sample draws one row per class); condition "
+                                           "a text model in Python with VAE(n_classes=...) and fit(y=...)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} exists and is not a folder")
@@ -550,6 +567,9 @@ def cmd_train(args) -> int:
     if args.conditional:   # the classes are those the data holds: 0 .. the largest label of either split
         y_train, y_test = _labels(y_train_all, "train", data_spec), _labels(y_test, "test", data_spec)
         n_classes = int(max(y_train.max(), y_test.max())) + 1
+        if n_classes > max(2, n_train):
+            raise CommandError(f"the labels of the data {data_spec!r} go up to {n_classes - 1}, more classes than "
+                               f"the {n_train} training examples: they must be classes numbered 0..C-1")
     model = VAE(n_input=x_train.shape[1], hidden=tuple(args.hidden), n_latent=args.latent,
                 likelihood=args.likelihood, variance=args.variance, activation=args.activation, dtype=args.dtype,
                 seed=args.seed, n_classes=n_classes, vocabulary=vocabulary)
@@ -717,7 +737,7 @@ def _text_data_for(model: VAE, spec: str):
 
 def cmd_evaluate(args) -> int:
     model, model_path = _load_model(args.model)
-    data_spec, binarize, info = _data_for_model(args, model_path)
+    data_spec, binarize, info = _data_for_model(args, model_path, model)
     text = _is_text(data_spec)
     if text:
         data = _text_data_for(model, data_spec)
@@ -906,7 +926,11 @@ def cmd_neighbours(args) -> int:
     trained = info.get("args", {}) if isinstance(info.get("args"), dict) else {}
     spec = args.data or trained.get("data") or "wordnet"
     corpus = _text_data_for(model, spec)
-    query = text.encode_texts(model, [args.text])[0].astype(np.float64)
+    try:
+        query = text.encode_texts(model, [args.text])[0].astype(np.float64)
+    except ValueError:
+        raise CommandError(f"the query {args.text!r} has no word of the model's vocabulary (words are lower-case "
+                           f"letters, 2 or more, and not stop words)") from None
     counts = scipy.sparse.vstack([corpus.x_train, corpus.x_test], format="csr")
     texts = corpus.texts_train + corpus.texts_test
     labels = np.concatenate([corpus.y_train, corpus.y_test])
@@ -929,7 +953,9 @@ def cmd_gradcheck(args) -> int:
                 variance=args.variance, activation=args.activation, dtype="float64", seed=args.seed,
                 n_classes=args.n_classes)
     rng = np.random.default_rng([args.seed, 30])
-    if args.likelihood != "gaussian":                  # the Bernoulli likelihoods: values in [0, 1]
+    if args.likelihood == "multinomial":               # word counts
+        x = rng.poisson(1.0, (args.batch, args.n_input)).astype(np.float64)
+    elif args.likelihood != "gaussian":                # the Bernoulli likelihoods: values in [0, 1]
         x = rng.random((args.batch, args.n_input))
     else:
         x = rng.standard_normal((args.batch, args.n_input))
@@ -970,7 +996,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, TrainingDiverged, ValueError, TypeError, OSError, ImportError) as exc:
+    except (CommandError, TrainingDiverged, ValueError, TypeError, OSError, ImportError, MemoryError) as exc:
         where = f"{PROG} {command}" if command else PROG
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{where}: error: {message}", file=sys.stderr)

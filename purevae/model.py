@@ -75,10 +75,11 @@ class VAE:
         Widths of the encoder's hidden layers; ``()`` makes the encoder a linear map.
     n_latent : int
         Dimension of z.
-    likelihood : "bernoulli", "continuous_bernoulli" or "gaussian"
+    likelihood : "bernoulli", "continuous_bernoulli", "gaussian" or "multinomial"
         p(x|z). Bernoulli reads the decoder output as logits (targets in [0, 1]: for grey values a
         cross-entropy, not a density); the continuous Bernoulli as logits of a normalised density on [0, 1]
-        (Loaiza-Ganem & Cunningham 2019); Gaussian as a mean.
+        (Loaiza-Ganem & Cunningham 2019); Gaussian as a mean; the multinomial as logits over a vocabulary, for
+        x of word counts (dense or scipy.sparse; Miao et al. 2016).
     variance : float or None
         Gaussian only: a fixed pixel variance, or None to learn a per-pixel log-variance.
     activation : str

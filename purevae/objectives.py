@@ -174,7 +174,11 @@ def perplexity(log_px, n_words) -> float:
     counts N_d (``x.sum(axis=1)``). With the importance-weighted estimate of log p(x) (a lower bound in
     expectation), an upper bound on the model's perplexity. docs/derivations.md#multinomial
     """
-    log_px, n_words = np.asarray(log_px, dtype=np.float64).reshape(-1), np.asarray(n_words, dtype=np.float64).reshape(-1)
+    log_px, n_words = np.asarray(log_px), np.asarray(n_words)
+    for name, a in (("log_px", log_px), ("n_words", n_words)):
+        if a.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    log_px, n_words = log_px.astype(np.float64).reshape(-1), n_words.astype(np.float64).reshape(-1)
     if log_px.shape != n_words.shape:
         raise ValueError(f"log_px and n_words must have the same length, got {log_px.shape[0]} and {n_words.shape[0]}")
     total = float(np.sum(n_words))

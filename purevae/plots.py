@@ -167,8 +167,10 @@ def save_class_samples(model, image_shape: Sequence[int], path, n_per_class: int
     """
     images = class_sample_images(model, n_per_class, rng)
     names = [f"class {c}" for c in range(model.n_classes)] if class_names is None else list(class_names)
-    if len(names) != model.n_classes or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"class_names must be {model.n_classes} strings, one per class, got {class_names!r}")
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError(f"class_names must be strings, one per class, got {class_names!r}")
+    if len(names) != model.n_classes:
+        raise ValueError(f"class_names must be {model.n_classes} strings, one per class, got {len(names)}")
     pad = 2
     grid = grid_array(images, image_shape, ncols=n_per_class, pad=pad, scale=scale)
     rows = as_image_shape(image_shape, "image_shape")[0]
@@ -307,7 +309,8 @@ def pca_2d(points) -> tuple[np.ndarray, np.ndarray]:
     points = _float64_array("points", points)
     if points.ndim != 2 or points.shape[0] < 1:
         raise ValueError(f"points must be 2-D (n, d), got shape {points.shape}")
-    if points.shape[1] <= 2:
+    if points.shape[1] <= 2 or points.shape[0] < 2:     # one point has no principal axes: shown as it is
+        points = points[:, :2]
         out = np.zeros((points.shape[0], 2))
         out[:, :points.shape[1]] = points
         return out, np.full(2, np.nan)
@@ -363,7 +366,7 @@ def save_latent_scatter(mu, path, labels=None, class_names: Sequence[str] | None
     return _save_figure(fig, path)
 
 
-def save_top_words(words, path, rises=None, title: str | None = None) -> Path:
+def save_top_words(words, path, rises=None, title: str | None = None, delta: float = 2.0) -> Path:
     r"""A table of words per latent direction, one row per dimension (e.g. ``purevae.text.top_words``).
 
     Parameters
@@ -371,11 +374,14 @@ def save_top_words(words, path, rises=None, title: str | None = None) -> Path:
     words : sequence of sequences of str, one row of words per latent dimension
     rises : array (n_dims, n_words) or None, the logit rise of each word (written after it when given)
     title : str, optional
+    delta : float, the ``delta`` of ``top_words`` the table came from (for the default title)
     """
     _check_title(title)
     rows = [list(row) for row in words]
-    if not rows or not all(rows) or not all(isinstance(w, str) for row in rows for w in row):
+    if not rows or not all(rows):
         raise ValueError("words must be non-empty rows of str, one per latent dimension")
+    if not all(isinstance(w, str) for row in rows for w in row):
+        raise TypeError("words must be rows of str, one per latent dimension")
     if rises is not None:
         rises = _float64_array("rises", rises)
         if rises.shape != (len(rows), max(len(r) for r in rows)):
@@ -389,7 +395,7 @@ def save_top_words(words, path, rises=None, title: str | None = None) -> Path:
     table = ax.table(cellText=cells, rowLabels=[f"z[{i}]" for i in range(len(rows))], loc="center", cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
-    ax.set_title(title or "words whose logits rise most as z[j] goes from -2 to +2", fontsize=10)
+    ax.set_title(title or f"words whose logits rise most as z[j] goes from -{delta:g} to +{delta:g}", fontsize=10)
     return _save_figure(fig, path)
 
 

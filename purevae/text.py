@@ -180,7 +180,7 @@ def count_matrix(texts: Iterable[str], vocabulary: Iterable[str],
     column: dict[str, int] = {}
     for w, word in enumerate(vocabulary):
         if not isinstance(word, str):
-            raise ValueError(f"vocabulary[{w}] must be a str, got {word!r} ({type(word).__name__})")
+            raise TypeError(f"vocabulary[{w}] must be a str, got {word!r} ({type(word).__name__})")
         if word in column:
             raise ValueError(f"vocabulary has duplicates: {word!r} at {column[word]} and {w}")
         column[word] = w
@@ -245,6 +245,8 @@ def encode_texts(model, texts: Sequence[str], *, y=None, allow_empty: bool = Fal
     vocabulary = _vocabulary_of(model)
     if isinstance(texts, (str, bytes)):
         raise TypeError("texts must be a sequence of str, got a single string (wrap it in a list)")
+    if not hasattr(texts, "__iter__"):
+        raise TypeError(f"texts must be a sequence of str, got {type(texts).__name__}")
     texts = list(texts)
     if not texts:
         raise ValueError("texts is empty: give at least one text")
@@ -254,7 +256,8 @@ def encode_texts(model, texts: Sequence[str], *, y=None, allow_empty: bool = Fal
     empty = np.flatnonzero(np.diff(counts.indptr) == 0)
     if empty.size and not allow_empty:
         raise ValueError(f"{empty.size} text(s) have no word of the model's vocabulary, e.g. text {int(empty[0])}: "
-                         f"{texts[empty[0]]!r} (pass allow_empty=True to encode them as zero counts)")
+                         f"{texts[empty[0]]!r} (a word counts when tokenize gives it: lower-case letters, 2 or more, "
+                         f"not a stop word; allow_empty=True encodes such texts as zero counts)")
     return model.encode(counts, y)[0]
 
 
@@ -284,7 +287,13 @@ def top_words(model, n_words: int = 10, delta: float = 2.0, *, z=None) -> tuple[
         raise ValueError("top_words needs an unconditional model (a conditional decoder's logits depend on a label)")
     n_words = min(positive_int("n_words", n_words), len(vocabulary))
     delta = finite_float("delta", delta, 0.0, strict=True)
-    centre = np.zeros(model.n_latent) if z is None else np.asarray(z, dtype=np.float64).reshape(-1)
+    if z is None:
+        centre = np.zeros(model.n_latent)
+    else:
+        z = np.asarray(z)
+        if z.dtype.kind not in "iuf":
+            raise TypeError(f"z must be a real array of shape ({model.n_latent},), got dtype {z.dtype}")
+        centre = z.astype(np.float64).reshape(-1)
     if centre.shape != (model.n_latent,):
         raise ValueError(f"z must have shape ({model.n_latent},), got {np.shape(z)}")
     steps = np.repeat(centre[None, :], 2 * model.n_latent, axis=0)

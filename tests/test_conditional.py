@@ -420,3 +420,16 @@ def test_cli_gradcheck_checks_a_conditional_model(capsys):
     assert cli.main(["gradcheck", "--n-classes", "3", "--activation", "tanh"]) == 0
     text = capsys.readouterr().out
     assert "encoder.0.label_weight" in text and "decoder.0.label_weight" in text and ": ok" in text
+
+
+def test_cli_refuses_labels_that_are_not_class_numbers(tmp_path, capsys):
+    from purevae import cli
+    data = load_bundled()
+    y_train = data.y_train[:100].astype(np.int64).copy()
+    y_train[0] = 10**8                       # would ask for a 10^8-row label table
+    path = tmp_path / "odd.npz"
+    np.savez(path, x_train=data.x_train[:100], y_train=y_train, x_test=data.x_test[:20], y_test=data.y_test[:20])
+    assert cli.main(["train", "--conditional", "--data", str(path), "--epochs", "1", "--out", str(tmp_path / "r"),
+                     "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must be classes numbered 0..C-1" in err[0]

@@ -255,7 +255,7 @@ def test_count_matrix_of_no_texts_and_of_an_empty_vocabulary():
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: count_matrix(["dog"], ("dog", "cat", "dog")), ValueError, "vocabulary has duplicates: 'dog'"),
-    (lambda: count_matrix(["dog"], ("dog", 3)), ValueError, r"vocabulary\[1\] must be a str"),
+    (lambda: count_matrix(["dog"], ("dog", 3)), TypeError, r"vocabulary\[1\] must be a str"),
     (lambda: count_matrix(["dog"], "dog"), TypeError, "vocabulary must be a sequence"),
     (lambda: count_matrix("dog cat", ("dog",)), TypeError, "texts must be an iterable"),
     (lambda: count_matrix(["dog", b"cat"], ("dog",)), TypeError, r"texts\[1\] must be a str"),

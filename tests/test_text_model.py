@@ -150,3 +150,57 @@ def test_cli_neighbours_of_an_image_model_is_an_error(tmp_path, capsys):
     path = VAE(12, (4,), 2).save(tmp_path / "m.npz")
     assert cli.main(["neighbours", str(path), "a dog"]) == 1
     assert "has no vocabulary" in capsys.readouterr().err
+
+
+def test_review_fixes_for_the_text_command_line(trained, tmp_path, capsys):
+    # a moved model without its metrics.json is evaluated on the bundled glosses, not on the images
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "model.npz").write_bytes((trained / "model.npz").read_bytes())
+    assert cli.main(["evaluate", str(moved / "model.npz"), "--k", "2", "--n", "20", "--no-plots", "--quiet"]) == 0
+    assert "test documents of wordnet-glosses-subset" in capsys.readouterr().out
+    # a query with no vocabulary word is a one-line error that speaks of the command line, not of Python
+    assert cli.main(["neighbours", str(trained / "model.npz"), "the of and"]) == 1
+    err = capsys.readouterr().err
+    assert "no word of the model's vocabulary" in err and "allow_empty" not in err
+    # conditional text training is refused up front; gradcheck draws counts for the multinomial
+    assert cli.main(["train", "--data", "wordnet", "--likelihood", "multinomial", "--conditional", "--out",
+                     str(tmp_path / "c")]) == 2
+    assert "--conditional applies to images" in capsys.readouterr().err
+    assert cli.main(["gradcheck", "--likelihood", "multinomial", "--activation", "tanh"]) == 0
+    assert ": ok" in capsys.readouterr().out
+
+
+def test_a_text_npz_works_in_train_and_evaluate(tmp_path, capsys):
+    from purevae import data
+    corpus = load_wordnet_bundled()
+    small = data.TextCorpus(corpus.x_train[:400], corpus.y_train[:400], corpus.x_test[:50], corpus.y_test[:50],
+                            corpus.texts_train[:400], corpus.texts_test[:50], corpus.vocabulary, corpus.categories,
+                            "small")
+    path = tmp_path / "corpus.npz"
+    np.savez(path, **data.text_corpus_arrays(small))
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(path), "--likelihood", "multinomial", "--hidden", "8", "--latent", "2",
+                     "--epochs", "1", "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert cli.main(["evaluate", str(out / "model.npz"), "--k", "2", "--no-plots", "--quiet"]) == 0
+    assert "(50 test documents of " in capsys.readouterr().out
+
+
+def test_one_held_out_document_still_draws_its_pictures(tmp_path):
+    if not plots.matplotlib_available():
+        pytest.skip("matplotlib is not installed")
+    assert cli.main(["train", "--data", "wordnet", "--likelihood", "multinomial", "--hidden", "8", "--latent", "3",
+                     "--epochs", "1", "--n-train", "300", "--n-test", "1", "--out", str(tmp_path / "r"),
+                     "--quiet"]) == 0
+    assert (tmp_path / "r" / "latent.png").is_file() and (tmp_path / "r" / "metrics.json").is_file()
+
+
+def test_text_helpers_name_their_arguments(model):
+    with pytest.raises(TypeError, match="texts must be a sequence of str, got int"):
+        text.encode_texts(model, 5)
+    with pytest.raises(TypeError, match="z must be a real array"):
+        text.top_words(model, z="abc")
+    with pytest.raises(TypeError, match="log_px must hold real numbers"):
+        purevae.objectives.perplexity(["a"], [1])
+    with pytest.raises(TypeError, match=r"vocabulary\[0\] must be a str"):
+        text.count_matrix(["a dog"], [3, "dog"])
