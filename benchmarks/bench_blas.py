@@ -34,7 +34,7 @@ def build_cython_gemm():
         from Cython.Build import cythonize
         from setuptools import Distribution, Extension
     except ImportError as exc:
-        raise SystemExit(f"bench_blas.py needs Cython and setuptools to build its comparison module: {exc}")
+        raise SystemExit(f"bench_blas.py needs Cython and setuptools to build its comparison module: {exc}") from exc
     source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cython_blas_gemm.pyx")
     build = tempfile.mkdtemp(prefix="purevae-bench-blas-")
     ext = Extension("_cython_blas_gemm", [source], extra_compile_args=["-O3"])
@@ -67,7 +67,7 @@ def run(batch: int, dtype: str, args, cy) -> None:
         for _, a, b, out, ta, tb in prods:
             call(a, b, out, ta, tb)
     samples = {(p, name): [] for p in paths for name in [q[0] for q in prods] + ["all 11"]}
-    for path, call in paths.items():                     # warm-up: thread pools, buffers
+    for _path, call in paths.items():                    # warm-up: thread pools, buffers
         for _ in range(20):
             whole(call)
     for _ in range(args.rounds):
@@ -85,8 +85,9 @@ def run(batch: int, dtype: str, args, cy) -> None:
                 whole(call)
             samples[(path, "all 11")].append((time.perf_counter() - t0) / args.repeats)
     print(f"\nbatch {batch}  {dtype}  (median of {args.rounds} rounds x {args.repeats} calls; ms)")
-    print(f"  {'product':10s} {'shape (m, k) x (k, n)':>24s} {'numpy':>9s} {'cython_blas':>12s} {'numpy/cython_blas':>18s}")
-    for name, a, b, out, ta, tb in [*prods, ("all 11", None, None, None, None, None)]:
+    print(f"  {'product':10s} {'shape (m, k) x (k, n)':>24s} {'numpy':>9s} {'cython_blas':>12s} "
+          f"{'numpy/cython_blas':>18s}")
+    for name, a, _b, out, ta, _tb in [*prods, ("all 11", None, None, None, None, None)]:
         tn = statistics.median(samples[("numpy", name)])
         tc = statistics.median(samples[("cython_blas", name)])
         ratio = statistics.median(n / c for n, c in zip(samples[("numpy", name)], samples[("cython_blas", name)]))

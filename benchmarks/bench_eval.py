@@ -37,8 +37,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (HIDDEN, N_INPUT, N_LATENT, Peer, interleaved_rounds, machine_info,  # noqa: E402
-                     print_breakdown, serve_rounds)
+from _common import HIDDEN, N_INPUT, N_LATENT, Peer, interleaved_rounds, machine_info, print_breakdown, serve_rounds  # noqa: E402
 from bench_step import blas_threads  # noqa: E402
 
 import purevae  # noqa: E402

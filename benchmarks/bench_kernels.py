@@ -129,7 +129,8 @@ def main(argv=None) -> int:
                 got, want = fn(cy), fn(npy)            # first call: the agreement check (Adam: step 1 of each)
                 for g, w in zip(got, want):
                     np.testing.assert_allclose(g, w, rtol=TOL[dtype], atol=TOL[dtype], err_msg=name)
-                t = interleaved_medians({"cython": lambda: fn(cy), "numpy": lambda: fn(npy)}, rounds, repeats)
+                t = interleaved_medians({"cython": lambda fn=fn: fn(cy), "numpy": lambda fn=fn: fn(npy)},
+                                        rounds, repeats)
                 print(f"numpy/cython = {t['numpy'] / t['cython']:6.1f}x  {name:34s} {dtype_name}  {str(shape):12s}"
                       f"  cython {t['cython'] * 1e3:7.3f} ms  numpy {t['numpy'] * 1e3:7.3f} ms", flush=True)
     return 0

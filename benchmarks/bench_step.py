@@ -51,14 +51,22 @@ import tracemalloc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (HIDDEN, N_INPUT, N_LATENT, Peer, interleaved_rounds, machine_info,  # noqa: E402
-                     print_breakdown, serve_rounds, step_products)
+from _common import (  # noqa: E402
+    HIDDEN,
+    N_INPUT,
+    N_LATENT,
+    Peer,
+    interleaved_rounds,
+    machine_info,
+    print_breakdown,
+    serve_rounds,
+    step_products,
+)
 
 import purevae  # noqa: E402
 from purevae import backend  # noqa: E402
 from purevae.data import load_bundled, scale_pixels  # noqa: E402
 from purevae.optim import Adam  # noqa: E402
-
 
 
 def blas_threads() -> int:
@@ -287,8 +295,8 @@ def run(batch: int, dtype: str, args, x_all: np.ndarray, threads: int) -> dict[s
     med = {name: statistics.median(s) for name, s in samples.items()}
     row = " ".join(f"{name} {med[name] * 1e3:7.3f} ms" for name in med)
     what = "" if (args.objective, args.k) == ("elbo", 1) else f"  objective {args.objective}, k={args.k}"
-    print(f"\nbatch {batch:5d}  {dtype}{what}  (warm-up {args.warmup} steps, {warm:.0f} s for floor/numpy/cython; median of "
-          f"{args.rounds} rounds x {args.repeats} steps, peers interleaved round by round)\n  {row}")
+    print(f"\nbatch {batch:5d}  {dtype}{what}  (warm-up {args.warmup} steps, {warm:.0f} s for floor/numpy/cython; "
+          f"median of {args.rounds} rounds x {args.repeats} steps, peers interleaved round by round)\n  {row}")
     if "cython" in med:
         def ratio(a: str, b: str) -> float:
             """Median over rounds of a/b: both measured in the same round, seconds apart."""

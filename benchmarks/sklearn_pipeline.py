@@ -39,7 +39,8 @@ def main(argv=None) -> int:
         pca = make_pipeline(StandardScaler(), PCA(n_latent), LogisticRegression(max_iter=1000)).fit(x_train, y_train)
         scores = []
         for seed in args.seeds:
-            vae = make_pipeline(StandardScaler(), VAEEstimator(n_latent=n_latent, epochs=args.epochs, random_state=seed),
+            vae = make_pipeline(StandardScaler(),
+                                VAEEstimator(n_latent=n_latent, epochs=args.epochs, random_state=seed),
                                 LogisticRegression(max_iter=1000)).fit(x_train, y_train)
             scores.append(vae.score(x_test, y_test))
         scores = np.array(scores)

@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     for conditional in (False, True):
         mine = [r for r in rows if r["conditional"] == conditional]
 
-        def stat(key, digits=2):
+        def stat(key, digits=2, mine=mine):
             v = np.array([r[key] for r in mine], float)
             return f"{v.mean():.{digits}f}" + (f" +- {se(v):.{digits}f}" if len(v) > 1 else "")
         nll = stat("nll")
@@ -113,7 +113,8 @@ def main(argv=None) -> int:
               f"{stat('mixture_nll')} | {stat('accuracy', 3) if conditional else '—'} |")
     gains = [u["neg_elbo"] - c["neg_elbo"] for u, c in zip(rows[::2], rows[1::2])]
     print(f"\n-ELBO lower with the label by {np.mean(gains):.2f} nats (seeds: "
-          f"{', '.join(f'{g:.2f}' for g in gains)}); for exact densities the gain would be I(x; y) <= log C = {np.log(n_classes):.2f}")
+          f"{', '.join(f'{g:.2f}' for g in gains)}); for exact densities the gain would be "
+          f"I(x; y) <= log C = {np.log(n_classes):.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "epochs": args.epochs, "k": args.k, "n_test": len(x_test), "n_mix": n_mix,

@@ -68,15 +68,15 @@ def main(argv=None) -> int:
             rows.append(row)
             models.setdefault(likelihood, model)
             print(f"  {likelihood:21s} seed {seed}: -ELBO {row['neg_elbo']:8.2f}  -log p(x) {row['nll']:8.2f} "
-                  f"+- {row['nll_se']:.2f}  active {units:2d}  train {train_s:5.1f} s  eval {row['eval_seconds']:5.1f} s",
-                  flush=True)
+                  f"+- {row['nll_se']:.2f}  active {units:2d}  train {train_s:5.1f} s  "
+                  f"eval {row['eval_seconds']:5.1f} s", flush=True)
     print("\n| likelihood | what the nats are | seeds | test -log p(x), k=%d | test -ELBO | active units |" % args.k)
     print("| --- | --- | --- | --- | --- | --- |")
     meaning = {"bernoulli": "cross-entropy of grey values", "continuous_bernoulli": "log-density on [0, 1]^784"}
     for likelihood in LIKELIHOODS:
         mine = [r for r in rows if r["likelihood"] == likelihood]
 
-        def stat(key):
+        def stat(key, mine=mine):
             v = np.array([r[key] for r in mine], float)
             se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
             return f"{v.mean():.2f}" + (f" +- {se:.2f}" if len(v) > 1 else "")

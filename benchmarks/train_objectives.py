@@ -66,7 +66,8 @@ def run(name: str, seed: int, data, args) -> dict:
     log_px = model.log_likelihood(x_test, k=args.k_eval, rng=rng)
     units = diagnostics.active_units(model, x_test)
     result = {"config": name, "seed": seed, "epochs": args.epochs, **{k: v for k, v in cfg.items()},
-              "test_nll": float(-log_px.mean()), "test_nll_se_images": float(log_px.std(ddof=1) / math.sqrt(len(log_px))),
+              "test_nll": float(-log_px.mean()),
+              "test_nll_se_images": float(log_px.std(ddof=1) / math.sqrt(len(log_px))),
               "test_neg_elbo": float(-elbo.mean()), "active_units": units.count,
               "seconds_per_epoch": seconds / args.epochs, "train_loss_last_epoch": model.history["loss"][-1]}
     print(f"  {name:14s} seed {seed}: -log p(x) {result['test_nll']:.2f}  -ELBO {result['test_neg_elbo']:.2f}  "
@@ -83,7 +84,7 @@ def summarize(results: list[dict]) -> list[str]:
         if not rows:
             continue
 
-        def stat(key):
+        def stat(key, rows=rows):
             v = np.array([r[key] for r in rows], float)
             return f"{v.mean():.2f}" + (f" +- {v.std(ddof=1) / math.sqrt(len(v)):.2f}" if len(v) > 1 else "")
         ratio = [r["seconds_per_epoch"] / vae_time[r["seed"]] for r in rows if r["seed"] in vae_time]
@@ -102,7 +103,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n-test", type=int, default=None, help="score on the first N test images (default: all)")
     parser.add_argument("--k-eval", type=int, default=5000)
     parser.add_argument("--json", default=None)
-    parser.add_argument("--quick", action="store_true", help="bundled data, 1 epoch, k-eval 50, 1 seed, 200 test images")
+    parser.add_argument("--quick", action="store_true",
+                        help="bundled data, 1 epoch, k-eval 50, 1 seed, 200 test images")
     args = parser.parse_args(argv)
     if args.quick:
         args.data, args.epochs, args.seeds, args.k_eval, args.n_test = "bundled", 1, args.seeds[:1], 50, 200

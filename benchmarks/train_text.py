@@ -130,7 +130,7 @@ def main(argv=None) -> int:
         v = np.array([r[key] for r in rows], float)
         se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else None
         return f"{v.mean():.1f}" + (f" +- {se:.1f}" if se is not None else "")
-    print(f"\n| model | held-out per-word perplexity | what it is |")
+    print("\n| model | held-out per-word perplexity | what it is |")
     print("| --- | --- | --- |")
     print(f"| unigram, add-one | {unigram:.1f} | exact |")
     print(f"| LDA, {args.latent} topics (scikit-learn `perplexity`) | {stat('lda_perplexity')} | upper bound (its "

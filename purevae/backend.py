@@ -16,8 +16,16 @@ from types import ModuleType
 import numpy as np
 
 from . import ops
-from .validation import (check_counts, check_labels, check_sparse, choice, finite_float, fraction, is_sparse,
-                         positive_int)
+from .validation import (
+    check_counts,
+    check_labels,
+    check_sparse,
+    choice,
+    finite_float,
+    fraction,
+    is_sparse,
+    positive_int,
+)
 
 try:  # the extension is optional: without it everything runs on NumPy
     from . import _kernels as _cython_kernels

@@ -47,9 +47,9 @@ from .io import write_atomic
 from .likelihoods import LIKELIHOODS
 from .model import DTYPES, VAE, load
 from .objectives import OBJECTIVES, elbo_terms, perplexity
-from .schedules import SCHEDULES, make_schedule
 from .ops import ACTIVATIONS
 from .optim import OPTIMIZERS
+from .schedules import SCHEDULES, make_schedule
 from .train import TrainingDiverged
 from .version import __version__
 
@@ -543,8 +543,8 @@ def cmd_train(args) -> int:
     if text and binarize != "none":
         raise _UsageError(f"{PROG} train", "--binarize applies to images, not to word counts")
     if text and args.conditional:
-        raise _UsageError(f"{PROG} train", "--conditional applies to images (sample draws one row per class); condition "
-                                           "a text model in Python with VAE(n_classes=...) and fit(y=...)")
+        raise _UsageError(f"{PROG} train", "--conditional applies to images (sample draws one row per class); "
+                                           "condition a text model in Python with VAE(n_classes=...) and fit(y=...)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} exists and is not a folder")
@@ -731,7 +731,8 @@ def _text_data_for(model: VAE, spec: str):
         raise CommandError(f"the corpus {spec!r} has another vocabulary than the model ({corpus.n_features} words, "
                            f"the model {model.n_input}): give the --data it was trained on")
     if corpus.n_features != model.n_input:
-        raise CommandError(f"the model has {model.n_input} inputs but the corpus {spec!r} has {corpus.n_features} words")
+        raise CommandError(f"the model has {model.n_input} inputs but the corpus {spec!r} has "
+                           f"{corpus.n_features} words")
     return corpus
 
 

@@ -15,7 +15,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .validation import finite_float, positive_int, seed as check_seed
+from .validation import finite_float, positive_int
+from .validation import seed as check_seed
 from .workspace import Workspace
 
 

@@ -21,8 +21,8 @@ docs/derivations.md#bernoulli, #continuous-bernoulli, #gaussian and #multinomial
 ``nll_grad``; evaluation (``log_prob``) and the IWAE weights call ``nll``, the same formula without the
 gradient.
 
-The seam: a likelihood is an object with ``extra_params``, ``check_data``, ``nll``, ``nll_grad``, ``log_weights``, ``log_prob``,
-``mean`` and ``config`` (the ``Likelihood`` interface below); ``VAE`` holds one as ``model.likelihood``
+The seam: a likelihood is an object with ``extra_params``, ``check_data``, ``nll``, ``nll_grad``, ``log_weights``,
+``log_prob``, ``mean`` and ``config`` (the ``Likelihood`` interface below); ``VAE`` holds one as ``model.likelihood``
 and calls nothing else of it. Arrays come from the workspace ``ws`` (``purevae.workspace``).
 """
 from __future__ import annotations
@@ -37,8 +37,8 @@ from .ops import LOGVAR_LIMIT, bernoulli_nll, bernoulli_nll_grad, gaussian_nll, 
 from .validation import check_counts, choice, finite_float, is_sparse
 from .workspace import FRESH
 
-__all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian", "Multinomial", "LIKELIHOODS", "make_likelihood", "bernoulli_nll",
-           "bernoulli_nll_grad", "gaussian_nll", "gaussian_nll_grad"]
+__all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian", "Multinomial", "LIKELIHOODS",
+           "make_likelihood", "bernoulli_nll", "bernoulli_nll_grad", "gaussian_nll", "gaussian_nll_grad"]
 
 
 def check_blocks(x: np.ndarray, out: np.ndarray) -> None:

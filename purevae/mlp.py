@@ -14,7 +14,8 @@ One layer, forward then backward (docs/derivations.md#dense and #activations)::
     x_bar = a_bar W^T             ops.linear_backward (skipped for the first layer unless asked)
 
 A conditional MLP (``n_classes`` = C > 0, the conditional VAE) adds to its first layer the parameter
-``<layer>.label_weight`` T of shape (C, n_out) and takes one label y_r in 0..C-1 per row (docs/derivations.md#conditional-vae)::
+``<layer>.label_weight`` T of shape (C, n_out) and takes one label y_r in 0..C-1 per row
+(docs/derivations.md#conditional-vae)::
 
     a     = x @ W + b + T[y]      ops.linear_forward, kern.label_rows_forward, then bias + f as above
     T_bar[c] = sum_{r: y_r = c} a_bar[r]     kern.label_rows_backward (a scatter-add of a_bar's rows)

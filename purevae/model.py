@@ -40,13 +40,25 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from . import backend, io, objectives, train
-from .objectives import OBJECTIVES
 from .latent import GaussianLatent
 from .likelihoods import Likelihood, make_likelihood
 from .mlp import MLP
+from .objectives import OBJECTIVES
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
-from .validation import (as_rng, check_data, check_eps, check_labels, check_sparse, check_vocabulary, choice,
-                         finite_float, float_dtype, is_sparse, positive_int, seed as check_seed)
+from .validation import (
+    as_rng,
+    check_data,
+    check_eps,
+    check_labels,
+    check_sparse,
+    check_vocabulary,
+    choice,
+    finite_float,
+    float_dtype,
+    is_sparse,
+    positive_int,
+)
+from .validation import seed as check_seed
 from .workspace import FRESH, Workspace, WorkspaceCache
 
 __all__ = ["VAE", "StepResult", "load", "DTYPES"]

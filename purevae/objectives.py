@@ -13,7 +13,7 @@ import numpy as np
 
 from . import backend, ops
 from .schedules import per_epoch_linear
-from .validation import as_rng, finite_float, nonnegative_int, positive_int
+from .validation import as_rng, nonnegative_int, positive_int
 from .workspace import FRESH, WorkspaceCache
 
 __all__ = ["OBJECTIVES", "warmup_beta", "elbo_terms", "elbo_terms_and_posteriors", "elbo_per_example",

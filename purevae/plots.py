@@ -34,7 +34,8 @@ from .data import as_image_shape
 from .validation import as_rng, finite_float, nonnegative_int, positive_int
 
 __all__ = ["PLOT_INSTALL", "FASHION_MNIST_CLASSES", "matplotlib_available", "grid_array", "image_grid",
-           "save_samples", "save_reconstructions", "class_sample_images", "save_class_samples", "traversal_images", "kl_per_dimension", "save_traversals",
+           "save_samples", "save_reconstructions", "class_sample_images", "save_class_samples", "traversal_images",
+           "kl_per_dimension", "save_traversals",
            "pca_2d", "save_latent_scatter", "save_top_words", "save_loss_curves", "save_latent_health"]
 
 PLOT_INSTALL = 'pip install "purevae[plot]"'
@@ -128,8 +129,8 @@ def image_grid(images, image_shape: Sequence[int], path, ncols: int = 8, pad: in
 
     The PNG has exactly the pixel size of :func:`grid_array` (no axes, no margins).
     """
-    matplotlib = _require_matplotlib()
-    import matplotlib.image  # noqa: F401  (file writing only; no pyplot, no backend switch)
+    _require_matplotlib()
+    import matplotlib.image  # file writing only; no pyplot, no backend switch
     grid = grid_array(images, image_shape, ncols=ncols, pad=pad, scale=scale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -509,7 +510,7 @@ def save_latent_health(report: dict, path, title: str | None = None) -> Path:
     ax.set_xticks(dims if len(dims) <= 32 else dims[::max(1, len(dims) // 16)])
     ax.grid(alpha=0.3, axis="y")
     ax = fig.add_subplot(1, 2, 2)
-    floor = max(threshold, 1e-12) * 1e-3                 # inactive variances can be exactly 0: keep them on the log axis
+    floor = max(threshold, 1e-12) * 1e-3   # inactive variances can be exactly 0: keep them on the log axis
     ax.bar(dims, np.maximum(variances, floor), color=colours)
     ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     ax.set_yscale("log")

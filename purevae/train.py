@@ -16,8 +16,8 @@ import numpy as np
 from . import io
 from .diagnostics import posterior_health
 from .objectives import OBJECTIVES, elbo_terms_and_posteriors
-from .schedules import check_beta, per_epoch_linear
 from .optim import OPTIMIZERS, make_optimizer
+from .schedules import check_beta, per_epoch_linear
 from .validation import boolean, callable_or_none, choice, finite_float, is_sparse, nonnegative_int, positive_int
 from .validation import path as check_path
 

@@ -134,7 +134,8 @@ def test_train_likelihoods_quick_prints_both_rows_and_the_picture(tmp_path):
 
 def test_train_conditional_quick_prints_both_models_and_a_classifier(tmp_path):
     out = tmp_path / "c.json"
-    text = run_script("train_conditional.py", "--quick", "--seeds", "1", "--json", str(out), "--pictures", str(tmp_path))
+    text = run_script("train_conditional.py", "--quick", "--seeds", "1", "--json", str(out),
+                      "--pictures", str(tmp_path))
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| unconditional")
             or line.startswith("| conditional")]
     assert [r[0] for r in rows] == ["| unconditional", "| conditional (n_classes=10)"]

@@ -232,6 +232,7 @@ def test_evaluate_worst_draws_and_lists_the_lowest_scoring_images(trained, capsy
     assert f"{worst[0]}: {log_px[worst[0]]:.1f}" in out
     if _has_matplotlib():
         from matplotlib import image
+
         from purevae import plots
         drawn = image.imread(trained / "worst.png")[..., 0]
         expected = plots.grid_array(x[worst], (28, 28), ncols=5, scale=2)
@@ -449,7 +450,8 @@ def test_sigint_saves_the_model(tmp_path):
     # the end-of-epoch checkpoint is a consistent, resumable state: optimizer included
     assert str(tmp_path / "checkpoint.npz") in stderr
     resumed = purevae.load(tmp_path / "checkpoint.npz")
-    assert resumed.epochs_trained >= 1 and resumed.optimizer is not None and resumed.optimizer.t == resumed.steps_trained
+    assert (resumed.epochs_trained >= 1 and resumed.optimizer is not None
+            and resumed.optimizer.t == resumed.steps_trained)
 
 
 def iter_queue(q: queue.Queue):

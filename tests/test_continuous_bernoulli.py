@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import mpmath as mp  # noqa: E402  (the test extra installs it)
 import numpy as np
 import pytest
 import scipy.integrate
@@ -20,7 +21,6 @@ from hypothesis import strategies as st
 import purevae
 from purevae import backend, ops
 
-import mpmath as mp  # noqa: E402  (the test extra installs it)
 mp.mp.dps = 50
 U = 2.0 ** -53
 IMPLS = ["numpy"] + (["cython"] if backend.cython_available() else [])

@@ -389,7 +389,8 @@ def test_load_fashion_mnist_missing_folder_says_how_to_install(tmp_path):
 
 
 def test_load_fashion_mnist_folder_without_files_says_how_to_install(tmp_path):
-    with pytest.raises(FileNotFoundError, match=re.escape("apt-get update && apt-get install -y dataset-fashion-mnist")):
+    with pytest.raises(FileNotFoundError,
+                       match=re.escape("apt-get update && apt-get install -y dataset-fashion-mnist")):
         data.load_fashion_mnist(tmp_path)
 
 

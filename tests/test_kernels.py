@@ -477,7 +477,7 @@ def test_training_step_reuses_its_workspace(rng, restore_backend):
     grads1 = model.step(x, None, 1.0, model.workspace(5)).grads
     grads2 = model.step(x, None, 1.0, model.workspace(5)).grads
     assert all(grads1[k] is grads2[k] for k in grads1)
-    backend.set_backend("numpy")                                  # the workspace is the caller's choice, not the backend's
+    backend.set_backend("numpy")                              # the workspace is the caller's choice, not the backend's
     grads3 = model.step(x, None, 1.0, model.workspace(5)).grads
     assert all(grads3[k] is grads2[k] for k in grads2)
     grads4 = model.step(x, None, 1.0, FRESH).grads                 # FRESH: new arrays every time

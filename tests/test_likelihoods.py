@@ -200,7 +200,8 @@ def test_both_backends_survive_huge_logits_in_both_dtypes(impl, dtype):
 # ------------------------------------------------------------------------------------------------
 # k blocks of rows paired with one x (the k samples of z per example): no copy of x
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("likelihood", [Bernoulli(), Gaussian(), Gaussian(variance=0.3)], ids=lambda l: repr(l.config()))
+@pytest.mark.parametrize("likelihood", [Bernoulli(), Gaussian(), Gaussian(variance=0.3)],
+                         ids=lambda l: repr(l.config()))
 @pytest.mark.parametrize("k", [1, 2, 5])
 def test_blocks_equal_the_tiled_call(likelihood, k, rng):
     """nll / nll_grad on k blocks with one x equal the call on x tiled k times by hand (one block each)."""

@@ -73,7 +73,8 @@ def test_value_and_gradient_match_scipy_and_the_closed_form(impl, sparse, batch,
     want = reference_nll(x, logits)
     n_words = x.sum(axis=1)
     # float32: each of N LSE and x . l rounds at u ~ 6e-8 relative to its size (V terms summed in double)
-    tol = (5e-6 if dtype == np.float32 else 1e-12) * (1 + np.tile(n_words, k) * (np.abs(logits).max(axis=1) + np.log(vocab)))
+    tol = (5e-6 if dtype == np.float32 else 1e-12) * (1 + np.tile(n_words, k)
+                                                       * (np.abs(logits).max(axis=1) + np.log(vocab)))
     assert np.all(np.abs(nll - want) <= tol) and np.array_equal(nll, nll2)
     # the gradient's closed form, N softmax(l) - x, computed here in float64 from scipy's softmax
     expected = scale[:, None] * (np.tile(n_words, k)[:, None] * scipy.special.softmax(logits.astype(np.float64), axis=1)
@@ -90,7 +91,7 @@ def test_gradient_is_the_derivative_of_the_value():
     _, grad = backend.multinomial_nll_grad(x, logits, 1.0)
     for r in range(3):
         row = logits[r:r + 1].copy()
-        numeric = numeric_gradient(lambda: reference_nll(x[r:r + 1], row)[0], row, np.arange(9), h=1e-4)
+        numeric = numeric_gradient(lambda r=r, row=row: reference_nll(x[r:r + 1], row)[0], row, np.arange(9), h=1e-4)
         np.testing.assert_allclose(grad[r], numeric, rtol=1e-7, atol=1e-9)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import purevae
-from purevae import backend, cli, ops, schedules
+from purevae import backend, cli, schedules
 from purevae.objectives import warmup_beta
 
 
