@@ -14,6 +14,7 @@ import warnings
 from types import ModuleType
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import ops
 from .validation import (
@@ -27,6 +28,7 @@ from .validation import (
     positive_int,
 )
 
+_cython_kernels: ModuleType | None
 try:  # the extension is optional: without it everything runs on NumPy
     from . import _kernels as _cython_kernels
 except ImportError as exc:  # pragma: no cover - exercised only on a build without the extension
@@ -78,7 +80,7 @@ def kernels(impl: str | None = None) -> ModuleType:
 # ---------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------
-def as_kernel_arrays(*, dtype: np.dtype | None = None, **arrays: np.ndarray) -> list[np.ndarray]:
+def as_kernel_arrays(*, dtype: DTypeLike | None = None, **arrays: np.ndarray) -> list[np.ndarray]:
     """Check and convert arrays for a kernel: float32/float64, one common dtype, finite, C-contiguous.
 
     Strided, Fortran-ordered, negatively strided or read-only inputs are copied once into a

@@ -33,12 +33,22 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse
 
 from . import backend
-from .data import BINARIZE_MODES, TEXT_NPZ_KEYS, Dataset, PreparedData, load_dataset, load_text_dataset, prepare
+from .data import (
+    BINARIZE_MODES,
+    TEXT_NPZ_KEYS,
+    Dataset,
+    PreparedData,
+    TextCorpus,
+    load_dataset,
+    load_text_dataset,
+    prepare,
+)
 from .diagnostics import latent_report
 from .gradcheck import format_table
 from .gradcheck import gradcheck as run_gradcheck
@@ -120,7 +130,7 @@ positive_float = _float_in(0.0, low_inclusive=False)
 nonnegative_float = _float_in(0.0)
 
 
-def _model_options(hidden: list[int], latent: int) -> argparse.ArgumentParser:
+def _model_options(hidden: list[int], latent: int) -> _Parser:
     """Architecture options; a fresh parser per command (argparse shares the Action objects of parents,
     so set_defaults on one command would change another's defaults)."""
     model_opts = _Parser(add_help=False)
@@ -344,7 +354,7 @@ def _describe(model: VAE) -> str:
     return f"{arch} {c['likelihood']} {c['activation']} {c['dtype']}{cond}"
 
 
-def _class_names(data_name: str | None, n_classes: int) -> tuple[str, ...] | None:
+def _class_names(data_name: str | None, n_classes: int | None) -> tuple[str, ...] | None:
     """Fashion-MNIST's class names for its 10 labels, else None (the pictures then say "class c")."""
     from .plots import FASHION_MNIST_CLASSES
     if data_name and data_name.startswith("fashion-mnist") and n_classes == len(FASHION_MNIST_CLASSES):
@@ -368,6 +378,7 @@ def _test_labels(model: VAE, y_test, spec: str):
     """The test labels a conditional model needs (None for an unconditional one), checked against n_classes."""
     if not model.conditional:
         return None
+    assert model.n_classes is not None   # conditional
     y_test = _labels(y_test, "test", spec)
     if len(y_test) and y_test.max() >= model.n_classes:
         raise CommandError(f"the data {spec!r} has test label {int(y_test.max())} but the model knows "
@@ -549,6 +560,7 @@ def cmd_train(args) -> int:
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} exists and is not a folder")
     corpus = prepared = None
+    data: Dataset | TextCorpus
     if text:
         corpus = data = load_text_dataset(data_spec)
         x_train, y_train_all, _ = _text_split(corpus, "train", args.n_train, args.dtype)
@@ -598,6 +610,7 @@ def cmd_train(args) -> int:
     finally:
         progress.close()
 
+    metrics: dict[str, Any]   # a JSON object, filled in below
     metrics = {"purevae_version": __version__, "command": "train", "args": config, "model": model.config(),
                "data": {"name": data.name, "n_train": n_train, "n_test": n_test,
                         "validation": "the test set" if not text else "the held-out documents"},
@@ -629,8 +642,11 @@ def cmd_train(args) -> int:
     pictures, skipped = [], None
     if not args.no_plots:
         try:
-            pictures = (_text_pictures(model, corpus, x_test, y_test, out) if text
-                        else _train_pictures(model, x_test, y_test, prepared, out))
+            if text:
+                pictures = _text_pictures(model, corpus, x_test, y_test, out)
+            else:
+                assert prepared is not None   # prepared above for images
+                pictures = _train_pictures(model, x_test, y_test, prepared, out)
         except ImportError as exc:
             skipped = str(exc)
     metrics["pictures"] = [p.name for p in pictures]
@@ -891,6 +907,7 @@ def cmd_reconstruct(args) -> int:
     model, model_path, data, binarize, info = _model_and_test_data(args)
     prepared = prepare(data, binarize, dtype=model.dtype, n_test=args.n, include_train=False)
     x, y = prepared.x_test, _test_labels(model, prepared.y_test, data.name)
+    assert x is not None   # _load_data refuses data without a test set
     shape = _image_shape_for(args, model, data, info)
     path = plots.save_reconstructions(x, model.reconstruct(x, y), shape,
                                       _default_out(args, model_path, "reconstructions.png"), ncols=args.ncols)
@@ -903,6 +920,7 @@ def cmd_traverse(args) -> int:
     model, model_path, data, binarize, info = _model_and_test_data(args)
     prepared = prepare(data, binarize, dtype=model.dtype, include_train=False)
     x, y = prepared.x_test, _test_labels(model, prepared.y_test, data.name)
+    assert x is not None   # _load_data refuses data without a test set
     if args.index >= len(x):
         raise CommandError(f"--index {args.index} is out of range: the test set has {len(x)} images")
     shape = _image_shape_for(args, model, data, info)

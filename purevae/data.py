@@ -62,6 +62,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse
@@ -131,7 +132,7 @@ IDX_FILES = {
 }
 
 # IDX type code -> big-endian dtype of the payload.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -239,7 +240,7 @@ def _check_y(y: object, name: str, n_rows: int, x_name: str) -> None:
         raise ValueError(f"{name} has {y.shape[0]} labels but {x_name} has {n_rows} rows")
 
 
-def as_image_shape(shape: object, name: str = "image_shape") -> tuple[int, int]:
+def as_image_shape(shape: Any, name: str = "image_shape") -> tuple[int, int]:
     r"""``shape`` as (rows, cols), two Python ints >= 1: the one check of an ``image_shape`` argument.
 
     Accepts any length-2 sequence of integers (a tuple, a list, an integer ndarray). TypeError for a
@@ -382,7 +383,7 @@ def load_idx_folder(folder: str | os.PathLike, name: str | None = None) -> Datas
         looked_for = "; ".join(f"{stem} or {stem}.gz" for stem in missing)
         raise FileNotFoundError(f"IDX folder {folder} is missing files: looked for {looked_for}")
 
-    arrays = {role: read_idx(path) for role, path in paths.items()}
+    arrays = {role: read_idx(path) for role, path in paths.items() if path is not None}   # all found (checked above)
     image_shape = None
     for x_role, y_role in (("x_train", "y_train"), ("x_test", "y_test")):
         images, labels = arrays[x_role], arrays[y_role]
@@ -489,10 +490,11 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
                 except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
                     raise ValueError(f"npz file {path}: corrupt member {key!r}: {error}") from error
 
-    image_shape = arrays.pop("image_shape", None)
-    if image_shape is not None:
+    image_shape: tuple[int, int] | None = None
+    stored_shape = arrays.pop("image_shape", None)
+    if stored_shape is not None:
         try:
-            image_shape = as_image_shape(image_shape, f"image_shape in {path}")
+            image_shape = as_image_shape(stored_shape, f"image_shape in {path}")
         except TypeError as error:   # the file's content is wrong, not the caller's argument
             raise ValueError(str(error)) from None
     try:
@@ -1295,7 +1297,7 @@ def load_wordnet_glosses(
     if not vocabulary:
         raise ValueError(f"no word occurs in {WORDNET_MIN_DF} or more of the {n - n_test} training glosses "
                          f"(test_fraction={test_fraction}): the vocabulary is empty")
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}
     for split, index in splits.items():
         x = count_matrix(texts[split], vocabulary, dtype=np.float32)
         keep = np.flatnonzero(np.diff(x.indptr) > 0)          # documents with at least one vocabulary word
@@ -1457,8 +1459,8 @@ def load_text_npz(path: str | os.PathLike, name: str | None = None) -> TextCorpu
                 except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
                     raise ValueError(f"npz file {path}: corrupt member {key!r}: {error}") from error
     try:
-        fields: dict[str, object] = {f: _decode_strings(arrays[f"{f}_blob"], arrays[f"{f}_offsets"], f)
-                                     for f in _STRING_FIELDS}
+        fields: dict[str, Any] = {f: _decode_strings(arrays[f"{f}_blob"], arrays[f"{f}_offsets"], f)
+                                  for f in _STRING_FIELDS}
         for split in _TEXT_SPLITS:
             parts = {part: arrays[f"x_{split}_{part}"] for part in ("data", "indices", "indptr", "shape")}
             for part in ("indices", "indptr", "shape"):

@@ -38,7 +38,8 @@ __all__ = ["ActiveUnits", "active_units", "kl_per_dimension", "posterior_health"
 class ActiveUnits(NamedTuple):
     """What ``active_units`` returns."""
 
-    count: int                  #: the number of active dimensions
+    #: the number of active dimensions
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count (public API, on purpose)
     variances: np.ndarray       #: A_j = Var_x(mu_j(x)), float64, shape (n_latent,)
     active: np.ndarray          #: A_j > threshold, bool, shape (n_latent,)
 

@@ -45,7 +45,8 @@ def _json_array(obj: dict) -> np.ndarray:
 def write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` (an .npz) through a temporary file + fsync + rename."""
     path = check_path("path", path, ".npz")   # model files end in .npz
-    return write_atomic(path, lambda f: np.savez(f, **arrays))
+    # the keys are array names ("encoder.0.weight", ...), never savez's own keyword allow_pickle
+    return write_atomic(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
 
 
 def write_atomic(path: Path, write) -> Path:
@@ -104,7 +105,7 @@ def save(model, path) -> Path:
 # ``safetensors.torch.load_file`` gives a state dict that a module named like purevae's layers loads;
 # ``__metadata__["purevae"]`` holds this module's JSON (the config, the counters).
 # ---------------------------------------------------------------------------------------------
-SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+SAFETENSORS_DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024     # the format's own limit on the JSON header
 
 

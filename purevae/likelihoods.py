@@ -235,6 +235,7 @@ class Gaussian(Likelihood):
     def _logvar(self, params: dict, n_input: int, dtype) -> np.ndarray:
         if self.learned:
             return params["decoder.logvar"]
+        assert self.variance is not None   # not learned: a fixed variance
         return np.full(n_input, np.log(self.variance), dtype=dtype)
 
     def nll(self, x, out, params, kern=ops, ws=FRESH):

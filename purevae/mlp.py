@@ -127,8 +127,9 @@ class MLP:
         """
         self._check_labels(labels)
         grads: OrderedDict[str, np.ndarray] = OrderedDict()
-        grad_h = grad_out
+        grad_h: np.ndarray | None = grad_out
         for i in range(len(self.layers) - 1, -1, -1):
+            assert grad_h is not None   # grad_out, then each grad_input: allocated for every layer but the first
             name, code = self.layers[i]
             h, layer_input = cache[i + 1], cache[i]
             weight = params[f"{name}.weight"]

@@ -241,6 +241,7 @@ class VAE:
                 raise ValueError(f"{name} was given, but this model is not conditional (n_classes=None): it has no "
                                  f"use for labels{hint}")
             return None
+        assert self.n_classes is not None   # conditional
         if y is None:
             raise ValueError(f"{name} is required: this model is conditional (n_classes={self.n_classes}); pass one "
                              f"label in 0..{self.n_classes - 1} per example (or one integer for all)")
@@ -383,6 +384,7 @@ class VAE:
             # ---- backward, top to bottom ------------------------------------------------------
             decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True,
                                                           labels=y_rows)
+            assert grad_z is not None                               # need_input_grad=True
             grad_mu_logvar = self.latent.backward(mu_logvar_rows, eps_rows, grad_z, kl_weight, scale, kern, ws)
             if k > 1:                                               # a repeated array's gradient: the sum over copies
                 grad_mu_logvar = np.sum(grad_mu_logvar.reshape(k, batch, 2 * n_latent), axis=0,
@@ -398,6 +400,7 @@ class VAE:
                                                                 kern, ws)
             decoder_grads, grad_z = self.decoder.backward(self.params, dec, grad_out, kern, ws, need_input_grad=True,
                                                           labels=y_rows)
+            assert grad_z is not None                               # need_input_grad=True
             grad_mu_logvar = self.latent.iwae_backward(mu_logvar, eps3, z.reshape(k, batch, n_latent),
                                                        grad_z.reshape(k, batch, n_latent), weights, beta, kern, ws)
         encoder_grads, _ = self.encoder.backward(self.params, enc, grad_mu_logvar, kern, ws, labels=y)

@@ -449,7 +449,7 @@ def gaussian_nll(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, nll: np.nd
     nll[...] = 0.5 * np.sum(LOG_2PI + logvar + diff * diff * np.exp(-logvar), axis=2).reshape(nll.shape)
 
 
-def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: float,
+def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: np.ndarray,
                       nll: np.ndarray, grad_mean: np.ndarray, grad_logvar: np.ndarray) -> None:
     r"""-log p(x|z) of a diagonal Gaussian with per-pixel log-variance shared by all examples.
 

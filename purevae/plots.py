@@ -240,7 +240,8 @@ def kl_per_dimension(mu, logvar) -> np.ndarray:
 
 
 def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float = 3.0, index: int = 0,
-                     dims: Sequence[int] | None = None, *, y=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     dims: Sequence[int] | np.ndarray | None = None, *,
+                     y=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Decode latent traversals: one row per latent dimension, one column per value in [-limit, limit].
 
     The dimensions are those with the largest average KL over ``x`` (:func:`kl_per_dimension`), largest

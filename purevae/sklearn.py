@@ -109,7 +109,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         state = self.random_state
         if state is None:
             return None
-        if isinstance(state, numbers.Integral) and not isinstance(state, (bool, np.bool_)) and state >= 0:
+        if isinstance(state, numbers.Integral) and not isinstance(state, (bool, np.bool_)) and int(state) >= 0:
             return int(state)
         return int(np.random.default_rng(state).integers(0, 2**32))
 

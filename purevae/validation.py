@@ -15,6 +15,8 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from types import FrameType
+from typing import Literal, overload
 
 import numpy as np
 
@@ -55,6 +57,10 @@ def nonnegative_int(name: str, value) -> int:
     return integer(name, value, 0)
 
 
+@overload
+def seed(name: str, value, allow_none: Literal[False]) -> int: ...
+@overload
+def seed(name: str, value, allow_none: bool = True) -> int | None: ...
 def seed(name: str, value, allow_none: bool = True) -> int | None:
     """A seed: an int >= 0 (or None when allowed); TypeError for another type, ValueError for < 0."""
     if value is None and allow_none:
@@ -201,7 +207,8 @@ def _caller_stacklevel() -> int:
     Walks up from that caller to the first frame whose file is not inside the purevae package, so the level
     is right for every entry point, however many of purevae's own frames lie in between.
     """
-    frame, level = sys._getframe(1), 1       # level 1 is the function that calls warnings.warn
+    frame: FrameType | None = sys._getframe(1)
+    level = 1                                # level 1 is the function that calls warnings.warn
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
     return level
