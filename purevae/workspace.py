@@ -14,6 +14,9 @@ Two kinds of workspace answer that call:
                  (benchmarks/bench_step.py reports the bytes per step); the arrays a step returns are
                  then overwritten by the next step with the same workspace.
 
+Both have the one method of the protocol ``purevae.typing.ArraySource``, which every ``ws`` argument is
+annotated with; any object with that method will do.
+
 Validation is a separate matter: ``VAE.check_input`` validates and casts the data once at the edge;
 whichever workspace a step uses, it trusts its inputs.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 __all__ = ["FRESH", "FreshArrays", "Workspace", "WorkspaceCache"]
 
@@ -32,7 +36,7 @@ class Workspace:
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
 
-    def array(self, key: str, shape: tuple, dtype) -> np.ndarray:
+    def array(self, key: str, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
         """The array stored under ``key``; a new one (uninitialised) when absent or of another shape or dtype."""
         a = self.arrays.get(key)
         if a is None or a.shape != tuple(shape) or a.dtype != dtype:
@@ -44,7 +48,7 @@ class FreshArrays:
     """A workspace that keeps nothing: ``array(key, shape, dtype)`` returns a new array every time."""
 
     @staticmethod
-    def array(key: str, shape: tuple, dtype) -> np.ndarray:
+    def array(key: str, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
         return np.empty(shape, dtype)
 
 
