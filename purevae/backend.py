@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from . import ops
+from .typing import DataLike
 from .validation import (
     check_counts,
     check_labels,
@@ -36,6 +37,15 @@ except ImportError as exc:  # pragma: no cover - exercised only on a build witho
     if os.environ.get("PUREVAE_QUIET_NO_EXTENSION", "") in ("", "0"):
         warnings.warn(f"purevae._kernels is not built ({exc}); using the NumPy backend", RuntimeWarning,
                       stacklevel=2)
+
+__all__ = ["BACKENDS", "cython_available", "set_backend", "get_backend", "openmp_threads", "kernels",
+           "as_kernel_arrays", "activation_code",
+           "bias_activation_forward", "activation_backward_bias", "label_rows_forward", "label_rows_backward",
+           "bernoulli_nll", "bernoulli_nll_grad", "continuous_bernoulli_nll", "continuous_bernoulli_nll_grad",
+           "multinomial_nll", "multinomial_nll_grad", "gaussian_nll", "gaussian_nll_grad",
+           "bernoulli_log_weights", "continuous_bernoulli_log_weights", "gaussian_log_weights",
+           "reparameterize_kl_forward", "reparameterize_kl_backward", "iwae_weights", "iwae_backward",
+           "adam_update", "sgd_momentum_update"]
 
 BACKENDS = ("cython", "numpy")
 _current = "cython" if _cython_kernels is not None else "numpy"
@@ -205,7 +215,7 @@ def label_rows_backward(grad_pre: np.ndarray, labels: np.ndarray, n_classes: int
     return out
 
 
-def per_dimension(name: str, value, n: int) -> np.ndarray:
+def per_dimension(name: str, value: float | np.ndarray, n: int) -> np.ndarray:
     """A kernel's float64 (n,) weights from one number or n of them (each finite and >= 0)."""
     if np.ndim(value) == 0:
         return np.full(n, finite_float(name, value, 0.0))
@@ -220,7 +230,7 @@ def per_dimension(name: str, value, n: int) -> np.ndarray:
     return a
 
 
-def row_scale(scale, n: int) -> np.ndarray:
+def row_scale(scale: float | np.ndarray, n: int) -> np.ndarray:
     """The likelihood kernels' ``scale`` argument: a float64 (n,) array from one number or n of them (each >= 0)."""
     return per_dimension("scale", scale, n)
 
@@ -251,8 +261,8 @@ def bernoulli_nll(x: np.ndarray, logits: np.ndarray, *, impl: str | None = None)
     return nll
 
 
-def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: str | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float | np.ndarray = 1.0, *,
+                       impl: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return (nll per example (batch,), grad_logits (batch, n_input)); see ``ops.bernoulli_nll_grad``.
 
     ``scale``: one number for every row, or one per row (batch,).
@@ -281,8 +291,8 @@ def continuous_bernoulli_nll(x: np.ndarray, logits: np.ndarray, *, impl: str | N
     return nll
 
 
-def continuous_bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale=1.0, *, impl: str | None = None
-                                  ) -> tuple[np.ndarray, np.ndarray]:
+def continuous_bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: float | np.ndarray = 1.0, *,
+                                  impl: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return (nll (R,), grad_logits (R, n_input)); see ``ops.continuous_bernoulli_nll_grad``."""
     x, logits = _unit_interval_arrays(x, logits, "continuous Bernoulli")
     scale = row_scale(scale, logits.shape[0])
@@ -308,7 +318,7 @@ def _multinomial_arrays(x, logits):
     return x, logits
 
 
-def multinomial_nll(x, logits: np.ndarray, *, impl: str | None = None) -> np.ndarray:
+def multinomial_nll(x: DataLike, logits: np.ndarray, *, impl: str | None = None) -> np.ndarray:
     """Return the nll per row of logits (R,); see ``ops.multinomial_nll``. x: counts, an array or a scipy.sparse
     matrix (then the CSR kernel, ``ops.multinomial_nll_csr``)."""
     x, logits = _multinomial_arrays(x, logits)
@@ -320,8 +330,8 @@ def multinomial_nll(x, logits: np.ndarray, *, impl: str | None = None) -> np.nda
     return nll
 
 
-def multinomial_nll_grad(x, logits: np.ndarray, scale=1.0, *, impl: str | None = None
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def multinomial_nll_grad(x: DataLike, logits: np.ndarray, scale: float | np.ndarray = 1.0, *,
+                         impl: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return (nll (R,), grad_logits (R, V)); see ``ops.multinomial_nll_grad`` (and ``_csr`` for sparse x)."""
     x, logits = _multinomial_arrays(x, logits)
     scale = row_scale(scale, logits.shape[0])
@@ -350,7 +360,7 @@ def gaussian_nll(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, *, impl: s
     return nll
 
 
-def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale=1.0, *,
+def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: float | np.ndarray = 1.0, *,
                       impl: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (nll (batch,), grad_mean (batch, n_input), grad_logvar (n_input,)); see ``ops.gaussian_nll_grad``.
 
@@ -416,8 +426,9 @@ def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, *, impl: s
     return z, kl
 
 
-def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta=1.0,
-                               scale: float = 1.0, *, impl: str | None = None) -> np.ndarray:
+def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray,
+                               beta: float | np.ndarray = 1.0, scale: float = 1.0, *, impl: str | None = None
+                               ) -> np.ndarray:
     """Return grad_mu_logvar (batch, 2L); see ``ops.reparameterize_kl_backward``.
 
     ``beta``: one KL weight for every latent dimension, or one per dimension (L,).

@@ -23,13 +23,17 @@ N grows. ``latent_report`` gives all of them in one call. Derivations: docs/deri
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import scipy.special
 
 from . import ops
+from .typing import ArrayLike, DataLike, SeedLike
 from .validation import as_rng, finite_float, positive_int
+
+if TYPE_CHECKING:      # for the annotations only: diagnostics sits below purevae.model
+    from .model import VAE
 
 __all__ = ["ActiveUnits", "active_units", "kl_per_dimension", "posterior_health", "mutual_information",
            "latent_report"]
@@ -44,7 +48,8 @@ class ActiveUnits(NamedTuple):
     active: np.ndarray          #: A_j > threshold, bool, shape (n_latent,)
 
 
-def active_units(model, x, threshold: float = 0.01, batch_size: int = 1000, *, y=None) -> ActiveUnits:
+def active_units(model: VAE, x: DataLike, threshold: float = 0.01, batch_size: int = 1000, *,
+                 y: ArrayLike | None = None) -> ActiveUnits:
     r"""The latent dimensions in use: A_j = Var_x(mu_j(x)) > threshold (Burda et al. 2016).
 
     Parameters
@@ -91,7 +96,7 @@ def posterior_health(mu: np.ndarray, logvar: np.ndarray, threshold: float = 0.01
     return _kl_per_dimension(mu, logvar), _active_units(mu, threshold)
 
 
-def kl_per_dimension(model, x, *, y=None) -> np.ndarray:
+def kl_per_dimension(model: VAE, x: DataLike, *, y: ArrayLike | None = None) -> np.ndarray:
     """The average over x of KL(q(z_j|x) || N(0, 1)) for each latent dimension j, nats, float64 (n_latent,).
 
     ``y``: a conditional model's labels of x, as in ``VAE.encode``.
@@ -135,7 +140,8 @@ def _mutual_information(mu: np.ndarray, logvar: np.ndarray, rng: np.random.Gener
     return float(neg_entropy - np.mean(log_qz))
 
 
-def mutual_information(model, x, rng=None, batch_size: int = 1000, *, y=None) -> float:
+def mutual_information(model: VAE, x: DataLike, rng: SeedLike = None, batch_size: int = 1000, *,
+                       y: ArrayLike | None = None) -> float:
     r"""Estimate of I(x; z) in nats under the aggregate posterior of the examples x (Hoffman & Johnson 2016).
 
     One draw z_i ~ q(z|x_i) per example; I ~= mean_i [ E_q log q(z|x_i) - log (1/N) sum_n q(z_i|x_n) ].
@@ -162,7 +168,8 @@ def mutual_information(model, x, rng=None, batch_size: int = 1000, *, y=None) ->
     return _mutual_information(mu, logvar, rng)
 
 
-def latent_report(model, x, threshold: float = 0.01, rng=None, batch_size: int = 1000, *, y=None) -> dict:
+def latent_report(model: VAE, x: DataLike, threshold: float = 0.01, rng: SeedLike = None, batch_size: int = 1000,
+                  *, y: ArrayLike | None = None) -> dict[str, Any]:
     r"""The health of the latent space on the examples x, in one call (one encoder pass).
 
     Parameters

@@ -12,21 +12,30 @@ a deterministic function of the parameters. Derivation of the step size: docs/de
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .typing import ArrayLike, DataLike, FloatArray, IntArray
 from .validation import finite_float, positive_int
 from .validation import seed as check_seed
 from .workspace import Workspace
 
+if TYPE_CHECKING:      # for the annotations only: gradcheck sits below purevae.model and never imports it
+    from .model import VAE
 
-def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-12) -> np.ndarray:
+__all__ = ["gradcheck", "numeric_gradient", "relative_error", "format_table"]
+
+
+def relative_error(analytic: ArrayLike, numeric: ArrayLike, floor: float = 1e-12) -> FloatArray:
     """|a - n| / max(|a| + |n|, floor), elementwise."""
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     return np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), floor)
 
 
-def numeric_gradient(f, array: np.ndarray, indices, h: float = 1e-4) -> np.ndarray:
+def numeric_gradient(f: Callable[[], float], array: np.ndarray, indices: Sequence[int] | IntArray, h: float = 1e-4
+                     ) -> FloatArray:
     r"""Fourth-order central differences of the scalar f() w.r.t. array.flat[i] for i in indices.
 
         g_i ~= (8 (f(+h) - f(-h)) - (f(+2h) - f(-2h))) / (12 h)      truncation error O(h^4 f^(5))
@@ -48,9 +57,9 @@ def numeric_gradient(f, array: np.ndarray, indices, h: float = 1e-4) -> np.ndarr
     return out
 
 
-def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entries: int = 200,
-              seed: int = 0, *, y=None, objective: str = "elbo", k: int | None = None, free_bits: float = 0.0
-              ) -> "OrderedDict[str, float]":
+def gradcheck(model: VAE, x: DataLike, eps: ArrayLike | None = None, beta: float = 1.0, h: float = 1e-4,
+              max_entries: int = 200, seed: int = 0, *, y: ArrayLike | None = None, objective: str = "elbo",
+              k: int | None = None, free_bits: float = 0.0) -> OrderedDict[str, float]:
     r"""Max relative error between ``loss_and_grads`` and central differences, per parameter name.
 
     Parameters
@@ -114,7 +123,7 @@ def gradcheck(model, x, eps=None, beta: float = 1.0, h: float = 1e-4, max_entrie
     return result
 
 
-def format_table(errors: dict[str, float]) -> str:
+def format_table(errors: Mapping[str, float]) -> str:
     """A two-column Markdown table: parameter | max relative error."""
     width = max(len(name) for name in errors)
     lines = [f"| {'parameter':<{width}} | max relative error |", f"|{'-' * (width + 2)}|{'-' * 20}|"]

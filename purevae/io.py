@@ -25,31 +25,40 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
 from .optim import make_optimizer
+from .typing import PathLike
 from .validation import path as check_path
 from .version import __version__
+
+if TYPE_CHECKING:      # model imports this module: the name is for the annotations only
+    from .model import VAE
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "read_meta", "read_npz", "read_safetensors", "read_safetensors_model",
+           "restore", "save", "save_checkpoint", "save_safetensors", "write_atomic", "write_npz_atomic"]
 
 FORMAT = "purevae"
 FORMAT_VERSION = 1
 _META = "__purevae__"
 
 
-def _json_array(obj: dict) -> np.ndarray:
+def _json_array(obj: Mapping[str, Any]) -> np.ndarray:
     return np.frombuffer(json.dumps(obj, sort_keys=True).encode("utf-8"), dtype=np.uint8)
 
 
-def write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> Path:
+def write_npz_atomic(path: PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` (an .npz) through a temporary file + fsync + rename."""
     path = check_path("path", path, ".npz")   # model files end in .npz
     # the keys are array names ("encoder.0.weight", ...), never savez's own keyword allow_pickle
     return write_atomic(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
 
 
-def write_atomic(path: Path, write) -> Path:
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write(f)`` on a temporary file in path's folder, fsync it and rename it over ``path``."""
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,7 +87,7 @@ def write_atomic(path: Path, write) -> Path:
     return path
 
 
-def _model_arrays(model, extra_meta: dict | None = None) -> dict[str, np.ndarray]:
+def _model_arrays(model: VAE, extra_meta: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "purevae_version": __version__,
             "config": model.config(),
             "training": {"epochs_trained": model.epochs_trained, "steps_trained": model.steps_trained}}
@@ -88,7 +97,7 @@ def _model_arrays(model, extra_meta: dict | None = None) -> dict[str, np.ndarray
     return arrays
 
 
-def save(model, path) -> Path:
+def save(model: VAE, path: PathLike) -> Path:
     """Save the model's architecture and parameters to ``path``: an ``.npz`` (this module's format) or a
     ``.safetensors`` file (``save_safetensors``). Returns the path."""
     path = check_path("path", path)
@@ -109,7 +118,7 @@ SAFETENSORS_DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F64": np.dty
 SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024     # the format's own limit on the JSON header
 
 
-def save_safetensors(model, path) -> Path:
+def save_safetensors(model: VAE, path: PathLike) -> Path:
     """Write ``model.state_dict()`` and the config to ``path`` (.safetensors), atomically. Returns the path."""
     path = check_path("path", path, ".safetensors")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "purevae_version": __version__,
@@ -125,7 +134,7 @@ def save_safetensors(model, path) -> Path:
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)           # pad the header with spaces to a multiple of 8 (the format allows it)
 
-    def write(f):
+    def write(f: BinaryIO) -> None:
         f.write(len(text).to_bytes(8, "little"))
         f.write(text)
         for value in tensors.values():
@@ -133,7 +142,7 @@ def save_safetensors(model, path) -> Path:
     return write_atomic(path, write)
 
 
-def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The tensors (name -> ndarray, F32/F64 only) and ``__metadata__`` of a .safetensors file.
 
     Every failure is a ValueError naming the file: a header longer than the file or than the format's limit,
@@ -145,7 +154,7 @@ def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         raise FileNotFoundError(f"no such model file: {str(path)!r}")
     size = path.stat().st_size
 
-    def bad(why):
+    def bad(why: str) -> ValueError:
         return ValueError(f"{str(path)!r} is not a readable .safetensors file: {why}")
     with open(path, "rb") as f:
         raw = f.read(8)
@@ -189,7 +198,7 @@ def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return tensors, metadata
 
 
-def read_safetensors_model(path) -> tuple[dict, dict[str, np.ndarray]]:
+def read_safetensors_model(path: PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, state_dict) of a purevae .safetensors file: ``__metadata__["purevae"]`` parsed as in ``read_meta``."""
     tensors, metadata = read_safetensors(path)
     if "purevae" not in metadata:
@@ -199,7 +208,7 @@ def read_safetensors_model(path) -> tuple[dict, dict[str, np.ndarray]]:
     return meta, tensors
 
 
-def save_checkpoint(model, path, position: dict | None = None) -> Path:
+def save_checkpoint(model: VAE, path: PathLike, position: Mapping[str, Any] | None = None) -> Path:
     """Save parameters, optimizer state, generator state, counters and history (see the module docstring).
 
     ``position`` (written by ``fit``) describes a stop inside an epoch: the generator state at the
@@ -223,7 +232,7 @@ def save_checkpoint(model, path, position: dict | None = None) -> Path:
     return write_npz_atomic(path, arrays)
 
 
-def read_npz(path) -> dict[str, np.ndarray]:
+def read_npz(path: PathLike) -> dict[str, np.ndarray]:
     """All arrays of an .npz, with allow_pickle=False; every failure is a ValueError naming the file.
 
     TypeError when ``path`` is not a str or os.PathLike; FileNotFoundError when there is no such file.
@@ -250,7 +259,7 @@ def read_npz(path) -> dict[str, np.ndarray]:
         raise ValueError(f"{str(path)!r} is not a readable .npz file (truncated or corrupted?): {exc}") from None
 
 
-def read_meta(path, arrays: dict[str, np.ndarray]) -> dict:
+def read_meta(path: PathLike, arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
     if _META not in arrays:
         raise ValueError(f"{str(path)!r} is not a purevae file (no {_META} entry)")
     try:
@@ -265,7 +274,7 @@ def read_meta(path, arrays: dict[str, np.ndarray]) -> dict:
     return meta
 
 
-def restore(model, path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+def restore(model: VAE, path: PathLike, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
     """Copy a file's parameters, counters and checkpoint state into ``model``, built from ``meta["config"]``.
 
     Raises ValueError, naming the file, when the arrays do not match the architecture (names, shapes,
@@ -292,7 +301,7 @@ def restore(model, path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         _restore_checkpoint(path, model, meta["checkpoint"], arrays)
 
 
-def _restore_checkpoint(path, model, ckpt: dict, arrays: dict[str, np.ndarray]) -> None:
+def _restore_checkpoint(path, model, ckpt: dict, arrays: Mapping[str, np.ndarray]) -> None:
     try:
         model.rng.bit_generator.state = ckpt["rng_state"]
         model.history = {k: list(v) for k, v in ckpt["history"].items()}

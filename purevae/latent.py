@@ -27,8 +27,10 @@ from __future__ import annotations
 from types import ModuleType
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import ops
+from .typing import ArraySource
 from .workspace import FRESH
 
 __all__ = ["GaussianLatent"]
@@ -37,7 +39,7 @@ __all__ = ["GaussianLatent"]
 class GaussianLatent:
     """Diagonal Gaussian posterior with a standard normal prior, for ``n_latent`` dimensions."""
 
-    def __init__(self, n_latent: int):
+    def __init__(self, n_latent: int) -> None:
         self.n_latent = int(n_latent)
 
     def split(self, mu_logvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +47,8 @@ class GaussianLatent:
         n = self.n_latent
         return mu_logvar[..., :n], ops.clamp_logvar(mu_logvar[..., n:])
 
-    def draw_eps(self, shape: tuple, dtype, rng: np.random.Generator, ws=FRESH) -> np.ndarray:
+    def draw_eps(self, shape: tuple[int, ...], dtype: DTypeLike, rng: np.random.Generator,
+                 ws: ArraySource = FRESH) -> np.ndarray:
         """Standard normal noise of ``shape``, drawn in float64 and then cast, so float32 and float64 models
         with the same generator see the same noise. Arrays from ``ws`` (keys ``eps64``, ``eps``)."""
         eps64 = rng.standard_normal(out=ws.array("eps64", shape, np.float64))
@@ -56,7 +59,7 @@ class GaussianLatent:
         return eps
 
     # ---- training: the fused kernels -----------------------------------------------------------
-    def forward(self, mu_logvar: np.ndarray, eps: np.ndarray, kern: ModuleType, ws=FRESH
+    def forward(self, mu_logvar: np.ndarray, eps: np.ndarray, kern: ModuleType, ws: ArraySource = FRESH
                 ) -> tuple[np.ndarray, np.ndarray]:
         """z (batch, L) and KL(q(z|x_b) || N(0, I)) per example (batch,), in one pass of the kernel."""
         z = ws.array("z", eps.shape, mu_logvar.dtype)
@@ -64,8 +67,8 @@ class GaussianLatent:
         kern.reparameterize_kl_forward(mu_logvar, eps, z, kl)
         return z, kl
 
-    def backward(self, mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta, scale: float,
-                 kern: ModuleType, ws=FRESH) -> np.ndarray:
+    def backward(self, mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: float | np.ndarray,
+                 scale: float, kern: ModuleType, ws: ArraySource = FRESH) -> np.ndarray:
         """d loss / d [mu | logvar] (batch, 2 L), through z and through scale * sum_b sum_k beta_k KL_bk.
 
         ``beta``: one float (the ELBO), or a float64 (L,) array of per-dimension weights (free bits: 0 for
@@ -86,7 +89,7 @@ class GaussianLatent:
 
     # ---- the IWAE training objective: the fused kernels --------------------------------------
     def iwae_weights(self, nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, beta: float,
-                     scale: float, kern: ModuleType, ws=FRESH) -> tuple[np.ndarray, np.ndarray]:
+                     scale: float, kern: ModuleType, ws: ArraySource = FRESH) -> tuple[np.ndarray, np.ndarray]:
         """(loss (B,), weights (k, B)) float64: -IWAE_k per example and scale * the normalised weights.
 
         nll (k, B), eps and z (k, B, L), mu_logvar (B, 2 L); ``kern.iwae_weights`` (docs/derivations.md#iwae-training).
@@ -97,14 +100,14 @@ class GaussianLatent:
         return loss, weights
 
     def iwae_backward(self, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, grad_z: np.ndarray,
-                      weights: np.ndarray, beta: float, kern: ModuleType, ws=FRESH) -> np.ndarray:
+                      weights: np.ndarray, beta: float, kern: ModuleType, ws: ArraySource = FRESH) -> np.ndarray:
         """d loss / d [mu | logvar] (B, 2 L) of the IWAE loss, summed over the k samples (``kern.iwae_backward``)."""
         grad_mu_logvar = ws.array("mu_logvar.grad", mu_logvar.shape, mu_logvar.dtype)
         kern.iwae_backward(mu_logvar, eps, z, grad_z, weights, beta, grad_mu_logvar)
         return grad_mu_logvar
 
     # ---- evaluation: the NumPy formulas, any number of draws per example ---------------------
-    def sample(self, mu_logvar: np.ndarray, eps: np.ndarray, ws=FRESH) -> np.ndarray:
+    def sample(self, mu_logvar: np.ndarray, eps: np.ndarray, ws: ArraySource = FRESH) -> np.ndarray:
         """z = mu + e^(logvar/2) eps for eps of shape (..., batch, L) (mu_logvar (batch, 2 L) broadcasts).
 
         z comes from ``ws`` (key ``z.samples``)."""

@@ -28,14 +28,20 @@ and calls nothing else of it. Arrays come from the workspace ``ws`` (``purevae.w
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.special
+from numpy.typing import DTypeLike
 
 from . import ops
 from .ops import LOGVAR_LIMIT, bernoulli_nll, bernoulli_nll_grad, gaussian_nll, gaussian_nll_grad  # noqa: F401
+from .typing import ArraySource
 from .validation import check_counts, choice, finite_float, is_sparse
 from .workspace import FRESH
+
+if TYPE_CHECKING:      # the multinomial's x may be a canonical CSR matrix of counts
+    from scipy.sparse import csr_matrix
 
 __all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian", "Multinomial", "LIKELIHOODS",
            "make_likelihood", "bernoulli_nll", "bernoulli_nll_grad", "gaussian_nll", "gaussian_nll_grad"]
@@ -48,7 +54,7 @@ def check_blocks(x: np.ndarray, out: np.ndarray) -> None:
         raise ValueError(f"out of shape {out.shape} does not hold whole blocks of x's shape {x.shape}")
 
 
-def row_scale(scale, n: int, ws=FRESH) -> np.ndarray:
+def row_scale(scale: float | np.ndarray, n: int, ws: ArraySource = FRESH) -> np.ndarray:
     """The kernels' per-row ``scale`` (float64, (n,)): ``scale`` itself when it is an array, else filled with it."""
     if isinstance(scale, np.ndarray):
         return scale
@@ -75,7 +81,8 @@ class Likelihood:
     def check_data(self, x: np.ndarray, argname: str = "x") -> None:
         """Raise ValueError when x is outside the support of p(x|z)."""
 
-    def nll(self, x: np.ndarray, out: np.ndarray, params: dict, kern: ModuleType = ops, ws=FRESH) -> np.ndarray:
+    def nll(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], kern: ModuleType = ops,
+            ws: ArraySource = FRESH) -> np.ndarray:
         """nll_r = -log p(x | out_r), shape (rows,), for validated C-ordered 2-d arrays.
 
         The value of ``nll_grad`` without the gradient (evaluation, and the IWAE bound's weights before
@@ -84,8 +91,8 @@ class Likelihood:
         """
         raise NotImplementedError
 
-    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict, scale, kern: ModuleType,
-                 ws=FRESH) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], scale: float | np.ndarray,
+                 kern: ModuleType, ws: ArraySource = FRESH) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(nll (rows,), grad_out (rows, n_input), gradients of extra parameters), for validated arrays.
 
         nll_r = -log p(x | out_r); grad_out_r = scale_r * d nll_r / d out_r, and the extra parameters'
@@ -97,7 +104,7 @@ class Likelihood:
         raise NotImplementedError
 
     def log_weights(self, x: np.ndarray, out: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray,
-                    params: dict, kern: ModuleType = ops, ws=FRESH) -> np.ndarray:
+                    params: dict[str, np.ndarray], kern: ModuleType = ops, ws: ArraySource = FRESH) -> np.ndarray:
         """log w = log p(x|z) + log p(z) - log q(z|x), float64 (s, B), in one fused kernel (evaluation).
 
         x (B, n_input); out (s B, n_input), the decoder's output at z (s, B, L) = mu + e^(logvar/2) eps;
@@ -105,8 +112,8 @@ class Likelihood:
         """
         raise NotImplementedError
 
-    def log_prob(self, x: np.ndarray, out: np.ndarray, params: dict, kern: ModuleType = ops, ws=FRESH
-                 ) -> np.ndarray:
+    def log_prob(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], kern: ModuleType = ops,
+                 ws: ArraySource = FRESH) -> np.ndarray:
         """log p(x|z) summed over pixels, shape out.shape[:-1] (any leading dimensions).
 
         Minus ``nll``, the value kernel of the same twin (``kern``, default the NumPy one) whose formula
@@ -119,11 +126,11 @@ class Likelihood:
         nll = self.nll(x2, out2, params, kern, ws)
         return np.negative(nll).reshape(shape[:-1])
 
-    def mean(self, out: np.ndarray, params: dict) -> np.ndarray:
+    def mean(self, out: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
         """The mean of p(x|z), shape of out."""
         raise NotImplementedError
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """JSON-able description, so that ``make_likelihood(**config)`` rebuilds it."""
         return {"likelihood": self.name}
 
@@ -142,25 +149,28 @@ class Bernoulli(Likelihood):
             raise ValueError(f"{argname} must lie in [0, 1] for the Bernoulli likelihood, "
                              f"found values in [{x.min()}, {x.max()}] (scale pixels with purevae.data.scale_pixels)")
 
-    def nll(self, x, out, params, kern=ops, ws=FRESH):
+    def nll(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], kern: ModuleType = ops,
+            ws: ArraySource = FRESH) -> np.ndarray:
         check_blocks(x, out)
         nll = ws.array("nll", (out.shape[0],), out.dtype)
         kern.bernoulli_nll(x, out, nll)
         return nll
 
-    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], scale: float | np.ndarray,
+                 kern: ModuleType, ws: ArraySource = FRESH) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         check_blocks(x, out)
         nll, grad_out = ws.array("nll", (out.shape[0],), out.dtype), ws.array("grad_out", out.shape, out.dtype)
         kern.bernoulli_nll_grad(x, out, row_scale(scale, out.shape[0], ws), nll, grad_out)
         return nll, grad_out, {}
 
-    def log_weights(self, x, out, mu_logvar, eps, z, params, kern=ops, ws=FRESH):
+    def log_weights(self, x: np.ndarray, out: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray,
+                    params: dict[str, np.ndarray], kern: ModuleType = ops, ws: ArraySource = FRESH) -> np.ndarray:
         check_blocks(x, out)
         log_w = ws.array("log_w", eps.shape[:2], np.float64)
         kern.bernoulli_log_weights(x, out, mu_logvar, eps, z, log_w)
         return log_w
 
-    def mean(self, out, params):
+    def mean(self, out: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
         return scipy.special.expit(out)
 
 
@@ -183,25 +193,28 @@ class ContinuousBernoulli(Likelihood):
             raise ValueError(f"{argname} must lie in [0, 1] for the continuous Bernoulli likelihood, found values "
                              f"in [{x.min()}, {x.max()}] (scale pixels with purevae.data.scale_pixels)")
 
-    def nll(self, x, out, params, kern=ops, ws=FRESH):
+    def nll(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], kern: ModuleType = ops,
+            ws: ArraySource = FRESH) -> np.ndarray:
         check_blocks(x, out)
         nll = ws.array("nll", (out.shape[0],), out.dtype)
         kern.continuous_bernoulli_nll(x, out, nll)
         return nll
 
-    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], scale: float | np.ndarray,
+                 kern: ModuleType, ws: ArraySource = FRESH) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         check_blocks(x, out)
         nll, grad_out = ws.array("nll", (out.shape[0],), out.dtype), ws.array("grad_out", out.shape, out.dtype)
         kern.continuous_bernoulli_nll_grad(x, out, row_scale(scale, out.shape[0], ws), nll, grad_out)
         return nll, grad_out, {}
 
-    def log_weights(self, x, out, mu_logvar, eps, z, params, kern=ops, ws=FRESH):
+    def log_weights(self, x: np.ndarray, out: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray,
+                    params: dict[str, np.ndarray], kern: ModuleType = ops, ws: ArraySource = FRESH) -> np.ndarray:
         check_blocks(x, out)
         log_w = ws.array("log_w", eps.shape[:2], np.float64)
         kern.continuous_bernoulli_log_weights(x, out, mu_logvar, eps, z, log_w)
         return log_w
 
-    def mean(self, out, params):
+    def mean(self, out: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
         return ops.cb_mean(out).astype(out.dtype)
 
 
@@ -217,7 +230,7 @@ class Gaussian(Likelihood):
 
     name = "gaussian"
 
-    def __init__(self, variance: float | None = None):
+    def __init__(self, variance: float | None = None) -> None:
         if variance is not None:   # None: learned
             variance = finite_float("variance", variance, 0.0, strict=True)
             if abs(np.log(variance)) > LOGVAR_LIMIT:
@@ -229,22 +242,24 @@ class Gaussian(Likelihood):
     def learned(self) -> bool:
         return self.variance is None
 
-    def extra_params(self, n_input, dtype):
+    def extra_params(self, n_input: int, dtype: np.dtype) -> dict[str, np.ndarray]:
         return {"decoder.logvar": np.zeros(n_input, dtype)} if self.learned else {}
 
-    def _logvar(self, params: dict, n_input: int, dtype) -> np.ndarray:
+    def _logvar(self, params: dict[str, np.ndarray], n_input: int, dtype: DTypeLike) -> np.ndarray:
         if self.learned:
             return params["decoder.logvar"]
         assert self.variance is not None   # not learned: a fixed variance
         return np.full(n_input, np.log(self.variance), dtype=dtype)
 
-    def nll(self, x, out, params, kern=ops, ws=FRESH):
+    def nll(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], kern: ModuleType = ops,
+            ws: ArraySource = FRESH) -> np.ndarray:
         check_blocks(x, out)
         nll = ws.array("nll", (out.shape[0],), out.dtype)
         kern.gaussian_nll(x, out, self._logvar(params, out.shape[1], out.dtype), nll)
         return nll
 
-    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+    def nll_grad(self, x: np.ndarray, out: np.ndarray, params: dict[str, np.ndarray], scale: float | np.ndarray,
+                 kern: ModuleType, ws: ArraySource = FRESH) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         check_blocks(x, out)
         logvar = self._logvar(params, out.shape[1], out.dtype)
         nll, grad_out = ws.array("nll", (out.shape[0],), out.dtype), ws.array("grad_out", out.shape, out.dtype)
@@ -252,16 +267,17 @@ class Gaussian(Likelihood):
         kern.gaussian_nll_grad(x, out, logvar, row_scale(scale, out.shape[0], ws), nll, grad_out, grad_logvar)
         return nll, grad_out, ({"decoder.logvar": grad_logvar} if self.learned else {})
 
-    def log_weights(self, x, out, mu_logvar, eps, z, params, kern=ops, ws=FRESH):
+    def log_weights(self, x: np.ndarray, out: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray,
+                    params: dict[str, np.ndarray], kern: ModuleType = ops, ws: ArraySource = FRESH) -> np.ndarray:
         check_blocks(x, out)
         log_w = ws.array("log_w", eps.shape[:2], np.float64)
         kern.gaussian_log_weights(x, out, self._logvar(params, out.shape[1], out.dtype), mu_logvar, eps, z, log_w)
         return log_w
 
-    def mean(self, out, params):
+    def mean(self, out: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
         return out
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"likelihood": self.name, "variance": self.variance}
 
 
@@ -282,10 +298,11 @@ class Multinomial(Likelihood):
     name = "multinomial"
     accepts_sparse = True
 
-    def check_data(self, x, argname: str = "x") -> None:
+    def check_data(self, x: np.ndarray | csr_matrix, argname: str = "x") -> None:
         check_counts(argname, x)
 
-    def nll(self, x, out, params, kern=ops, ws=FRESH):
+    def nll(self, x: np.ndarray | csr_matrix, out: np.ndarray, params: dict[str, np.ndarray], kern: ModuleType = ops,
+            ws: ArraySource = FRESH) -> np.ndarray:
         check_blocks(x, out)
         nll = ws.array("nll", (out.shape[0],), out.dtype)
         if is_sparse(x):
@@ -294,7 +311,9 @@ class Multinomial(Likelihood):
             kern.multinomial_nll(x, out, nll)
         return nll
 
-    def nll_grad(self, x, out, params, scale, kern, ws=FRESH):
+    def nll_grad(self, x: np.ndarray | csr_matrix, out: np.ndarray, params: dict[str, np.ndarray],
+                 scale: float | np.ndarray, kern: ModuleType, ws: ArraySource = FRESH
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         check_blocks(x, out)
         nll, grad_out = ws.array("nll", (out.shape[0],), out.dtype), ws.array("grad_out", out.shape, out.dtype)
         scale = row_scale(scale, out.shape[0], ws)
@@ -304,18 +323,21 @@ class Multinomial(Likelihood):
             kern.multinomial_nll_grad(x, out, scale, nll, grad_out)
         return nll, grad_out, {}
 
-    def log_weights(self, x, out, mu_logvar, eps, z, params, kern=ops, ws=FRESH):
+    def log_weights(self, x: np.ndarray | csr_matrix, out: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
+                    z: np.ndarray, params: dict[str, np.ndarray], kern: ModuleType = ops, ws: ArraySource = FRESH
+                    ) -> np.ndarray:
         """-nll + log p(z) - log q(z|x): the value kernel, then ``ops.log_pz_minus_log_qz`` (L terms a row)."""
         log_w = ws.array("log_w", eps.shape[:2], np.float64)
         np.subtract(ops.log_pz_minus_log_qz(mu_logvar, eps, z), self.nll(x, out, params, kern, ws).reshape(log_w.shape),
                     out=log_w)
         return log_w
 
-    def log_prob(self, x, out, params, kern=ops, ws=FRESH):
+    def log_prob(self, x: np.ndarray | csr_matrix, out: np.ndarray, params: dict[str, np.ndarray],
+                 kern: ModuleType = ops, ws: ArraySource = FRESH) -> np.ndarray:
         shape = out.shape
         return np.negative(self.nll(x, out.reshape(-1, shape[-1]), params, kern, ws)).reshape(shape[:-1])
 
-    def mean(self, out, params):
+    def mean(self, out: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
         return scipy.special.softmax(out.astype(np.float64), axis=-1).astype(out.dtype)
 
 

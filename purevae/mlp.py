@@ -27,8 +27,10 @@ from types import ModuleType
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import ops
+from .typing import ArraySource
 from .workspace import FRESH
 
 __all__ = ["MLP"]
@@ -52,7 +54,8 @@ class MLP:
         parameter for each row's label y, as if a one-hot y were concatenated to the input.
     """
 
-    def __init__(self, name: str, sizes: Sequence[int], activation: str, alpha: float, n_classes: int = 0):
+    def __init__(self, name: str, sizes: Sequence[int], activation: str, alpha: float, n_classes: int = 0
+                 ) -> None:
         self.name = name
         self.n_classes = int(n_classes)
         self.sizes = tuple(int(s) for s in sizes)
@@ -71,7 +74,7 @@ class MLP:
     def n_out(self) -> int:
         return self.sizes[-1]
 
-    def init_params(self, rng: np.random.Generator, dtype) -> "OrderedDict[str, np.ndarray]":
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> "OrderedDict[str, np.ndarray]":
         """PyTorch ``nn.Linear``'s default: every weight and bias uniform in +-1/sqrt(fan_in).
 
         Drawn in float64 from ``rng``, layer by layer, weight then bias (then cast to ``dtype``), so float32
@@ -89,13 +92,13 @@ class MLP:
             params[f"{name}.bias"] = rng.uniform(-bound, bound, n_out).astype(dtype)
         return params
 
-    def _check_labels(self, labels) -> None:
+    def _check_labels(self, labels: np.ndarray | None) -> None:
         if (labels is None) != (self.n_classes == 0):
             raise ValueError(f"{self.name}: labels are needed exactly when the MLP is conditional "
                              f"(n_classes={self.n_classes})")
 
-    def forward(self, params: dict, x: np.ndarray, kern: ModuleType, ws=FRESH, labels: np.ndarray | None = None
-                ) -> list[np.ndarray]:
+    def forward(self, params: dict[str, np.ndarray], x: np.ndarray, kern: ModuleType, ws: ArraySource = FRESH,
+                labels: np.ndarray | None = None) -> list[np.ndarray]:
         """The outputs of every layer: ``cache[0] = x``, ``cache[i + 1] = f(cache[i] @ W_i + b_i)``.
 
         ``x`` is validated, C-contiguous, of the parameters' dtype. ``cache[-1]`` is the MLP's output;
@@ -115,8 +118,8 @@ class MLP:
             cache.append(h)
         return cache
 
-    def backward(self, params: dict, cache: list[np.ndarray], grad_out: np.ndarray, kern: ModuleType, ws=FRESH,
-                 need_input_grad: bool = False, labels: np.ndarray | None = None
+    def backward(self, params: dict[str, np.ndarray], cache: list[np.ndarray], grad_out: np.ndarray, kern: ModuleType,
+                 ws: ArraySource = FRESH, need_input_grad: bool = False, labels: np.ndarray | None = None
                  ) -> tuple["OrderedDict[str, np.ndarray]", np.ndarray | None]:
         """Walk the layers backwards from ``grad_out`` = d loss / d cache[-1].
 

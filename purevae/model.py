@@ -35,7 +35,7 @@ import numbers
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence, Union
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from .likelihoods import Likelihood, make_likelihood
 from .mlp import MLP
 from .objectives import OBJECTIVES
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
+from .typing import ArrayLike, ArraySource, DataLike, FloatArray, IntArray, PathLike, SeedLike
 from .validation import (
     as_rng,
     check_data,
@@ -61,9 +62,14 @@ from .validation import (
 from .validation import seed as check_seed
 from .workspace import FRESH, Workspace, WorkspaceCache
 
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
 __all__ = ["VAE", "StepResult", "load", "DTYPES"]
 
 DTYPES = ("float32", "float64")
+#: a validated batch: a C-contiguous ndarray of the model's dtype, or a canonical CSR matrix (multinomial counts)
+Batch = Union[np.ndarray, "csr_matrix"]
 WORKSPACE_SIZES = 4  # batch sizes whose step arrays a model keeps (an epoch uses two: full and last batch)
 
 
@@ -124,7 +130,7 @@ class VAE:
                  likelihood: str | Likelihood = "bernoulli", activation: str = "relu", dtype: str = "float32",
                  seed: int | None = 0, *, variance: float | None = None, alpha: float | None = None,
                  decoder_hidden: Sequence[int] | None = None, n_classes: int | None = None,
-                 vocabulary: Sequence[str] | None = None):
+                 vocabulary: Sequence[str] | None = None) -> None:
         self.n_input = positive_int("n_input", n_input)
         self.n_latent = positive_int("n_latent", n_latent)
         self.hidden = self._widths("hidden", hidden)
@@ -202,7 +208,7 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     # validation at the edge (the documented internal API of training, evaluation and gradcheck)
     # -----------------------------------------------------------------------------------------
-    def check_input(self, x, name: str = "x", *, support: bool = True) -> np.ndarray:
+    def check_input(self, x: DataLike, name: str = "x", *, support: bool = True) -> Batch:
         """x as a validated (n, n_input) C-contiguous array of the model's dtype (``validation.check_data``).
 
         A scipy.sparse matrix becomes a canonical CSR matrix of the model's dtype (``validation.check_sparse``)
@@ -219,7 +225,7 @@ class VAE:
             self.likelihood.check_data(x, name)
         return x
 
-    def check_latent(self, z, name: str = "z") -> np.ndarray:
+    def check_latent(self, z: ArrayLike, name: str = "z") -> FloatArray:
         """z as a validated (n, n_latent) C-contiguous array of the model's dtype."""
         return check_data(name, z, self.n_latent, self.dtype)
 
@@ -228,7 +234,7 @@ class VAE:
         """True for a conditional VAE (``n_classes`` given): its methods need the labels ``y``."""
         return self.n_classes is not None
 
-    def check_labels(self, y, n: int, name: str = "y") -> np.ndarray | None:
+    def check_labels(self, y: ArrayLike | None, n: int, name: str = "y") -> IntArray | None:
         """The labels of n examples as a validated ``np.intp`` array (n,), or None for an unconditional model.
 
         A conditional model needs y (one integer in 0..n_classes-1 per example, or one for all); an
@@ -247,7 +253,7 @@ class VAE:
                              f"label in 0..{self.n_classes - 1} per example (or one integer for all)")
         return check_labels(name, y, n, self.n_classes)
 
-    def label_rows(self, y: np.ndarray | None, k: int, ws=FRESH) -> np.ndarray | None:
+    def label_rows(self, y: np.ndarray | None, k: int, ws: ArraySource = FRESH) -> np.ndarray | None:
         """The labels of the decoder's k B rows (sample-major: row i B + b has y[b]); y itself when k = 1."""
         if y is None or k == 1:
             return y
@@ -255,7 +261,7 @@ class VAE:
         rows.reshape(k, y.shape[0])[...] = y
         return rows
 
-    def check_eps(self, eps, batch: int) -> np.ndarray:
+    def check_eps(self, eps: ArrayLike, batch: int) -> FloatArray:
         """eps of shape (batch, n_latent) or (k, batch, n_latent), validated and cast to the model's dtype."""
         return check_eps(eps, batch, self.n_latent, self.dtype)
 
@@ -266,7 +272,8 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     # one training step
     # -----------------------------------------------------------------------------------------
-    def loss_and_grads(self, x, eps=None, beta: float = 1.0, *, y=None, objective: str = "elbo",
+    def loss_and_grads(self, x: DataLike, eps: ArrayLike | None = None, beta: float = 1.0, *,
+                       y: ArrayLike | None = None, objective: str = "elbo",
                        k: int | None = None, free_bits: float = 0.0) -> tuple[float, dict[str, np.ndarray]]:
         r"""The loss of a batch, in nats per example, and its gradient for every parameter.
 
@@ -318,7 +325,7 @@ class VAE:
                            free_bits=free_bits)
         return result.loss, result.grads
 
-    def step(self, x: np.ndarray, eps: np.ndarray | None = None, beta: float = 1.0, ws=FRESH, *,
+    def step(self, x: Batch, eps: np.ndarray | None = None, beta: float = 1.0, ws: ArraySource = FRESH, *,
              y: np.ndarray | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0) -> StepResult:
         r"""One step on validated arrays: ``StepResult(loss, recon, kl, grads)``; what ``fit`` and ``gradcheck`` call.
 
@@ -373,12 +380,12 @@ class VAE:
             scale = 1.0 / rows                                      # a mean over the B examples and k samples
             nll, grad_out, lik_grads = self.likelihood.nll_grad(x, dec[-1], self.params, scale, kern, ws)
             recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
-            kl_weight = beta                                        # one weight, or one per dimension (free bits)
+            kl_weight: float | np.ndarray = beta                    # one weight, or one per dimension (free bits)
             if free_bits > 0:                                       # KL term: sum_j max(lam, KL_j)
                 kl_dims = self.latent.kl_per_dimension(mu_logvar)
                 loss = recon + beta * float(np.sum(np.maximum(kl_dims, free_bits)))
-                kl_weight = ws.array("beta.free_bits", (n_latent,), np.float64)
-                np.copyto(kl_weight, np.where(kl_dims > free_bits, beta, 0.0))   # 0: the floor is flat
+                kl_weight = kl_per_dim = ws.array("beta.free_bits", (n_latent,), np.float64)
+                np.copyto(kl_per_dim, np.where(kl_dims > free_bits, beta, 0.0))   # 0: the floor is flat
             else:
                 loss = recon + beta * kl_mean
             # ---- backward, top to bottom ------------------------------------------------------
@@ -410,28 +417,28 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     # inference
     # -----------------------------------------------------------------------------------------
-    def encode(self, x, y=None) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, x: DataLike, y: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
         """The parameters of q(z|x) (q(z|x, y) for a conditional model): ``mu`` and ``logvar``, each (n, n_latent)."""
         x = self.check_input(x, support=False)
         y = self.check_labels(y, x.shape[0])
         mu_logvar = self.encoder.forward(self.params, x, backend.kernels(), labels=y)[-1]
         return mu_logvar[:, :self.n_latent].copy(), mu_logvar[:, self.n_latent:].copy()
 
-    def decode(self, z, y=None) -> np.ndarray:
+    def decode(self, z: ArrayLike, y: ArrayLike | None = None) -> FloatArray:
         """The mean of p(x|z) (p(x|z, y) for a conditional model) for latent codes z (n, n_latent): (n, n_input)."""
         z = self.check_latent(z)
         y = self.check_labels(y, z.shape[0])
         out = self.decoder.forward(self.params, z, backend.kernels(), labels=y)[-1]
         return self.likelihood.mean(out, self.params)
 
-    def reconstruct(self, x, y=None) -> np.ndarray:
+    def reconstruct(self, x: DataLike, y: ArrayLike | None = None) -> FloatArray:
         """decode(mu(x)): the mean of p(x|z) at the mean of q(z|x), shape (n, n_input); y as in ``encode``."""
         x = self.check_input(x, support=False)
         y = self.check_labels(y, x.shape[0])
         mu, _ = self.encode(x, y)
         return self.decode(mu, y)
 
-    def sample(self, n: int, rng: np.random.Generator | int | None = None, *, y=None) -> np.ndarray:
+    def sample(self, n: int, rng: SeedLike = None, *, y: ArrayLike | None = None) -> FloatArray:
         """Means of p(x|z) (p(x|z, y) for a conditional model) for n draws z ~ N(0, I), shape (n, n_input).
 
         ``rng``: a Generator or a seed; None uses a fixed stream derived from the model's seed, so the
@@ -443,8 +450,8 @@ class VAE:
         rng = as_rng(rng, [self.seed, 1])
         return self.decode(self.latent.draw_eps((n, self.n_latent), self.dtype, rng), y)
 
-    def elbo(self, x, y=None, k: int = 1, rng: np.random.Generator | int | None = None, batch_size: int = 1000
-             ) -> np.ndarray:
+    def elbo(self, x: DataLike, y: ArrayLike | None = None, k: int = 1, rng: SeedLike = None, batch_size: int = 1000
+             ) -> FloatArray:
         """Per-example ELBO in nats, shape (n,): E_q[log p(x|z)] - KL, averaged over k draws of z.
 
         For a conditional model, the bound on log p(x|y) with labels ``y`` (as in ``encode``).
@@ -452,8 +459,8 @@ class VAE:
         """
         return objectives.elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size, y=y)
 
-    def log_likelihood(self, x, y=None, k: int = 5000, rng: np.random.Generator | int | None = None,
-                       batch_size: int = 100, max_rows: int = 4096) -> np.ndarray:
+    def log_likelihood(self, x: DataLike, y: ArrayLike | None = None, k: int = 5000, rng: SeedLike = None,
+                       batch_size: int = 100, max_rows: int = 4096) -> FloatArray:
         """Per-example importance-weighted estimate of log p(x) in nats (Burda et al. 2016), shape (n,).
 
         For a conditional model, of log p(x|y) with labels ``y`` (as in ``encode``).
@@ -464,11 +471,13 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     # training and files
     # -----------------------------------------------------------------------------------------
-    def fit(self, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, validation_data=None, *,
-            y=None, optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0, shuffle: bool = True,
-            binarize: bool = False, verbose: bool = False, callback: Callable[[dict], None] | None = None,
-            checkpoint=None, checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1,
-            free_bits: float = 0.0, beta_schedule: Callable[[int, int], float] | None = None) -> dict[str, list]:
+    def fit(self, x: DataLike, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
+            validation_data: DataLike | tuple[DataLike, ArrayLike] | None = None, *,
+            y: ArrayLike | None = None, optimizer: str = "adam", beta: float = 1.0, warmup_epochs: int = 0,
+            shuffle: bool = True, binarize: bool = False, verbose: bool = False,
+            callback: Callable[[dict], None] | None = None, checkpoint: PathLike | None = None,
+            checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0,
+            beta_schedule: Callable[[int, int], float] | None = None) -> dict[str, list]:
         """Train with minibatches of the negative ELBO; calling it again continues training.
 
         The parameters and what they mean: ``purevae.train.fit`` (this method calls it with the same
@@ -480,7 +489,7 @@ class VAE:
                          checkpoint_every=checkpoint_every, objective=objective, k=k, free_bits=free_bits,
                          beta_schedule=beta_schedule)
 
-    def save(self, path) -> Path:
+    def save(self, path: PathLike) -> Path:
         """Write parameters + JSON config atomically to an ``.npz``, or to a ``.safetensors`` file (the tensors of
         ``state_dict``, the config in its ``__metadata__``); see ``purevae.io``. Returns the path."""
         return io.save(self, path)
@@ -504,7 +513,7 @@ class VAE:
         return OrderedDict((name, np.array(value.T if self._is_dense_weight(name) else value, order="C", copy=True))
                            for name, value in self.params.items())
 
-    def load_state_dict(self, state_dict) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike]) -> None:
         """Copy a ``state_dict`` (names and layout of ``state_dict()``) into the parameters, cast to the model's dtype.
 
         Values may be NumPy arrays or anything with ``__array__`` (a CPU torch tensor: ``.detach()`` it first).
@@ -526,7 +535,7 @@ class VAE:
             target[...] = value.T if self._is_dense_weight(name) else value
 
     @classmethod
-    def from_state_dict(cls, state_dict, **options) -> "VAE":
+    def from_state_dict(cls, state_dict: Mapping[str, ArrayLike], **options: Any) -> "VAE":
         """A model built from a ``state_dict`` (``state_dict()``'s names and layout), its sizes read from the shapes.
 
         ``n_input``, ``hidden``, ``n_latent``, ``decoder_hidden`` and ``n_classes`` come from the arrays; the rest
@@ -571,7 +580,7 @@ class VAE:
         return model
 
 
-def _state_arrays(state_dict) -> dict[str, np.ndarray]:
+def _state_arrays(state_dict: object) -> dict[str, np.ndarray]:
     """name -> ndarray from a mapping of arrays or array-likes; TypeError for what is not one."""
     if not hasattr(state_dict, "items"):
         raise TypeError(f"state_dict must be a mapping of names to arrays, got {type(state_dict).__name__}")
@@ -590,7 +599,7 @@ def _state_arrays(state_dict) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load(path) -> VAE:
+def load(path: PathLike) -> VAE:
     """Load a model (or a checkpoint) saved by ``VAE.save`` / ``fit(checkpoint=)``: ``purevae.load``.
 
     An ``.npz`` (purevae's format, models and checkpoints) or a ``.safetensors`` file written by ``VAE.save``.

@@ -9,12 +9,20 @@ IWAE_1 = ELBO, IWAE_k increases with k and tends to log p(x). Derivations: docs/
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import backend, ops
 from .schedules import per_epoch_linear
+from .typing import ArrayLike, ArraySource, DataLike, FloatArray, SeedLike
 from .validation import as_rng, nonnegative_int, positive_int
 from .workspace import FRESH, WorkspaceCache
+
+if TYPE_CHECKING:      # model imports this module: the name is for the annotations only
+    from .model import VAE
 
 __all__ = ["OBJECTIVES", "warmup_beta", "elbo_terms", "elbo_terms_and_posteriors", "elbo_per_example",
            "log_likelihood", "perplexity"]
@@ -32,8 +40,8 @@ def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
     return per_epoch_linear(warmup_epochs, beta)(0, epoch)
 
 
-def _decode_samples(model, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws, y=None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _decode_samples(model: VAE, mu_logvar: np.ndarray, eps: np.ndarray, kern: ModuleType, ws: ArraySource,
+                    y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """z = mu + sigma eps for eps of shape (s, b, L), and the decoder's output at the s * b rows (row i b + j).
 
     ``y``: a conditional model's labels of the b examples (the rows take them tiled), else None.
@@ -44,8 +52,8 @@ def _decode_samples(model, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws, y=N
     return z, out
 
 
-def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws=FRESH, y=None
-                   ) -> np.ndarray:
+def _sample_log_px(model: VAE, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern: ModuleType,
+                   ws: ArraySource = FRESH, y: np.ndarray | None = None) -> np.ndarray:
     """log p(x|z) of shape (s, b) in float64 for eps of shape (s, b, L).
 
     The decoder runs once on the s * b rows; log p(x|z) is minus the likelihood's value kernel, whose formula
@@ -55,8 +63,8 @@ def _sample_log_px(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
     return model.likelihood.log_prob(x, out, model.params, kern, ws).reshape(eps.shape[:2]).astype(np.float64)
 
 
-def _log_weights(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern, ws=FRESH, y=None
-                 ) -> np.ndarray:
+def _log_weights(model: VAE, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, kern: ModuleType,
+                 ws: ArraySource = FRESH, y: np.ndarray | None = None) -> np.ndarray:
     r"""log w = log p(x|z) + log p(z) - log q(z|x) for eps of shape (s, b, L); returns (s, b) in float64.
 
         log p(z) - log q(z|x) = 0.5 sum_k (logvar_k + eps_k^2 - z_k^2)   (ops.log_pz_minus_log_qz; z - mu = sigma eps)
@@ -67,12 +75,13 @@ def _log_weights(model, x: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, k
     return model.likelihood.log_weights(x, out, mu_logvar, eps, z, model.params, kern, ws)
 
 
-def _chunks(n: int, size: int):
+def _chunks(n: int, size: int) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(n, start + size))
 
 
-def elbo_terms(model, x, k: int = 1, rng=None, batch_size: int = 1000, *, y=None) -> tuple[np.ndarray, np.ndarray]:
+def elbo_terms(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
+               y: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
     r"""The two terms of the per-example ELBO, in nats: ((1/k) sum_i log p(x|z_i), KL(q(z|x) || N(0, I))).
 
     z_i ~ q(z|x); the KL is in closed form. Both have shape (n,), float64.
@@ -82,8 +91,9 @@ def elbo_terms(model, x, k: int = 1, rng=None, batch_size: int = 1000, *, y=None
     return elbo_terms_and_posteriors(model, x, k=k, rng=rng, batch_size=batch_size, y=y)[:2]
 
 
-def elbo_terms_and_posteriors(model, x, k: int = 1, rng=None, batch_size: int = 1000, *, y=None
-                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def elbo_terms_and_posteriors(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
+                              y: ArrayLike | None = None
+                              ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     r"""``elbo_terms`` and the posteriors it encoded on the way: (log_px_z, kl, mu, logvar).
 
     mu and logvar (n, n_latent) in the model's dtype, as ``VAE.encode`` gives them; ``fit`` takes its
@@ -109,7 +119,8 @@ def elbo_terms_and_posteriors(model, x, k: int = 1, rng=None, batch_size: int = 
     return log_px_z, kl, posteriors[:, :model.n_latent], posteriors[:, model.n_latent:]
 
 
-def elbo_per_example(model, x, k: int = 1, rng=None, batch_size: int = 1000, *, y=None) -> np.ndarray:
+def elbo_per_example(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
+                     y: ArrayLike | None = None) -> FloatArray:
     r"""Per-example ELBO in nats, shape (n,): (1/k) sum_i log p(x|z_i) - KL(q(z|x) || N(0, I)), z_i ~ q(z|x).
 
     The KL is in closed form (lower variance than averaging log w). ``rng`` and ``y`` as in ``elbo_terms``.
@@ -118,8 +129,8 @@ def elbo_per_example(model, x, k: int = 1, rng=None, batch_size: int = 1000, *, 
     return log_px_z - kl
 
 
-def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max_rows: int = 4096, *, y=None
-                   ) -> np.ndarray:
+def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None, batch_size: int = 100,
+                   max_rows: int = 4096, *, y: ArrayLike | None = None) -> FloatArray:
     r"""Importance-weighted estimate of log p(x) per example, in nats, shape (n,).
 
         log p(x) ~= log (1/k) sum_{i=1..k} p(x | z_i) p(z_i) / q(z_i | x),   z_i ~ q(z|x)
@@ -166,7 +177,7 @@ def log_likelihood(model, x, k: int = 5000, rng=None, batch_size: int = 100, max
     return result
 
 
-def perplexity(log_px, n_words) -> float:
+def perplexity(log_px: ArrayLike, n_words: ArrayLike) -> float:
     r"""Per-word perplexity of documents: exp(-sum_d log p(x_d) / sum_d N_d).
 
     ``log_px``: (n,) log-probabilities of the documents' words, nats (e.g. ``VAE.log_likelihood`` of a

@@ -25,13 +25,17 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from . import ops
 from .data import as_image_shape
+from .typing import ArrayLike, DataLike, PathLike, SeedLike
 from .validation import as_rng, finite_float, nonnegative_int, positive_int
+
+if TYPE_CHECKING:      # for the annotations only: plots sits below purevae.model
+    from .model import VAE
 
 __all__ = ["PLOT_INSTALL", "FASHION_MNIST_CLASSES", "matplotlib_available", "grid_array", "image_grid",
            "save_samples", "save_reconstructions", "class_sample_images", "save_class_samples", "traversal_images",
@@ -94,7 +98,8 @@ def _check_images(images, image_shape, name: str = "images") -> tuple[np.ndarray
     return np.clip(images.astype(np.float64), 0.0, 1.0), (rows, cols)
 
 
-def grid_array(images, image_shape: Sequence[int], ncols: int = 8, pad: int = 2, scale: int = 1) -> np.ndarray:
+def grid_array(images: ArrayLike, image_shape: Sequence[int], ncols: int = 8, pad: int = 2, scale: int = 1
+               ) -> np.ndarray:
     r"""Tile images row by row into one 2-D array (values in [0, 1], grey padding); see the module docstring.
 
     Parameters
@@ -124,7 +129,8 @@ def grid_array(images, image_shape: Sequence[int], ncols: int = 8, pad: int = 2,
     return grid
 
 
-def image_grid(images, image_shape: Sequence[int], path, ncols: int = 8, pad: int = 2, scale: int = 2) -> Path:
+def image_grid(images: ArrayLike, image_shape: Sequence[int], path: PathLike, ncols: int = 8, pad: int = 2,
+               scale: int = 2) -> Path:
     r"""Write ``images`` as one PNG grid (grey levels, 0 black, 1 white) and return the path.
 
     The PNG has exactly the pixel size of :func:`grid_array` (no axes, no margins).
@@ -138,12 +144,13 @@ def image_grid(images, image_shape: Sequence[int], path, ncols: int = 8, pad: in
     return path
 
 
-def save_samples(samples, image_shape: Sequence[int], path, ncols: int = 8, scale: int = 2) -> Path:
+def save_samples(samples: ArrayLike, image_shape: Sequence[int], path: PathLike, ncols: int = 8, scale: int = 2
+                 ) -> Path:
     """A grid of images decoded from the prior, e.g. ``model.sample(64)``. Returns the path."""
     return image_grid(samples, image_shape, path, ncols=ncols, scale=scale)
 
 
-def class_sample_images(model, n_per_class: int = 8, rng=None) -> np.ndarray:
+def class_sample_images(model: VAE, n_per_class: int = 8, rng: SeedLike = None) -> np.ndarray:
     r"""A conditional model's samples, class by class, sharing their latent codes: (C * n_per_class, n_input).
 
     Draws z_1 .. z_n ~ N(0, I) once and decodes every z_j with every label c = 0 .. C-1; row c of the
@@ -151,27 +158,35 @@ def class_sample_images(model, n_per_class: int = 8, rng=None) -> np.ndarray:
     a column is the label alone, and what changes along a row is what z holds (the "style").
     ``rng`` as in ``VAE.sample``.
     """
-    if not getattr(model, "conditional", False):
-        raise ValueError("class samples need a conditional model (VAE(n_classes=C)); use model.sample(n)")
+    n_classes = _n_classes(model)
     n_per_class = positive_int("n_per_class", n_per_class)
     rng = as_rng(rng, [model.seed, 1])
     z = model.latent.draw_eps((n_per_class, model.n_latent), model.dtype, rng)
-    labels = np.repeat(np.arange(model.n_classes), n_per_class)
-    return model.decode(np.tile(z, (model.n_classes, 1)), labels)
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    return model.decode(np.tile(z, (n_classes, 1)), labels)
 
 
-def save_class_samples(model, image_shape: Sequence[int], path, n_per_class: int = 8,
-                       class_names: Sequence[str] | None = None, rng=None, scale: int = 2) -> Path:
+def _n_classes(model: VAE) -> int:
+    """The number of classes of a conditional model; ValueError for an unconditional one."""
+    n_classes = getattr(model, "n_classes", None)
+    if not getattr(model, "conditional", False) or n_classes is None:
+        raise ValueError("class samples need a conditional model (VAE(n_classes=C)); use model.sample(n)")
+    return int(n_classes)
+
+
+def save_class_samples(model: VAE, image_shape: Sequence[int], path: PathLike, n_per_class: int = 8,
+                       class_names: Sequence[str] | None = None, rng: SeedLike = None, scale: int = 2) -> Path:
     r"""One row per class of :func:`class_sample_images`, the class name written left of its row. Returns the path.
 
     ``class_names``: names indexed by label (default "class 0", "class 1", ...); e.g. ``FASHION_MNIST_CLASSES``.
     """
     images = class_sample_images(model, n_per_class, rng)
-    names = [f"class {c}" for c in range(model.n_classes)] if class_names is None else list(class_names)
+    n_classes = _n_classes(model)
+    names = [f"class {c}" for c in range(n_classes)] if class_names is None else list(class_names)
     if not all(isinstance(n, str) for n in names):
         raise TypeError(f"class_names must be strings, one per class, got {class_names!r}")
-    if len(names) != model.n_classes:
-        raise ValueError(f"class_names must be {model.n_classes} strings, one per class, got {len(names)}")
+    if len(names) != n_classes:
+        raise ValueError(f"class_names must be {n_classes} strings, one per class, got {len(names)}")
     pad = 2
     grid = grid_array(images, image_shape, ncols=n_per_class, pad=pad, scale=scale)
     rows = as_image_shape(image_shape, "image_shape")[0]
@@ -180,7 +195,7 @@ def save_class_samples(model, image_shape: Sequence[int], path, n_per_class: int
     fig = _new_figure(width / 100 + label_in, height / 100 + 0.1)
     ax = fig.add_axes((label_in / (width / 100 + label_in), 0.0, (width / 100) / (width / 100 + label_in), 1.0))
     ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    centres = [scale * (pad + c * (rows + pad) + rows / 2) for c in range(model.n_classes)]
+    centres = [scale * (pad + c * (rows + pad) + rows / 2) for c in range(n_classes)]
     ax.set_yticks(centres, names)
     ax.set_xticks([])
     ax.tick_params(length=0)
@@ -192,8 +207,8 @@ def save_class_samples(model, image_shape: Sequence[int], path, n_per_class: int
     return path
 
 
-def save_reconstructions(originals, reconstructions, image_shape: Sequence[int], path, ncols: int = 8,
-                         scale: int = 2) -> Path:
+def save_reconstructions(originals: ArrayLike, reconstructions: ArrayLike, image_shape: Sequence[int],
+                         path: PathLike, ncols: int = 8, scale: int = 2) -> Path:
     r"""Originals above their reconstructions: grid rows alternate originals / reconstructions.
 
     ``originals`` and ``reconstructions`` have the same shape (n, rows * cols); with ``ncols`` images per
@@ -212,7 +227,7 @@ def save_reconstructions(originals, reconstructions, image_shape: Sequence[int],
     return image_grid(np.vstack(rows), shape, path, ncols=ncols, scale=scale)
 
 
-def kl_per_dimension(mu, logvar) -> np.ndarray:
+def kl_per_dimension(mu: ArrayLike, logvar: ArrayLike) -> np.ndarray:
     r"""Average KL(q(z_k|x) || N(0, 1)) of each latent dimension over examples, in nats, in float64.
 
         KL_k = mean_b kl_terms(mu, clamp_logvar(logvar))_bk
@@ -239,9 +254,9 @@ def kl_per_dimension(mu, logvar) -> np.ndarray:
     return np.mean(ops.kl_terms(mu, ops.clamp_logvar(logvar)), axis=0)
 
 
-def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float = 3.0, index: int = 0,
+def traversal_images(model: VAE, x: DataLike, n_dims: int = 8, n_steps: int = 9, limit: float = 3.0, index: int = 0,
                      dims: Sequence[int] | np.ndarray | None = None, *,
-                     y=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     y: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Decode latent traversals: one row per latent dimension, one column per value in [-limit, limit].
 
     The dimensions are those with the largest average KL over ``x`` (:func:`kl_per_dimension`), largest
@@ -292,15 +307,16 @@ def traversal_images(model, x, n_dims: int = 8, n_steps: int = 9, limit: float =
     return model.decode(z, None if labels is None else int(labels[index])), dims, kl
 
 
-def save_traversals(model, x, image_shape: Sequence[int], path, n_dims: int = 8, n_steps: int = 9,
-                    limit: float = 3.0, index: int = 0, scale: int = 2, *, y=None) -> Path:
+def save_traversals(model: VAE, x: DataLike, image_shape: Sequence[int], path: PathLike, n_dims: int = 8,
+                    n_steps: int = 9, limit: float = 3.0, index: int = 0, scale: int = 2, *,
+                    y: ArrayLike | None = None) -> Path:
     r"""Latent traversals (see :func:`traversal_images`) as a grid: row i varies the i-th most used dimension
     from -limit (left) to +limit (right) with the others fixed at the encoding of ``x[index]``."""
     images, _, _ = traversal_images(model, x, n_dims=n_dims, n_steps=n_steps, limit=limit, index=index, y=y)
     return image_grid(images, image_shape, path, ncols=n_steps, scale=scale)
 
 
-def pca_2d(points) -> tuple[np.ndarray, np.ndarray]:
+def pca_2d(points: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     r"""Project points (n, d) onto their two principal axes, by the SVD of the centred data.
 
         X_c = X - mean(X) = U S V^T,    projection = X_c V[:, :2] = U[:, :2] S[:2]
@@ -323,8 +339,8 @@ def pca_2d(points) -> tuple[np.ndarray, np.ndarray]:
     return u[:, :2] * s[:2], fraction
 
 
-def save_latent_scatter(mu, path, labels=None, class_names: Sequence[str] | None = None,
-                        title: str | None = None) -> Path:
+def save_latent_scatter(mu: ArrayLike, path: PathLike, labels: ArrayLike | None = None,
+                        class_names: Sequence[str] | None = None, title: str | None = None) -> Path:
     r"""Scatter of the latent means in 2-D (PCA of ``mu`` when n_latent > 2), coloured by label.
 
     Parameters
@@ -368,7 +384,8 @@ def save_latent_scatter(mu, path, labels=None, class_names: Sequence[str] | None
     return _save_figure(fig, path)
 
 
-def save_top_words(words, path, rises=None, title: str | None = None, delta: float = 2.0) -> Path:
+def save_top_words(words: Sequence[Sequence[str]], path: PathLike, rises: ArrayLike | None = None,
+                   title: str | None = None, delta: float = 2.0) -> Path:
     r"""A table of words per latent direction, one row per dimension (e.g. ``purevae.text.top_words``).
 
     Parameters
@@ -419,7 +436,7 @@ def _save_figure(fig, path) -> Path:
     return path
 
 
-def save_loss_curves(history: dict, path, title: str | None = None) -> Path:
+def save_loss_curves(history: Mapping[str, Any], path: PathLike, title: str | None = None) -> Path:
     r"""Train and validation negative ELBO per epoch (left), the KL term (middle), in nats per example, and
     the number of active latent units per epoch (right, when the history has them).
 
@@ -474,7 +491,7 @@ def save_loss_curves(history: dict, path, title: str | None = None) -> Path:
     return _save_figure(fig, path)
 
 
-def save_latent_health(report: dict, path, title: str | None = None) -> Path:
+def save_latent_health(report: Mapping[str, Any], path: PathLike, title: str | None = None) -> Path:
     r"""The latent-health report as bars: each dimension's KL (left) and Var_x(mu_j(x)) (right, log scale,
     with the active-unit threshold as a line); active dimensions in colour, inactive ones grey.
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from .validation import choice, finite_float, nonnegative_int, positive_int
 
@@ -33,7 +33,7 @@ __all__ = ["SCHEDULES", "constant", "linear", "per_epoch_linear", "cyclical", "m
 SCHEDULES = ("constant", "linear", "cyclical")
 
 
-def check_beta(value, step: int) -> float:
+def check_beta(value: object, step: int) -> float:
     """A schedule's output as a float; ValueError naming the step when it is negative or not finite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
         raise TypeError(f"beta_schedule returned {value!r} ({type(value).__name__}) at step {step}; "
@@ -115,7 +115,7 @@ class cyclical:
         return self.beta * min(1.0, tau / self.ratio)
 
 
-def make_schedule(name: str, beta: float = 1.0, **params) -> Callable[[int, int], float]:
+def make_schedule(name: str, beta: float = 1.0, **params: Any) -> Callable[[int, int], float]:
     """``make_schedule("cyclical", beta=1, n_cycles=4, ratio=0.5, total_steps=1000)``; names: ``SCHEDULES``."""
     name = choice("beta_schedule", name, SCHEDULES)
     if name == "constant":

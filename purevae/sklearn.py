@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +31,7 @@ except ImportError as exc:    # one line that says what to install
     raise ImportError(f'purevae.sklearn needs scikit-learn >= 1.6 ({exc}): pip install "purevae[sklearn]"') from None
 
 from .model import VAE
+from .typing import ArrayLike, FloatArray, SeedLike
 
 __all__ = ["VAEEstimator"]
 
@@ -80,10 +83,13 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     them. ``tests/test_sklearn.py`` runs ``check_estimator`` with exactly those two declared.
     """
 
-    def __init__(self, hidden=(64,), n_latent=2, likelihood="gaussian", variance=None, activation="relu",
-                 alpha=None, decoder_hidden=None, dtype="float64", epochs=50, batch_size=64, lr=1e-3,
-                 optimizer="adam", beta=1.0, warmup_epochs=0, beta_schedule=None, objective="elbo", k=1,
-                 free_bits=0.0, random_state=None, verbose=False):
+    def __init__(self, hidden: Sequence[int] = (64,), n_latent: int = 2, likelihood: str = "gaussian",
+                 variance: float | None = None, activation: str = "relu", alpha: float | None = None,
+                 decoder_hidden: Sequence[int] | None = None, dtype: str = "float64", epochs: int = 50,
+                 batch_size: int = 64, lr: float = 1e-3, optimizer: str = "adam", beta: float = 1.0,
+                 warmup_epochs: int = 0, beta_schedule: Callable[[int, int], float] | None = None,
+                 objective: str = "elbo", k: int = 1, free_bits: float = 0.0, random_state: SeedLike = None,
+                 verbose: bool = False) -> None:
         self.hidden = hidden
         self.n_latent = n_latent
         self.likelihood = likelihood
@@ -113,53 +119,57 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             return int(state)
         return int(np.random.default_rng(state).integers(0, 2**32))
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> VAEEstimator:
         """Build ``model_`` for X's width and train it on X (y is ignored). Returns self."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        data = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         batch_size = self.batch_size
-        if isinstance(batch_size, numbers.Integral) and batch_size > X.shape[0]:
-            warnings.warn(f"batch_size {batch_size} is larger than the {X.shape[0]} examples: clipped to "
-                          f"{X.shape[0]}", UserWarning, stacklevel=2)
-            batch_size = X.shape[0]
-        self.model_ = VAE(X.shape[1], hidden=self.hidden, n_latent=self.n_latent, likelihood=self.likelihood,
+        if isinstance(batch_size, numbers.Integral) and batch_size > data.shape[0]:
+            warnings.warn(f"batch_size {batch_size} is larger than the {data.shape[0]} examples: clipped to "
+                          f"{data.shape[0]}", UserWarning, stacklevel=2)
+            batch_size = data.shape[0]
+        self.model_ = VAE(data.shape[1], hidden=self.hidden, n_latent=self.n_latent, likelihood=self.likelihood,
                           variance=self.variance, activation=self.activation, alpha=self.alpha,
                           decoder_hidden=self.decoder_hidden, dtype=self.dtype, seed=self._seed())
-        self.model_.fit(X, epochs=self.epochs, batch_size=batch_size, lr=self.lr, optimizer=self.optimizer,
+        self.model_.fit(data, epochs=self.epochs, batch_size=batch_size, lr=self.lr, optimizer=self.optimizer,
                         beta=self.beta, warmup_epochs=self.warmup_epochs, beta_schedule=self.beta_schedule,
                         objective=self.objective, k=self.k, free_bits=self.free_bits, verbose=self.verbose)
         self.history_ = self.model_.history
         self._n_features_out = self.model_.n_latent
         return self
 
-    def _check(self, X):
+    def _check(self, X: ArrayLike) -> np.ndarray:
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> FloatArray:
         """The posterior means mu(x) of q(z|x), shape (n, n_latent), in the model's dtype."""
         return self.model_.encode(self._check(X))[0]
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike) -> FloatArray:
         """The means of p(x|z) for latent codes z (named X, scikit-learn's convention): shape (n, n_features_in_)."""
         check_is_fitted(self)
         z = np.asarray(X, dtype=self.model_.dtype)
         return self.model_.decode(z)
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> FloatArray:
         """The per-example ELBO in nats (one z per example from a fixed stream; see Notes), float64 (n,)."""
         return self.model_.elbo(self._check(X))
 
-    def score(self, X, y=None):
+    def score(self, X: ArrayLike, y: object = None) -> float:
         """The mean ELBO over X, nats per example (higher is better, as scikit-learn's scores are)."""
         return float(np.mean(self.score_samples(X)))
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples: int = 1, random_state: SeedLike = None) -> FloatArray:
         """Means of p(x|z) for n_samples draws z ~ N(0, I): shape (n_samples, n_features_in_)."""
         check_is_fitted(self)
         rng = None if random_state is None else np.random.default_rng(random_state)
         return self.model_.sample(n_samples, rng=rng)
 
-    def __sklearn_tags__(self):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
+        """The output feature names, ``vaeestimator0`` .. ``vaeestimator{n_latent - 1}`` (object array)."""
+        return super().get_feature_names_out(input_features)
+
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name]
         return tags

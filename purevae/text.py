@@ -21,11 +21,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse
 
+from .typing import ArrayLike
 from .validation import float_dtype, positive_int
+
+if TYPE_CHECKING:      # for the annotations only: text sits below purevae.model
+    from .model import VAE
 
 __all__ = ["COUNT_DTYPES", "MIN_WORD_LENGTH", "STOP_WORDS", "build_vocabulary", "count_matrix", "tokenize",
            "encode_texts", "top_words"]
@@ -215,7 +220,8 @@ def _vocabulary_of(model) -> tuple[str, ...]:
     return vocabulary
 
 
-def encode_texts(model, texts: Sequence[str], *, y=None, allow_empty: bool = False) -> np.ndarray:
+def encode_texts(model: VAE, texts: Sequence[str], *, y: ArrayLike | None = None, allow_empty: bool = False
+                 ) -> np.ndarray:
     r"""The posterior means of texts under a bag-of-words model: mu of q(z|x) (q(z|x, y) when conditional).
 
     Each text is tokenized (:func:`tokenize`) and counted over the model's own vocabulary (``model.vocabulary``,
@@ -261,7 +267,8 @@ def encode_texts(model, texts: Sequence[str], *, y=None, allow_empty: bool = Fal
     return model.encode(counts, y)[0]
 
 
-def top_words(model, n_words: int = 10, delta: float = 2.0, *, z=None) -> tuple[list[list[str]], np.ndarray]:
+def top_words(model: VAE, n_words: int = 10, delta: float = 2.0, *, z: ArrayLike | None = None
+              ) -> tuple[list[list[str]], np.ndarray]:
     r"""For each latent dimension j, the words whose logits rise most as z_j goes from -delta to +delta.
 
         rise_jw = l_w(z + delta e_j) - l_w(z - delta e_j),    l = the decoder's logits, z = 0 by default
@@ -290,12 +297,12 @@ def top_words(model, n_words: int = 10, delta: float = 2.0, *, z=None) -> tuple[
     if z is None:
         centre = np.zeros(model.n_latent)
     else:
-        z = np.asarray(z)
-        if z.dtype.kind not in "iuf":
-            raise TypeError(f"z must be a real array of shape ({model.n_latent},), got dtype {z.dtype}")
-        centre = z.astype(np.float64).reshape(-1)
-    if centre.shape != (model.n_latent,):
-        raise ValueError(f"z must have shape ({model.n_latent},), got {np.shape(z)}")
+        given = np.asarray(z)
+        if given.dtype.kind not in "iuf":
+            raise TypeError(f"z must be a real array of shape ({model.n_latent},), got dtype {given.dtype}")
+        if given.shape != (model.n_latent,):
+            raise ValueError(f"z must have shape ({model.n_latent},), got {given.shape}")
+        centre = given.astype(np.float64)
     steps = np.repeat(centre[None, :], 2 * model.n_latent, axis=0)
     for j in range(model.n_latent):
         steps[2 * j, j] -= delta

@@ -36,11 +36,23 @@ def _resolve(stem: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _runtime_nodes(tree: ast.AST):
+    """ast.walk, skipping the bodies of ``if TYPE_CHECKING:`` (imports for annotations only, never run)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
 def imports(stem: str) -> set[str]:
     """The purevae modules that module ``stem`` imports, anywhere in its source."""
     found = set()
     submodules = {_module_name(s) for s in MODULES + EXTENSIONS}
-    for node in ast.walk(_tree(stem)):
+    for node in _runtime_nodes(_tree(stem)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("purevae"))
         elif isinstance(node, ast.ImportFrom):
