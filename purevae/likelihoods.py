@@ -74,9 +74,13 @@ class Likelihood:
     #: whether ``nll``, ``nll_grad`` and ``log_weights`` take x as a scipy.sparse CSR matrix (else x is dense)
     accepts_sparse = False
 
-    def extra_params(self, n_input: int, dtype: np.dtype) -> dict[str, np.ndarray]:
-        """Trainable parameters the likelihood adds to the model (name -> initial array)."""
+    def extra_shapes(self, n_input: int) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the trainable parameters the likelihood adds to the model."""
         return {}
+
+    def extra_params(self, n_input: int, dtype: np.dtype) -> dict[str, np.ndarray]:
+        """Trainable parameters the likelihood adds to the model (name -> initial array: zeros)."""
+        return {name: np.zeros(shape, dtype) for name, shape in self.extra_shapes(n_input).items()}
 
     def check_data(self, x: np.ndarray, argname: str = "x") -> None:
         """Raise ValueError when x is outside the support of p(x|z)."""
@@ -242,8 +246,8 @@ class Gaussian(Likelihood):
     def learned(self) -> bool:
         return self.variance is None
 
-    def extra_params(self, n_input: int, dtype: np.dtype) -> dict[str, np.ndarray]:
-        return {"decoder.logvar": np.zeros(n_input, dtype)} if self.learned else {}
+    def extra_shapes(self, n_input: int) -> dict[str, tuple[int, ...]]:
+        return {"decoder.logvar": (n_input,)} if self.learned else {}     # initialised to 0: unit variance
 
     def _logvar(self, params: dict[str, np.ndarray], n_input: int, dtype: DTypeLike) -> np.ndarray:
         if self.learned:

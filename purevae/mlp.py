@@ -74,22 +74,35 @@ class MLP:
     def n_out(self) -> int:
         return self.sizes[-1]
 
+    def param_shapes(self) -> "OrderedDict[str, tuple[int, ...]]":
+        """Every parameter's name and shape, in the order ``init_params`` draws them: per layer ``weight``
+        (n_in, n_out), for a conditional first layer ``label_weight`` (C, n_out), then ``bias`` (n_out,).
+
+        The one place the layout is written: ``init_params`` allocates from it, and ``purevae.load`` compares a
+        file's arrays with it before reading any of them.
+        """
+        shapes: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        for i, ((name, _), n_in, n_out) in enumerate(zip(self.layers, self.sizes[:-1], self.sizes[1:])):
+            shapes[f"{name}.weight"] = (n_in, n_out)
+            if i == 0 and self.n_classes > 0:
+                shapes[f"{name}.label_weight"] = (self.n_classes, n_out)
+            shapes[f"{name}.bias"] = (n_out,)
+        return shapes
+
     def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> "OrderedDict[str, np.ndarray]":
         """PyTorch ``nn.Linear``'s default: every weight and bias uniform in +-1/sqrt(fan_in).
 
-        Drawn in float64 from ``rng``, layer by layer, weight then bias (then cast to ``dtype``), so float32
+        Drawn in float64 from ``rng``, in the order of ``param_shapes`` (then cast to ``dtype``), so float32
         and float64 models with the same seed start from the same point. A conditional first layer counts
         the one-hot label in its fan-in (n_in + C, as the concatenated layer it stands for) and draws
         ``label_weight`` between its weight and bias.
         """
+        fan_in = {name: n_in + (self.n_classes if i == 0 else 0)
+                  for i, ((name, _), n_in) in enumerate(zip(self.layers, self.sizes[:-1]))}
         params: OrderedDict[str, np.ndarray] = OrderedDict()
-        for i, ((name, _), n_in, n_out) in enumerate(zip(self.layers, self.sizes[:-1], self.sizes[1:])):
-            labelled = i == 0 and self.n_classes > 0
-            bound = 1.0 / np.sqrt(n_in + (self.n_classes if labelled else 0))  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-            params[f"{name}.weight"] = rng.uniform(-bound, bound, (n_in, n_out)).astype(dtype)
-            if labelled:
-                params[f"{name}.label_weight"] = rng.uniform(-bound, bound, (self.n_classes, n_out)).astype(dtype)
-            params[f"{name}.bias"] = rng.uniform(-bound, bound, n_out).astype(dtype)
+        for name, shape in self.param_shapes().items():
+            bound = 1.0 / np.sqrt(fan_in[name.rsplit(".", 1)[0]])    # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+            params[name] = rng.uniform(-bound, bound, shape).astype(dtype)
         return params
 
     def _check_labels(self, labels: np.ndarray | None) -> None:

@@ -31,6 +31,8 @@ and the methods ``check_input`` / ``check_latent`` / ``check_eps`` (validation a
 """
 from __future__ import annotations
 
+import inspect
+import math
 import numbers
 import os
 from collections import OrderedDict
@@ -45,6 +47,7 @@ from .likelihoods import Likelihood, make_likelihood
 from .mlp import MLP
 from .objectives import OBJECTIVES
 from .ops import ACTIVATIONS, DEFAULT_ALPHA
+from .optim import Optimizer
 from .typing import ArrayLike, ArraySource, DataLike, FloatArray, IntArray, PathLike, SeedLike
 from .validation import (
     as_rng,
@@ -71,6 +74,13 @@ DTYPES = ("float32", "float64")
 #: a validated batch: a C-contiguous ndarray of the model's dtype, or a canonical CSR matrix (multinomial counts)
 Batch = Union[np.ndarray, "csr_matrix"]
 WORKSPACE_SIZES = 4  # batch sizes whose step arrays a model keeps (an epoch uses two: full and last batch)
+#: the largest architecture a VAE may have (and so a model file may ask for): parameters in all, hidden layers
+#: per side, and any one width (n_input, a hidden width, n_latent, n_classes). 2**28 parameters are 1 GiB in
+#: float32; a wider model is outside what NumPy on a CPU trains, and a file asking for one is refused before
+#: anything is allocated (``purevae.load``).
+MAX_PARAMETERS = 2**28
+MAX_LAYERS = 64
+MAX_WIDTH = 2**24
 
 
 class StepResult(NamedTuple):
@@ -131,6 +141,26 @@ class VAE:
                  seed: int | None = 0, *, variance: float | None = None, alpha: float | None = None,
                  decoder_hidden: Sequence[int] | None = None, n_classes: int | None = None,
                  vocabulary: Sequence[str] | None = None) -> None:
+        self._configure(n_input, hidden, n_latent, likelihood, activation, dtype, seed, variance=variance,
+                        alpha=alpha, decoder_hidden=decoder_hidden, n_classes=n_classes, vocabulary=vocabulary)
+        self.params: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.params.update(self.encoder.init_params(self.rng, self.dtype))
+        self.params.update(self.decoder.init_params(self.rng, self.dtype))
+        self.params.update(self.likelihood.extra_params(self.n_input, self.dtype))
+        self.optimizer: Optimizer | None = None
+        self.workspaces = WorkspaceCache(WORKSPACE_SIZES)
+        self.epochs_trained = 0
+        self.steps_trained = 0
+        self.history: dict[str, list] = {}
+        #: where ``fit`` resumes inside an epoch: set by ``load`` of a checkpoint written in the middle of
+        #: an epoch (the generator states, the epoch's permutation, the steps done), consumed by the next fit
+        self.resume_position: dict | None = None
+
+    def _configure(self, n_input: int, hidden: Sequence[int], n_latent: int, likelihood: str | Likelihood,
+                   activation: str, dtype: str, seed: int | None, *, variance: float | None, alpha: float | None,
+                   decoder_hidden: Sequence[int] | None, n_classes: int | None,
+                   vocabulary: Sequence[str] | None) -> None:
+        """Validate the arguments and build the pieces (no parameter allocated yet): everything but ``params``."""
         self.n_input = positive_int("n_input", n_input)
         self.n_latent = positive_int("n_latent", n_latent)
         self.hidden = self._widths("hidden", hidden)
@@ -155,18 +185,44 @@ class VAE:
         self.latent = GaussianLatent(self.n_latent)
         self.decoder = MLP("decoder", [self.n_latent, *self.decoder_hidden, self.n_input], activation, self.alpha,
                            classes)
-        self.params: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.params.update(self.encoder.init_params(self.rng, self.dtype))
-        self.params.update(self.decoder.init_params(self.rng, self.dtype))
-        self.params.update(self.likelihood.extra_params(self.n_input, self.dtype))
-        self.optimizer = None
-        self.workspaces = WorkspaceCache(WORKSPACE_SIZES)
-        self.epochs_trained = 0
-        self.steps_trained = 0
-        self.history: dict[str, list] = {}
-        #: where ``fit`` resumes inside an epoch: set by ``load`` of a checkpoint written in the middle of
-        #: an epoch (the generator states, the epoch's permutation, the steps done), consumed by the next fit
-        self.resume_position: dict | None = None
+        for name, width in (("n_input", self.n_input), ("n_latent", self.n_latent), ("n_classes", classes)):
+            if width > MAX_WIDTH:
+                raise ValueError(f"{name} = {width} is larger than purevae's limit MAX_WIDTH = {MAX_WIDTH}")
+        n_params = sum(math.prod(shape) for shape in self.param_shapes().values())
+        if n_params > MAX_PARAMETERS:
+            raise ValueError(f"this architecture has {n_params} parameters, more than purevae's limit "
+                             f"MAX_PARAMETERS = {MAX_PARAMETERS}")
+
+    def param_shapes(self) -> "OrderedDict[str, tuple[int, ...]]":
+        """The name and shape of every parameter, in the order of ``params`` (encoder, decoder, likelihood)."""
+        shapes = self.encoder.param_shapes()
+        shapes.update(self.decoder.param_shapes())
+        shapes.update(self.likelihood.extra_shapes(self.n_input))
+        return shapes
+
+    @classmethod
+    def param_shapes_of(cls, config: Mapping[str, Any], layout: str = "params"
+                        ) -> tuple[OrderedDict[str, tuple[int, ...]], np.dtype]:
+        """(shapes, dtype) of the parameters ``VAE(**config)`` would have, without allocating any of them.
+
+        ``config`` is validated as ``VAE()`` validates its arguments, limits included (``MAX_PARAMETERS``,
+        ``MAX_LAYERS``, ``MAX_WIDTH``): TypeError or ValueError naming the argument. ``layout="params"`` gives
+        ``params``' shapes, ``"state_dict"`` those of ``state_dict()`` (dense weights as (n_out, n_in)).
+        ``purevae.load`` compares a file's arrays with these before reading any of them.
+        """
+        layout = choice("layout", layout, ("params", "state_dict"))
+        if not isinstance(config, Mapping):
+            raise TypeError(f"config must be a mapping of VAE's arguments, got {type(config).__name__}")
+        skeleton = cls.__new__(cls)
+        # VAE()'s arguments with VAE()'s defaults (an unknown or missing one is a TypeError), then its validation
+        arguments = inspect.signature(cls.__init__).bind(skeleton, **config)
+        arguments.apply_defaults()
+        cls._configure(*arguments.args, **arguments.kwargs)
+        shapes = skeleton.param_shapes()
+        if layout == "state_dict":
+            shapes = OrderedDict((name, shape[::-1] if cls._is_dense_weight(name) else shape)
+                                 for name, shape in shapes.items())
+        return shapes, skeleton.dtype
 
     @staticmethod
     def _widths(name: str, widths) -> tuple[int, ...]:
@@ -176,7 +232,13 @@ class VAE:
             widths = tuple(widths)
         except TypeError:
             raise TypeError(f"{name} must be a sequence of positive integers, got {widths!r}") from None
-        return tuple(positive_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
+        if len(widths) > MAX_LAYERS:
+            raise ValueError(f"{name} has {len(widths)} layers, more than purevae's limit MAX_LAYERS = {MAX_LAYERS}")
+        widths = tuple(positive_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
+        for i, w in enumerate(widths):
+            if w > MAX_WIDTH:
+                raise ValueError(f"{name}[{i}] = {w} is larger than purevae's limit MAX_WIDTH = {MAX_WIDTH}")
+        return widths
 
     # -----------------------------------------------------------------------------------------
     # configuration
@@ -603,22 +665,20 @@ def load(path: PathLike) -> VAE:
     """Load a model (or a checkpoint) saved by ``VAE.save`` / ``fit(checkpoint=)``: ``purevae.load``.
 
     An ``.npz`` (purevae's format, models and checkpoints) or a ``.safetensors`` file written by ``VAE.save``.
-    Raises FileNotFoundError for a missing file and ValueError, naming the file, for a corrupt, foreign
-    or mismatched one (see ``purevae.io``).
+    Raises FileNotFoundError for a missing file and ValueError, naming the file, for a corrupt, foreign,
+    hostile or mismatched one: the file is checked against its config before any array is read, and nothing
+    larger than the file justifies is allocated (see ``purevae.io``).
     """
     if isinstance(path, (str, os.PathLike)) and Path(path).suffix == ".safetensors":
-        meta, tensors = io.read_safetensors_model(path)
+        meta, tensors = io.read_safetensors_model(path, lambda c: VAE.param_shapes_of(c, layout="state_dict"))
         try:
             model = VAE(**meta["config"])
             model.load_state_dict(tensors)
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"{str(path)!r} does not hold a valid model: {exc}") from None
-        training = meta.get("training", {})
-        model.epochs_trained = int(training.get("epochs_trained", 0))
-        model.steps_trained = int(training.get("steps_trained", 0))
+        io.restore_counters(model, path, meta)
         return model
-    arrays = io.read_npz(path)
-    meta = io.read_meta(path, arrays)
+    meta, arrays = io.read_model_npz(path, VAE.param_shapes_of)
     try:
         model = VAE(**meta["config"])
     except (TypeError, ValueError, KeyError) as exc:

@@ -16,6 +16,8 @@ class Optimizer:
     """Base class: ``step(params, grads)`` updates ``params`` in place."""
 
     name = "optimizer"
+    #: the state's kinds: after the first step, ``state_arrays`` holds ``<kind>/<param>`` for every parameter
+    STATES: tuple[str, ...] = ()
 
     def __init__(self, lr: float):
         self.lr = _positive("lr", lr)
@@ -48,6 +50,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    STATES = ("m", "v")
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)
@@ -87,6 +90,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    STATES = ("velocity",)
 
     def __init__(self, lr: float = 1e-2, momentum: float = 0.9):
         super().__init__(lr)
@@ -113,7 +117,7 @@ class SGD(Optimizer):
         return {"optimizer": "sgd", "lr": self.lr, "momentum": self.momentum}
 
 
-OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD}
 
 
 def make_optimizer(name: str, lr: float, **kwargs) -> Optimizer:
