@@ -16,22 +16,34 @@ over the target, so a crash leaves either the old file or the new one, never hal
 Loading uses ``allow_pickle=False``: nothing in a file can execute code.
 
 This module is the file format and knows nothing of ``VAE``: ``purevae.load`` (``purevae.model.load``) reads
-a file with ``read_npz`` + ``read_meta``, builds ``VAE(**meta["config"])`` and hands it to ``restore``, which
-checks and copies the arrays, the counters and a checkpoint's optimizer and position.
+a file with ``read_model_npz`` (or ``read_safetensors_model``), passing it ``VAE.param_shapes`` of the config's
+architecture, then builds ``VAE(**meta["config"])`` and hands it to ``restore``, which copies the arrays, the
+counters and a checkpoint's optimizer and position.
+
+A file may come from anyone, so reading one never allocates more than the file justifies: the JSON entry is
+bounded (``MAX_META_BYTES``, ``MAX_JSON_DEPTH``) before it is parsed; the config is checked against the model's
+limits (``purevae.model.MAX_PARAMETERS``, ``MAX_LAYERS``, ``MAX_WIDTH``) and turned into the exact shapes of the
+arrays it implies; the archive's entries are listed (at most ``MAX_ENTRIES``), a missing or unexpected one refused
+by name, and each entry's .npy header compared with its expected shape and dtype and with the entry's real
+stored and compressed sizes (a deflated entry may inflate ``MAX_INFLATION`` times) before any data is read; then
+exactly the promised bytes are read. Every failure is a ValueError naming the file.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from .optim import make_optimizer
+from .optim import OPTIMIZERS, make_optimizer
 from .typing import PathLike
 from .validation import path as check_path
 from .version import __version__
@@ -39,12 +51,31 @@ from .version import __version__
 if TYPE_CHECKING:      # model imports this module: the name is for the annotations only
     from .model import VAE
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "read_meta", "read_npz", "read_safetensors", "read_safetensors_model",
-           "restore", "save", "save_checkpoint", "save_safetensors", "write_atomic", "write_npz_atomic"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_ENTRIES", "MAX_INFLATION", "MAX_INFLATION_SLACK", "MAX_JSON_DEPTH",
+           "MAX_META_BYTES", "MAX_NPY_HEADER", "read_model_npz", "read_safetensors",
+           "read_safetensors_model", "restore", "restore_counters", "save", "save_checkpoint", "save_safetensors",
+           "write_atomic", "write_npz_atomic"]
 
 FORMAT = "purevae"
 FORMAT_VERSION = 1
 _META = "__purevae__"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a file from a stranger. Nothing is allocated that the file does not justify: the JSON entry is
+# bounded in size and nesting before it is parsed, the config is checked against the model's limits and turned
+# into the exact parameter shapes (``VAE.param_shapes``, the one formula) before any array is read, every entry
+# is listed and its .npy header compared with those shapes and with the entry's real sizes, and only then are
+# exactly the promised bytes read. Every failure is a ValueError naming the file.
+# ---------------------------------------------------------------------------------------------
+MAX_META_BYTES = 16 * 2**20    #: the JSON entry (config, history, generator state; a long run's is ~100 KB)
+MAX_JSON_DEPTH = 32            #: nesting of that JSON (purevae's is 4 deep)
+MAX_ENTRIES = 4096             #: archive entries (a checkpoint of the largest architecture has 3 * 263 + 2)
+MAX_NPY_HEADER = 4096          #: bytes of one .npy header (purevae's are 128)
+MAX_INFLATION = 16             #: inflation of deflated entries, per entry and in all (+ MAX_INFLATION_SLACK):
+MAX_INFLATION_SLACK = 2**20    #: purevae stores entries uncompressed and float parameters deflate by < 2x, so
+                               #: more is a mostly constant array: a compression bomb, refused unread
+_CHUNK = 2**20                 #: bytes read at a time into a preallocated array
 
 
 def _json_array(obj: Mapping[str, Any]) -> np.ndarray:
@@ -59,7 +90,13 @@ def write_npz_atomic(path: PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
 
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write(f)`` on a temporary file in path's folder, fsync it and rename it over ``path``."""
+    """Call ``write(f)`` on a temporary file in path's folder, fsync it and rename it over ``path``.
+
+    The temporary file has a unique name (``mkstemp``), so processes writing the same path at once never touch
+    each other's; the rename is atomic, so a reader (or a crash, even SIGKILL) sees the old file or the new one.
+    When writing fails (a full disk: ENOSPC, a quota: EDQUOT, any OSError) the temporary file is removed, the
+    previous file is left as it was, and the OSError names the path and keeps its errno.
+    """
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -72,9 +109,15 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            reason = exc.strerror or str(exc)
+            raise OSError(exc.errno, f"could not write {str(path)!r} ({reason}); the previous file, if any, is "
+                                     f"unchanged") from exc
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)
@@ -115,7 +158,7 @@ def save(model: VAE, path: PathLike) -> Path:
 # ``__metadata__["purevae"]`` holds this module's JSON (the config, the counters).
 # ---------------------------------------------------------------------------------------------
 SAFETENSORS_DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
-SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024     # the format's own limit on the JSON header
+SAFETENSORS_MAX_HEADER = MAX_META_BYTES   # the format allows 100 MB; purevae's headers are a few KB
 
 
 def save_safetensors(model: VAE, path: PathLike) -> Path:
@@ -142,30 +185,41 @@ def save_safetensors(model: VAE, path: PathLike) -> Path:
     return write_atomic(path, write)
 
 
-def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The tensors (name -> ndarray, F32/F64 only) and ``__metadata__`` of a .safetensors file.
+def _begin(entry: object) -> int:
+    """Where a safetensors entry's data begins, for sorting (-1 when malformed: the check below names it)."""
+    offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+    ok = isinstance(offsets, list) and offsets and isinstance(offsets[0], int) and not isinstance(offsets[0], bool)
+    return offsets[0] if ok else -1      # type: ignore[index]
 
-    Every failure is a ValueError naming the file: a header longer than the file or than the format's limit,
-    JSON that is not an object, offsets that are not contiguous, in order and inside the data, a byte count
-    that does not match dtype and shape, another dtype. Nothing is read past what the header promises.
-    """
+
+def _read_safetensors(path: PathLike,
+                     expected: Callable[[dict[str, str]], Mapping[str, tuple[tuple[int, ...], np.dtype]]] | None = None
+                     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """See ``read_safetensors``."""
     path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {str(path)!r}")
     size = path.stat().st_size
 
     def bad(why: str) -> ValueError:
-        return ValueError(f"{str(path)!r} is not a readable .safetensors file: {why}")
+        return _Bad(f"{str(path)!r} is not a readable .safetensors file: {why}")
     with open(path, "rb") as f:
         raw = f.read(8)
         if len(raw) != 8:
             raise bad("shorter than its 8-byte header length")
         n = int.from_bytes(raw, "little")
         if n > min(SAFETENSORS_MAX_HEADER, size - 8):
-            raise bad(f"its header claims {n} bytes, the file has {size - 8} after the length")
+            raise bad(f"its header claims {n} bytes; the file has {size - 8} after the length and purevae reads "
+                      f"at most SAFETENSORS_MAX_HEADER = {SAFETENSORS_MAX_HEADER}")
         try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            text = f.read(n).decode("utf-8")
+            depth = _json_depth(text)
+            if depth > MAX_JSON_DEPTH:
+                raise bad(f"its header nests {depth} deep, more than MAX_JSON_DEPTH = {MAX_JSON_DEPTH}")
+            header = json.loads(text)
+        except _Bad:
+            raise
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise bad(f"its header is not JSON ({exc})") from None
         if not isinstance(header, dict):
             raise bad("its header is not a JSON object")
@@ -173,11 +227,10 @@ def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, s
         if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
             raise bad("__metadata__ must map names to strings")
         data_size, expected_begin, entries = size - 8 - n, 0, []
-        for name, entry in sorted(header.items(), key=lambda kv: (kv[1].get("data_offsets", [0])[0]
-                                                                   if isinstance(kv[1], dict) else 0)):
+        for name, entry in sorted(header.items(), key=lambda kv: _begin(kv[1])):
             if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
                 raise bad(f"entry {name!r} must have exactly dtype, shape and data_offsets")
-            dtype = SAFETENSORS_DTYPES.get(entry["dtype"])
+            dtype = SAFETENSORS_DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
             if dtype is None:
                 raise bad(f"tensor {name!r} has dtype {entry['dtype']!r}; purevae reads F32 and F64")
             shape, offsets = entry["shape"], entry["data_offsets"]
@@ -187,25 +240,72 @@ def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, s
             begin, end = offsets
             if begin != expected_begin or end < begin or end > data_size:
                 raise bad(f"tensor {name!r} has data_offsets {offsets}, outside the data or not contiguous")
-            if end - begin != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+            if end - begin != math.prod(shape) * dtype.itemsize:
                 raise bad(f"tensor {name!r} holds {end - begin} bytes, its shape {shape} needs "
-                          f"{int(np.prod(shape)) * dtype.itemsize}")
+                          f"{math.prod(shape) * dtype.itemsize}")
             entries.append((name, dtype, tuple(shape), end - begin))
             expected_begin = end
+        if expected is not None:                             # compared before any data is read
+            wanted = expected(metadata)
+            found = {name for name, *_ in entries}
+            if found != set(wanted):
+                raise _Bad(f"{str(path)!r} does not match its config: missing tensors {sorted(set(wanted) - found)}, "
+                           f"unexpected {sorted(found - set(wanted))}")
+            for name, dtype, shape, _ in entries:
+                want_shape, want_dtype = wanted[name]
+                if shape != tuple(want_shape) or dtype != np.dtype(want_dtype).newbyteorder("<"):
+                    raise _Bad(f"{str(path)!r}: tensor {name!r} is {dtype.name} {shape}, the config implies "
+                               f"{np.dtype(want_dtype).name} {tuple(want_shape)}")
         tensors = {}
         for name, dtype, shape, nbytes in entries:          # in file order: one read each, never past the header
-            tensors[name] = np.frombuffer(f.read(nbytes), dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+            out = np.empty(shape, dtype.newbyteorder("="))
+            data = f.read(nbytes)
+            if len(data) != nbytes:
+                raise bad(f"tensor {name!r} is truncated")
+            out.reshape(-1)[...] = np.frombuffer(data, dtype=dtype)
+            tensors[name] = out
     return tensors, metadata
 
 
-def read_safetensors_model(path: PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(meta, state_dict) of a purevae .safetensors file: ``__metadata__["purevae"]`` parsed as in ``read_meta``."""
-    tensors, metadata = read_safetensors(path)
-    if "purevae" not in metadata:
-        raise ValueError(f"{str(path)!r} has no purevae config in its __metadata__: build the model from its "
-                         f"tensors with purevae.VAE.from_state_dict(...)")
-    meta = read_meta(path, {_META: np.frombuffer(metadata["purevae"].encode("utf-8"), dtype=np.uint8)})
-    return meta, tensors
+def read_safetensors(path: PathLike,
+                     expected: Callable[[dict[str, str]], Mapping[str, tuple[tuple[int, ...], np.dtype]]] | None = None
+                     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors (name -> ndarray, F32/F64 only) and ``__metadata__`` of a .safetensors file.
+
+    ``expected(metadata)``, when given, is called once the header is parsed and before any data is read; it
+    returns the names, shapes and dtypes the file must hold, and anything else is refused. Every failure is a
+    ValueError naming the file: a header longer than the file or than ``SAFETENSORS_MAX_HEADER``, nested deeper
+    than ``MAX_JSON_DEPTH``, JSON that is not an object, offsets that are not contiguous, in order and inside the
+    data, a byte count that does not match dtype and shape, another dtype, a mismatch with ``expected``. Nothing
+    is read past what the header promises.
+    """
+    try:
+        return _read_safetensors(path, expected)
+    except _Bad as exc:
+        raise ValueError(str(exc)) from None
+
+
+def read_safetensors_model(path: PathLike, shapes_of: ShapesOf) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(meta, state_dict) of a purevae .safetensors file, ``__metadata__["purevae"]`` parsed as ``parse_meta`` does.
+
+    ``shapes_of(config)`` gives the tensors' shapes (``state_dict``'s layout) and dtype that the config implies;
+    the header is compared with them before any tensor is read.
+    """
+    path = check_path("path", path)
+    found: dict[str, Any] = {}
+
+    def expected(metadata: dict[str, str]) -> Mapping[str, tuple[tuple[int, ...], np.dtype]]:
+        if "purevae" not in metadata:
+            raise _Bad(f"{str(path)!r} has no purevae config in its __metadata__: build the model from its "
+                       f"tensors with purevae.VAE.from_state_dict(...)")
+        found["meta"] = meta = _parse_meta(path, metadata["purevae"].encode("utf-8"))
+        shapes, dtype = _shapes(path, shapes_of, meta)
+        return {name: (shape, dtype) for name, shape in shapes.items()}
+    try:
+        tensors, _ = _read_safetensors(path, expected)
+    except _Bad as exc:
+        raise ValueError(str(exc)) from None
+    return found["meta"], tensors
 
 
 def save_checkpoint(model: VAE, path: PathLike, position: Mapping[str, Any] | None = None) -> Path:
@@ -232,46 +332,234 @@ def save_checkpoint(model: VAE, path: PathLike, position: Mapping[str, Any] | No
     return write_npz_atomic(path, arrays)
 
 
-def read_npz(path: PathLike) -> dict[str, np.ndarray]:
-    """All arrays of an .npz, with allow_pickle=False; every failure is a ValueError naming the file.
 
-    TypeError when ``path`` is not a str or os.PathLike; FileNotFoundError when there is no such file.
-    """
-    path = check_path("path", path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such model file: {str(path)!r}")
-    try:  # open the file ourselves: np.load leaves it open when the archive is corrupt
-        with open(path, "rb") as f:
-            if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
-                raise ValueError("it does not start like a zip archive")
-            f.seek(0)
-            data = np.load(f, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array, not an .npz archive")
-            with data:
-                return {key: data[key] for key in data.files}
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ValueError(f"{str(path)!r} holds a pickled object array, which purevae never writes and "
-                             f"refuses to load") from None
-        raise ValueError(f"{str(path)!r} is not a readable .npz file ({exc})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
-        raise ValueError(f"{str(path)!r} is not a readable .npz file (truncated or corrupted?): {exc}") from None
+#: (parameter shapes, dtype) of a file's config, from ``VAE.param_shapes``; raises TypeError/ValueError/KeyError
+ShapesOf = Callable[[Any], tuple[Mapping[str, tuple[int, ...]], np.dtype]]
 
 
-def read_meta(path: PathLike, arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    if _META not in arrays:
-        raise ValueError(f"{str(path)!r} is not a purevae file (no {_META} entry)")
+class _Bad(ValueError):
+    """A file that fails a check: the message names the file (``_fail``)."""
+
+
+def _fail(path: Path, why: str) -> _Bad:
+    return _Bad(f"{str(path)!r} is not a readable .npz file: {why}")
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of [ and { in JSON text, strings ignored, in chunks (no allocation ~ the text)."""
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text).encode("utf-8")
+    depth = deepest = 0
+    for begin in range(0, len(stripped), _CHUNK):
+        b = np.frombuffer(stripped, np.uint8, count=min(_CHUNK, len(stripped) - begin), offset=begin)
+        steps = (b == 91).astype(np.int32) + (b == 123) - (b == 93) - (b == 125)   # [ { ] }
+        if steps.size:
+            levels = depth + np.cumsum(steps)
+            deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+    return deepest
+
+
+def _parse_meta(path: Path, raw: bytes) -> dict[str, Any]:
+    """The JSON entry of a purevae file, parsed under ``MAX_META_BYTES`` and ``MAX_JSON_DEPTH``, format checked."""
+    if len(raw) > MAX_META_BYTES:
+        raise _Bad(f"{str(path)!r} has a corrupted {_META} entry: {len(raw)} bytes, more than MAX_META_BYTES = "
+                   f"{MAX_META_BYTES}")
     try:
-        meta = json.loads(arrays[_META].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{str(path)!r} has a corrupted {_META} entry: {exc}") from None
+        text = raw.decode("utf-8")
+        depth = _json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise _Bad(f"{str(path)!r} has a corrupted {_META} entry: it nests {depth} deep, more than "
+                       f"MAX_JSON_DEPTH = {MAX_JSON_DEPTH}")
+        meta = json.loads(text)
+    except _Bad:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:   # JSONDecodeError, int digit limit
+        raise _Bad(f"{str(path)!r} has a corrupted {_META} entry: not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a purevae file")
+        raise ValueError(f"{str(path)!r} is not a purevae file (its {_META} entry is not purevae's)")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{str(path)!r} has format_version {meta.get('format_version')!r}; this purevae reads "
                          f"version {FORMAT_VERSION}")
     return meta
+
+
+def _shapes(path: Path, shapes_of: ShapesOf, meta: Mapping[str, Any]
+            ) -> tuple[Mapping[str, tuple[int, ...]], np.dtype]:
+    try:
+        return shapes_of(meta["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _Bad(f"{str(path)!r} has an invalid config: {exc}") from None
+
+
+def _expected_entries(path: Path, meta: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype
+                      ) -> dict[str, tuple[tuple[int, ...] | None, np.dtype]]:
+    """Every array the file must hold, name -> (shape, or None for any 1-D length; dtype)."""
+    expected: dict[str, tuple[tuple[int, ...] | None, np.dtype]] = {
+        f"params/{name}": (shape, dtype) for name, shape in shapes.items()}
+    ckpt = meta.get("checkpoint")
+    if ckpt is None:
+        return expected
+    if not isinstance(ckpt, dict):
+        raise _fail(path, "its checkpoint section is not a JSON object")
+    opt = ckpt.get("optimizer")
+    if opt is not None:
+        if not isinstance(opt, dict) or opt.get("optimizer") not in OPTIMIZERS:
+            raise _fail(path, f"its checkpoint names an unknown optimizer ({opt!r})")
+        t = opt.get("t")
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            raise _fail(path, f"its checkpoint has an invalid optimizer step count t = {t!r}")
+        if t > 0:                               # the state exists for every parameter once a step was taken
+            for state in OPTIMIZERS[opt["optimizer"]].STATES:
+                expected.update({f"optimizer/{state}/{name}": (shape, dtype) for name, shape in shapes.items()})
+    if ckpt.get("position") is not None:
+        expected["fit/order"] = (None, np.dtype(np.int64))
+    return expected
+
+
+def _zip_entries(path: Path, archive: zipfile.ZipFile, size: int) -> dict[str, zipfile.ZipInfo]:
+    """The archive's entries by array name, each checked against what it really occupies in the file."""
+    infos = archive.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise _fail(path, f"it has {len(infos)} entries, more than MAX_ENTRIES = {MAX_ENTRIES}")
+    entries: dict[str, zipfile.ZipInfo] = {}
+    compressed = inflated = 0
+    for info in infos:
+        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if name in entries:
+            raise _fail(path, f"entry {info.filename!r} appears twice")
+        if info.flag_bits & 0x1:
+            raise _fail(path, f"entry {info.filename!r} is encrypted")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.file_size != info.compress_size:
+                raise _fail(path, f"stored entry {info.filename!r} claims {info.file_size} bytes in "
+                                  f"{info.compress_size}")
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            inflated += info.file_size
+            if max(info.file_size - MAX_INFLATION * info.compress_size,
+                   inflated - MAX_INFLATION * size) > MAX_INFLATION_SLACK:
+                raise _fail(path, f"entry {info.filename!r} inflates {info.compress_size} bytes to "
+                                  f"{info.file_size} ({inflated} in all from a {size}-byte file), more than "
+                                  f"MAX_INFLATION = {MAX_INFLATION} times: a compression bomb?")
+        else:
+            raise _fail(path, f"entry {info.filename!r} uses compression method {info.compress_type}; purevae "
+                              f"reads stored and deflated entries")
+        compressed += info.compress_size
+        if info.header_offset + info.compress_size > size or compressed > size:
+            raise _fail(path, f"entry {info.filename!r} claims more bytes than the file's {size}")
+        entries[name] = info
+    return entries
+
+
+def _npy_header(path: Path, archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo,
+                shape: tuple[int, ...] | None, dtype: np.dtype) -> tuple[tuple[int, ...], int, bool]:
+    """(shape, data offset, Fortran order) of an entry's .npy header, compared with the expected shape and dtype
+    and with the entry's size, without reading its data."""
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                header = np.lib.format.read_array_header_1_0(member, max_header_size=MAX_NPY_HEADER)
+            elif version == (2, 0):
+                header = np.lib.format.read_array_header_2_0(member, max_header_size=MAX_NPY_HEADER)
+            else:
+                raise _fail(path, f"entry {name!r} has .npy format version {version}")
+        except _Bad:
+            raise
+        except (ValueError, SyntaxError, TypeError) as exc:
+            raise _fail(path, f"entry {name!r} has no valid .npy header ({' '.join(str(exc).split())})") from None
+        offset = member.tell()
+    found, fortran, found_dtype = header
+    if found_dtype.hasobject:
+        raise _Bad(f"{str(path)!r} holds a pickled object array (entry {name!r}), which purevae never writes and "
+                   f"refuses to load")
+    if found_dtype != dtype:
+        raise _Bad(f"{str(path)!r} does not match its config: entry {name!r} has dtype {found_dtype}, expected "
+                   f"{dtype}")
+    if shape is None:
+        if len(found) != 1:
+            raise _fail(path, f"entry {name!r} has shape {found}, expected a 1-D array")
+    elif tuple(found) != tuple(shape):
+        raise _Bad(f"{str(path)!r} does not match its config: entry {name!r} has shape {tuple(found)}, the config "
+                   f"implies {tuple(shape)}")
+    nbytes = math.prod(found) * dtype.itemsize
+    if info.file_size != offset + nbytes:
+        raise _fail(path, f"entry {name!r} promises {nbytes} bytes of data after its header, the entry holds "
+                          f"{info.file_size - offset}")
+    return tuple(found), offset, bool(fortran)
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ...], offset: int,
+                fortran: bool, dtype: np.dtype) -> np.ndarray:
+    """Exactly the promised data of a checked entry, read in chunks into one preallocated array (C order)."""
+    out = np.empty(shape[::-1] if fortran else shape, dtype)     # Fortran order: the transpose's C layout
+    view = out.reshape(-1).view(np.uint8).data
+    with archive.open(info) as member:
+        member.read(offset)
+        done = 0
+        while done < len(view):
+            chunk = member.read(min(_CHUNK, len(view) - done))
+            if not chunk:
+                raise EOFError(f"entry {info.filename!r} ended after {done} of {len(view)} bytes")
+            view[done:done + len(chunk)] = chunk
+            done += len(chunk)
+        if member.read(1):                                  # reading to the end checks the CRC too
+            raise EOFError(f"entry {info.filename!r} holds more than its header promised")
+    return np.ascontiguousarray(out.T) if fortran else out
+
+
+def _read_model_npz(path: PathLike, shapes_of: ShapesOf) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """See ``read_model_npz``."""
+    path = check_path("path", path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such model file: {str(path)!r}")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":                 # every .npz is a zip archive
+                raise _fail(path, "it does not start like a zip archive (.npz)")
+            f.seek(0)
+            with zipfile.ZipFile(f) as archive:
+                entries = _zip_entries(path, archive, size)
+                if _META not in entries:
+                    raise _Bad(f"{str(path)!r} is not a purevae file (no {_META} entry)")
+                meta_shape, meta_offset, _ = _npy_header(path, archive, _META, entries[_META], None,
+                                                         np.dtype(np.uint8))
+                if meta_shape[0] > MAX_META_BYTES:
+                    raise _fail(path, f"its {_META} entry has {meta_shape[0]} bytes, more than MAX_META_BYTES = "
+                                      f"{MAX_META_BYTES}")
+                raw = _read_entry(archive, entries[_META], meta_shape, meta_offset, False, np.dtype(np.uint8))
+                meta = _parse_meta(path, raw.tobytes())
+                shapes, dtype = _shapes(path, shapes_of, meta)
+                expected = _expected_entries(path, meta, shapes, dtype)
+                found = set(entries) - {_META}
+                if found != set(expected):
+                    raise _Bad(f"{str(path)!r} does not match its config: missing entries "
+                                     f"{sorted(set(expected) - found)}, unexpected {sorted(found - set(expected))}")
+                headers = {name: _npy_header(path, archive, name, entries[name], *expected[name])
+                           for name in expected}          # every header checked before any data is read
+                arrays = {name: _read_entry(archive, entries[name], *headers[name], expected[name][1])
+                          for name in expected}
+    except _Bad:
+        raise
+    except (PermissionError, IsADirectoryError):
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, ValueError, OverflowError) as exc:
+        # zipfile's own complaints about a corrupt archive (a bad seek is an OSError or a ValueError there)
+        raise ValueError(f"{str(path)!r} is not a readable .npz file (truncated or corrupted?): "
+                         f"{' '.join(str(exc).split())}") from None
+    return meta, arrays
+
+
+def read_model_npz(path: PathLike, shapes_of: ShapesOf) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(meta, arrays) of a purevae .npz model or checkpoint, read as the section above says.
+
+    ``shapes_of(config)`` gives the parameter shapes and the dtype a config implies (``purevae.load`` passes
+    ``VAE.param_shapes`` of the config's architecture, built without parameters). TypeError when ``path`` is not
+    a str or os.PathLike, FileNotFoundError when there is no such file, ValueError naming the file otherwise.
+    """
+    try:
+        return _read_model_npz(path, shapes_of)
+    except _Bad as exc:
+        raise ValueError(str(exc)) from None
 
 
 def restore(model: VAE, path: PathLike, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
@@ -294,11 +582,21 @@ def restore(model: VAE, path: PathLike, meta: Mapping[str, Any], arrays: Mapping
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{str(path)!r}: parameter {name} contains NaN or inf")
         target[...] = value
-    training = meta.get("training", {})
-    model.epochs_trained = int(training.get("epochs_trained", 0))
-    model.steps_trained = int(training.get("steps_trained", 0))
+    restore_counters(model, path, meta)
     if "checkpoint" in meta:
         _restore_checkpoint(path, model, meta["checkpoint"], arrays)
+
+
+def restore_counters(model: VAE, path: PathLike, meta: Mapping[str, Any]) -> None:
+    """``epochs_trained`` and ``steps_trained`` from a file's ``training`` section (0 when absent)."""
+    training = meta.get("training", {})
+    if not isinstance(training, dict):
+        raise ValueError(f"{str(path)!r} has an invalid training section: {training!r}")
+    for key in ("epochs_trained", "steps_trained"):
+        value = training.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{str(path)!r} has an invalid training.{key}: {value!r}")
+        setattr(model, key, value)
 
 
 def _restore_checkpoint(path, model, ckpt: dict, arrays: Mapping[str, np.ndarray]) -> None:

@@ -146,13 +146,15 @@ def test_wrong_format_version_is_refused(saved, tmp_path, version):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda meta: meta["config"].update(hidden=[7]), r"parameter encoder\.0\.weight has shape \(4, 3\), "
-                                                      r"expected \(4, 7\)"),
+    (lambda meta: meta["config"].update(hidden=[7]), r"does not match its config: entry 'params/encoder\.0\.weight' "
+                                                      r"has shape \(4, 3\), the config implies \(4, 7\)"),
     (lambda meta: meta["config"].update(hidden=[3, 3], decoder_hidden=[3, 3]),
-     r"does not match its architecture: missing \['decoder\.1\.bias'"),
-    (lambda meta: meta["config"].update(n_latent=5), r"encoder\.out\.weight has shape \(3, 4\), expected \(3, 10\)"),
+     r"does not match its config: missing entries \['params/decoder\.1\.bias'"),
+    (lambda meta: meta["config"].update(n_latent=5), r"encoder\.out\.weight' has shape \(3, 4\), the config implies "
+                                                      r"\(3, 10\)"),
     (lambda meta: meta["config"].update(dtype="float64"), r"has dtype float32, expected float64"),
-    (lambda meta: meta["config"].update(likelihood="gaussian"), r"missing \['decoder\.logvar'\], unexpected \[\]"),
+    (lambda meta: meta["config"].update(likelihood="gaussian"), r"missing entries \['params/decoder\.logvar'\], "
+                                                                 r"unexpected \[\]"),
     (lambda meta: meta["config"].update(activation="swish"), "has an invalid config: activation must be one of"),
     (lambda meta: meta["config"].pop("n_input"), "has an invalid config"),
 ])
