@@ -1020,3 +1020,9 @@ def main(argv=None) -> int:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{where}: error: {message}", file=sys.stderr)
         return 1
+    except Exception as exc:      # anything else (RecursionError, a bug): still one line, never a traceback
+        where = f"{PROG} {command}" if command else PROG
+        message = " ".join(str(exc).split())
+        print(f"{where}: error: {type(exc).__name__}{': ' + message if message else ''} (unexpected: please "
+              f"report it)", file=sys.stderr)
+        return 1

@@ -110,7 +110,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     Raises
     ------
     TrainingDiverged
-        when a step's loss is NaN or inf; the parameters are those before that step.
+        when a step's loss is NaN or inf (the parameters are those before that step), or when the validation
+        loss is (the parameters, counters and history are the epoch's, the checkpoint is not written).
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
@@ -217,16 +218,22 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                   "val_active_units": None, "examples_per_sec": n / elapsed,
                   "time": (model.history["time"][-1] if model.history["time"] else 0.0) + elapsed}
         if x_val is not None:
-            log_px_z, kl_val, mu, logvar = elbo_terms_and_posteriors(model, x_val, y=y_val,
-                                                                     rng=np.random.default_rng([model.seed, 4]))
-            record.update(val_recon=float(-log_px_z.mean()), val_kl=float(kl_val.mean()))
-            record["val_loss"] = record["val_recon"] + record["val_kl"]
-            if x_val.shape[0] >= 2:                                  # a variance needs two examples
-                kl_dims, units = posterior_health(mu, logvar)
-                record.update(val_kl_per_dimension=[float(v) for v in kl_dims], val_active_units=units.count)
+            with np.errstate(over="ignore", invalid="ignore"):       # a non-finite loss is reported below
+                log_px_z, kl_val, mu, logvar = elbo_terms_and_posteriors(model, x_val, y=y_val,
+                                                                         rng=np.random.default_rng([model.seed, 4]))
+                record.update(val_recon=float(-log_px_z.mean()), val_kl=float(kl_val.mean()))
+                record["val_loss"] = record["val_recon"] + record["val_kl"]
+                if x_val.shape[0] >= 2:                              # a variance needs two examples
+                    kl_dims, units = posterior_health(mu, logvar)
+                    record.update(val_kl_per_dimension=[float(v) for v in kl_dims], val_active_units=units.count)
         model.epochs_trained += 1
         for key in HISTORY_KEYS:
             model.history[key].append(record[key])
+        if record["val_loss"] is not None and not np.isfinite(record["val_loss"]):
+            raise TrainingDiverged(f"the validation loss became {record['val_loss']} after epoch {epoch + 1} "
+                                   f"(training loss {record['loss']:.6g}); the model keeps this epoch's parameters "
+                                   f"and history" + ("" if checkpoint is None else
+                                                     ", and the checkpoint was not overwritten"))
         if checkpoint is not None:
             io.save_checkpoint(model, checkpoint)
         if verbose:
