@@ -615,6 +615,25 @@ def _restore_checkpoint(path, model, ckpt: dict, arrays: Mapping[str, np.ndarray
                         or value.dtype != model.dtype:
                     raise ValueError(f"optimizer state {key} does not match the parameters")
         if ckpt["position"] is not None:
-            model.resume_position = {**ckpt["position"], "order": arrays["fit/order"]}
+            model.resume_position = {**_check_position(ckpt["position"]), "order": arrays["fit/order"]}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{str(path)!r} has an invalid checkpoint section: {exc}") from None
+
+
+def _check_position(position: Any) -> dict[str, Any]:
+    """A checkpoint's position inside an epoch, checked field by field (``fit`` trusts it)."""
+    if not isinstance(position, dict):
+        raise TypeError(f"position must be an object, got {type(position).__name__}")
+    for key in ("epoch_rng_state", "rng_state"):           # a generator state the model's generator accepts
+        np.random.default_rng(0).bit_generator.state = position[key]
+    for key in ("step", "batch_size"):
+        value = position[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "step" else 1):
+            raise ValueError(f"position.{key} must be an integer >= {0 if key == 'step' else 1}, got {value!r}")
+    sums, elapsed = position["sums"], position["elapsed"]
+    if not (isinstance(sums, list) and len(sums) <= 6 and all(isinstance(v, (int, float)) and math.isfinite(v)
+                                                              for v in sums)):
+        raise ValueError(f"position.sums must be at most 6 finite numbers, got {str(sums)[:80]}")
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not elapsed >= 0:
+        raise ValueError(f"position.elapsed must be a number >= 0, got {elapsed!r}")
+    return position

@@ -98,6 +98,13 @@ def model():
     return m
 
 
+def position(model, **changes) -> dict:
+    """A position inside an epoch as ``fit`` writes it (8 examples, batch size 4, one step done)."""
+    state = model.rng.bit_generator.state
+    return {"epoch_rng_state": state, "rng_state": state, "order": np.arange(8), "step": 1, "sums": [0.0] * 6,
+            "batch_size": 4, "elapsed": 0.5, **changes}
+
+
 def entries_of(model, tmp_path, edit=None, checkpoint=False, position=None):
     path = tmp_path / "good.npz"
     if checkpoint:
@@ -157,7 +164,7 @@ def deflate_bomb(tmp_path, model):
 
 
 def order_header_claims_128_gib(tmp_path, model):
-    entries, _ = entries_of(model, tmp_path, checkpoint=True, position={"order": np.arange(8), "step": 1})
+    entries, _ = entries_of(model, tmp_path, checkpoint=True, position=position(model))
     entries["fit/order"] = npy_header((2**34,), "<i8") + bytes(64)
     return write_zip(tmp_path / "order.npz", entries), 2**37
 
@@ -263,9 +270,20 @@ def optimizer_state_missing(tmp_path, model):
 
 
 def order_of_floats(tmp_path, model):
-    entries, _ = entries_of(model, tmp_path, checkpoint=True, position={"order": np.arange(8), "step": 1})
+    entries, _ = entries_of(model, tmp_path, checkpoint=True, position=position(model))
     entries["fit/order"] = npy(np.arange(8.0))
     return write_zip(tmp_path / "order_floats.npz", entries), 0
+
+
+def position_with_a_bad_generator_state(tmp_path, model):
+    entries, _ = entries_of(model, tmp_path, checkpoint=True,
+                            position=position(model, rng_state={"bit_generator": "PCG64", "state": "evil"}))
+    return write_zip(tmp_path / "position.npz", entries), 0
+
+
+def position_with_a_negative_step(tmp_path, model):
+    entries, _ = entries_of(model, tmp_path, checkpoint=True, position=position(model, step=-5))
+    return write_zip(tmp_path / "step.npz", entries), 0
 
 
 def unknown_optimizer(tmp_path, model):
@@ -363,6 +381,9 @@ CASES = {
     "optimizer state missing": (optimizer_state_missing, r"missing entries \['optimizer/v/decoder\.out\.weight'\]"),
     "order of floats": (order_of_floats, r"'fit/order' has dtype float64, expected int64"),
     "unknown optimizer": (unknown_optimizer, r"unknown optimizer"),
+    "position with a bad generator state": (position_with_a_bad_generator_state, r"invalid checkpoint section"),
+    "position with a negative step": (position_with_a_negative_step, r"invalid checkpoint section: position\.step "
+                                                                     r"must be an integer >= 0, got -5"),
     # safetensors
     "safetensors header claims 1 TiB": (safetensors_header_claims_a_terabyte, r"its header claims 1099511627776 "
                                                                               r"bytes"),
@@ -418,7 +439,7 @@ def test_the_asks_are_beyond_the_limit_and_the_limits_are_what_the_docs_say():
 def test_a_good_file_still_loads_under_the_same_limit(model, tmp_path):
     model.save(tmp_path / "good.npz")
     model.save(tmp_path / "good.safetensors")
-    pio.save_checkpoint(model, tmp_path / "ckpt.npz", {"order": np.arange(8), "step": 1})
+    pio.save_checkpoint(model, tmp_path / "ckpt.npz", position(model))
     reports = run_child([{"name": p, "path": str(tmp_path / p), "asks": 0}
                          for p in ("good.npz", "good.safetensors", "ckpt.npz")])
     assert all(r["result"] == ["loaded", ""] for r in reports.values()), reports
