@@ -400,7 +400,7 @@ def run_child(cases: list[dict], limit: int = LIMIT) -> dict[str, dict]:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", CHILD, str(limit)], input="".join(json.dumps(c) + "\n"
                                                                                   for c in cases),
-                          capture_output=True, text=True, timeout=600, env=env)
+                          capture_output=True, text=True, timeout=600, env=env, cwd=Path(cases[0]["path"]).parent)
     assert done.returncode == 0, done.stderr
     reports = [json.loads(line) for line in done.stdout.splitlines()]
     return {r["name"]: r for r in reports}
@@ -480,7 +480,7 @@ def test_the_cli_prints_one_line_and_exits_1_whatever_the_file(model, tmp_path, 
     path, _ = build(tmp_path, model)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", CLI, str(LIMIT), "evaluate", str(path), "--data", "bundled"],
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()

@@ -54,7 +54,8 @@ print("done")
 def test_two_processes_writing_the_same_folder_never_collide(tmp_path):
     start = time.time() + 3.0
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(seed), str(start), "40"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+             for seed in (1, 2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode == 0 and out.strip() == "done", err
@@ -74,7 +75,8 @@ TINY = ["--hidden", "16", "--latent", "2", "--n-train", "256", "--n-test", "64",
 
 def test_two_cli_runs_into_the_same_out_folder_both_succeed(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "purevae", "train", *TINY, "--seed", str(seed), "--out",
-                               str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path)
              for seed in (1, 2)]
     outputs = [p.communicate(timeout=600) for p in procs]
     for proc, (_, err) in zip(procs, outputs):
@@ -108,7 +110,7 @@ def test_sigkill_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path,
     kills, seen = 0, set()
     for _ in range(12):
         with subprocess.Popen([sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) as proc:
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path) as proc:
             assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
             time.sleep(float(rng.uniform(0.05, 0.8)))       # several saves in, and usually inside one
             proc.send_signal(signal.SIGKILL)
