@@ -512,23 +512,25 @@ class VAE:
         rng = as_rng(rng, [self.seed, 1])
         return self.decode(self.latent.draw_eps((n, self.n_latent), self.dtype, rng), y)
 
-    def elbo(self, x: DataLike, y: ArrayLike | None = None, k: int = 1, rng: SeedLike = None, batch_size: int = 1000
-             ) -> FloatArray:
+    def elbo(self, x: DataLike, y: ArrayLike | None = None, k: int = 1, rng: SeedLike = None, batch_size: int = 1000,
+             *, comm: Any = None) -> FloatArray:
         """Per-example ELBO in nats, shape (n,): E_q[log p(x|z)] - KL, averaged over k draws of z.
 
         For a conditional model, the bound on log p(x|y) with labels ``y`` (as in ``encode``).
-        ``rng`` as in ``sample``; None gives the same answer on every call.
+        ``rng`` as in ``sample``; None gives the same answer on every call. ``comm``: an mpi4py communicator
+        whose ranks share the examples out and each return the full result (``purevae.parallel``).
         """
-        return objectives.elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size, y=y)
+        return objectives.elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size, y=y, comm=comm)
 
     def log_likelihood(self, x: DataLike, y: ArrayLike | None = None, k: int = 5000, rng: SeedLike = None,
-                       batch_size: int = 100, max_rows: int = 4096) -> FloatArray:
+                       batch_size: int = 100, max_rows: int = 4096, *, comm: Any = None) -> FloatArray:
         """Per-example importance-weighted estimate of log p(x) in nats (Burda et al. 2016), shape (n,).
 
         For a conditional model, of log p(x|y) with labels ``y`` (as in ``encode``).
-        See ``purevae.objectives.log_likelihood`` for the estimator and its memory use.
+        See ``purevae.objectives.log_likelihood`` for the estimator, its memory use and ``comm``.
         """
-        return objectives.log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows, y=y)
+        return objectives.log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows, y=y,
+                                         comm=comm)
 
     # -----------------------------------------------------------------------------------------
     # training and files
@@ -539,7 +541,7 @@ class VAE:
             shuffle: bool = True, binarize: bool = False, verbose: bool = False,
             callback: Callable[[dict], None] | None = None, checkpoint: PathLike | None = None,
             checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0,
-            beta_schedule: Callable[[int, int], float] | None = None) -> dict[str, list]:
+            beta_schedule: Callable[[int, int], float] | None = None, comm: Any = None) -> dict[str, list]:
         """Train with minibatches of the negative ELBO; calling it again continues training.
 
         The parameters and what they mean: ``purevae.train.fit`` (this method calls it with the same
@@ -549,7 +551,7 @@ class VAE:
                          y=y, optimizer=optimizer, beta=beta, warmup_epochs=warmup_epochs, shuffle=shuffle,
                          binarize=binarize, verbose=verbose, callback=callback, checkpoint=checkpoint,
                          checkpoint_every=checkpoint_every, objective=objective, k=k, free_bits=free_bits,
-                         beta_schedule=beta_schedule)
+                         beta_schedule=beta_schedule, comm=comm)
 
     def save(self, path: PathLike) -> Path:
         """Write parameters + JSON config atomically to an ``.npz``, or to a ``.safetensors`` file (the tensors of

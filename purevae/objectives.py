@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import backend, ops
+from .parallel import make_parallel
 from .schedules import per_epoch_linear
 from .typing import ArrayLike, ArraySource, DataLike, FloatArray, SeedLike
 from .validation import as_rng, nonnegative_int, positive_int
@@ -81,18 +82,20 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
 
 
 def elbo_terms(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
-               y: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
+               y: ArrayLike | None = None, comm: Any = None) -> tuple[FloatArray, FloatArray]:
     r"""The two terms of the per-example ELBO, in nats: ((1/k) sum_i log p(x|z_i), KL(q(z|x) || N(0, I))).
 
     z_i ~ q(z|x); the KL is in closed form. Both have shape (n,), float64.
     ``rng``: Generator, int seed, or None for a fixed stream derived from the model's seed.
     ``y``: a conditional model's labels (``VAE.check_labels``): the terms of log p(x|y)'s bound.
+    ``comm``: an mpi4py communicator: the chunks are shared out over its ranks and every rank returns the
+    full result, bit-identical to one process's (``purevae.parallel``).
     """
-    return elbo_terms_and_posteriors(model, x, k=k, rng=rng, batch_size=batch_size, y=y)[:2]
+    return elbo_terms_and_posteriors(model, x, k=k, rng=rng, batch_size=batch_size, y=y, comm=comm)[:2]
 
 
 def elbo_terms_and_posteriors(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
-                              y: ArrayLike | None = None
+                              y: ArrayLike | None = None, comm: Any = None
                               ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     r"""``elbo_terms`` and the posteriors it encoded on the way: (log_px_z, kl, mu, logvar).
 
@@ -104,33 +107,46 @@ def elbo_terms_and_posteriors(model: VAE, x: DataLike, k: int = 1, rng: SeedLike
     x = model.check_input(x)
     y = model.check_labels(y, x.shape[0])
     rng = as_rng(rng, [model.seed, 2])
+    par = make_parallel(comm)
     kern = backend.kernels()
+    # one float64 table, (n, 2 + 2L): log p(x|z), KL, mu, logvar; zeros where another rank computes
+    table = np.zeros((x.shape[0], 2 + 2 * model.n_latent)) if par else None
     log_px_z, kl = np.empty(x.shape[0]), np.empty(x.shape[0])
     posteriors = np.empty((x.shape[0], 2 * model.n_latent), model.dtype)
     workspaces = WorkspaceCache()                              # one per chunk shape: no allocation per chunk
-    for sl in _chunks(x.shape[0], batch_size):
+    for i, sl in enumerate(_chunks(x.shape[0], batch_size)):
         ws = workspaces.get(sl.stop - sl.start)
+        if par and not par.mine(i):                            # another rank's chunk: keep the noise stream
+            model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng, ws)
+            continue
         y_sl = None if y is None else y[sl]
         mu_logvar = model.encoder.forward(model.params, x[sl], kern, ws, y_sl)[-1]
         posteriors[sl] = mu_logvar
         eps = model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng, ws)
         log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern, ws, y_sl).mean(axis=0)
         kl[sl] = model.latent.kl(mu_logvar)                    # closed form, float64
+        if table is not None:
+            table[sl, 0], table[sl, 1], table[sl, 2:] = log_px_z[sl], kl[sl], posteriors[sl]
+    if par and table is not None:                              # x + 0 is exact: the sum is the one-process table
+        par.sum_inplace(table)
+        log_px_z, kl = table[:, 0].copy(), table[:, 1].copy()
+        posteriors = table[:, 2:].astype(model.dtype)           # float32 -> float64 -> float32 is exact
     return log_px_z, kl, posteriors[:, :model.n_latent], posteriors[:, model.n_latent:]
 
 
 def elbo_per_example(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
-                     y: ArrayLike | None = None) -> FloatArray:
+                     y: ArrayLike | None = None, comm: Any = None) -> FloatArray:
     r"""Per-example ELBO in nats, shape (n,): (1/k) sum_i log p(x|z_i) - KL(q(z|x) || N(0, I)), z_i ~ q(z|x).
 
-    The KL is in closed form (lower variance than averaging log w). ``rng`` and ``y`` as in ``elbo_terms``.
+    The KL is in closed form (lower variance than averaging log w). ``rng``, ``y``, ``comm`` as in
+    ``elbo_terms``.
     """
-    log_px_z, kl = elbo_terms(model, x, k=k, rng=rng, batch_size=batch_size, y=y)
+    log_px_z, kl = elbo_terms(model, x, k=k, rng=rng, batch_size=batch_size, y=y, comm=comm)
     return log_px_z - kl
 
 
 def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None, batch_size: int = 100,
-                   max_rows: int = 4096, *, y: ArrayLike | None = None) -> FloatArray:
+                   max_rows: int = 4096, *, y: ArrayLike | None = None, comm: Any = None) -> FloatArray:
     r"""Importance-weighted estimate of log p(x) per example, in nats, shape (n,).
 
         log p(x) ~= log (1/k) sum_{i=1..k} p(x | z_i) p(z_i) / q(z_i | x),   z_i ~ q(z|x)
@@ -154,6 +170,8 @@ def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None,
     batch_size, max_rows : int, the memory knobs above
     y : a conditional model's labels (``VAE.check_labels``): the estimate is then of log p(x|y), with
         q(z|x, y) as the proposal and p(x|z, y) p(z) in the weights
+    comm : an mpi4py communicator or None: the chunks of ``batch_size`` examples are dealt round-robin over
+        its ranks, and every rank returns the full result, bit-identical to one process's (``purevae.parallel``)
     """
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
@@ -161,11 +179,17 @@ def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None,
     x = model.check_input(x)
     y = model.check_labels(y, x.shape[0])
     rng = as_rng(rng, [model.seed, 3])
+    par = make_parallel(comm)
     kern = backend.kernels()
-    result = np.empty(x.shape[0])
+    result = np.zeros(x.shape[0])                             # zeros where another rank computes (comm=)
     encoders, decoders = WorkspaceCache(), WorkspaceCache()   # one per chunk shape: no allocation per chunk
-    for sl in _chunks(x.shape[0], batch_size):
+    for i, sl in enumerate(_chunks(x.shape[0], batch_size)):
         b = sl.stop - sl.start
+        if par and not par.mine(i):                           # another rank's chunk: draw its noise, unused
+            for ks in _chunks(k, max(1, max_rows // b)):
+                model.latent.draw_eps((ks.stop - ks.start, b, model.n_latent), model.dtype, rng,
+                                      decoders.get((ks.stop - ks.start) * b))
+            continue
         y_sl = None if y is None else y[sl]
         mu_logvar = model.encoder.forward(model.params, x[sl], kern, encoders.get(b), y_sl)[-1]
         log_w = np.empty((k, b))
@@ -174,7 +198,7 @@ def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None,
             eps = model.latent.draw_eps((ks.stop - ks.start, b, model.n_latent), model.dtype, rng, ws)
             log_w[ks] = _log_weights(model, x[sl], mu_logvar, eps, kern, ws, y_sl)
         result[sl] = ops.log_mean_exp_inplace(log_w)
-    return result
+    return result if par is None else par.sum_inplace(result)
 
 
 def perplexity(log_px: ArrayLike, n_words: ArrayLike) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from . import io
 from .diagnostics import posterior_health
 from .objectives import OBJECTIVES, elbo_terms_and_posteriors
 from .optim import OPTIMIZERS, make_optimizer
+from .parallel import Parallel, make_parallel
 from .schedules import check_beta, per_epoch_linear
 from .validation import boolean, callable_or_none, choice, finite_float, is_sparse, nonnegative_int, positive_int
 from .validation import path as check_path
@@ -34,7 +35,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         binarize: bool = False, verbose: bool = False,
         callback: Callable[[dict], None] | None = None, checkpoint=None,
         checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0,
-        beta_schedule: Callable[[int, int], float] | None = None) -> dict[str, list]:
+        beta_schedule: Callable[[int, int], float] | None = None, comm: Any = None) -> dict[str, list]:
     r"""Train ``model`` on x by minibatch gradient descent on the negative ELBO (or the IWAE bound).
 
     Parameters
@@ -94,6 +95,12 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         middle of an epoch.
     checkpoint_every : int or None
         Also checkpoint every this many optimizer steps (None: only at the end of each epoch).
+    comm : mpi4py communicator or None
+        Data-parallel training over its ranks (``purevae.parallel``): every rank is given the same x, model and
+        arguments (checked at the start: ValueError on every rank naming what differs); ``batch_size`` is the
+        global batch, of which each rank computes its share; one Allreduce per step sums the gradients, and
+        every rank applies the same step. Only rank 0 writes the checkpoint and prints. ``free_bits`` is not
+        supported with ``comm`` (its floor acts on the global batch's per-dimension KL).
 
     Returns
     -------
@@ -145,6 +152,19 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
         if checkpoint is None:
             raise ValueError("checkpoint_every needs a checkpoint path")
+    par = make_parallel(comm)
+    if par is not None:
+        if free_bits > 0:
+            raise ValueError("free_bits is not supported with comm= (its floor acts on the global batch's "
+                             "per-dimension KL, which no rank has)")
+        if batch_size < par.size:
+            raise ValueError(f"batch_size ({batch_size}) must be at least the number of ranks ({par.size})")
+        par.agree("fit", data=_data_digest(x), labels=y, config=model.config(), parameters=model.params,
+                  state=[model.epochs_trained, model.steps_trained, model.rng.bit_generator.state,
+                         None if model.optimizer is None else [model.optimizer.config(), model.optimizer.t]],
+                  arguments=[epochs, batch_size, lr, optimizer, beta, warmup_epochs, shuffle, binarize, objective,
+                             k, checkpoint is None, checkpoint_every, None if x_val is None else _data_digest(x_val)])
+    writer = par is None or par.rank == 0              # who writes checkpoints and prints
     if model.optimizer is None or model.optimizer.name != optimizer:   # every argument is valid: change the model
         model.optimizer = make_optimizer(optimizer, lr)
     else:
@@ -193,16 +213,22 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
             # reports it, instead of NumPy RuntimeWarnings that -W error would turn into the wrong exception
             beta_t = check_beta(beta_schedule(model.steps_trained, epoch), model.steps_trained)
             with np.errstate(over="ignore", invalid="ignore"):
-                loss, recon, kl, grads = model.step(batch, None, beta_t, ws, y=labels, objective=objective, k=k,
-                                                    free_bits=free_bits)
+                if par is None:
+                    loss, recon, kl, grads = model.step(batch, None, beta_t, ws, y=labels, objective=objective,
+                                                        k=k, free_bits=free_bits)
+                else:
+                    loss, recon, kl, grads = _parallel_step(model, par, batch, labels, beta_t, objective, k, ws)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
                                        f"keeps the parameters from before this step (lower the learning rate?)")
             model.optimizer.step(model.params, grads)
             model.steps_trained += 1
+            if par is not None:
+                par.check_in_step(model.params, model.steps_trained)
             sums[:4] += (recon * len(rows), kl * len(rows), loss * len(rows), beta_t)
             sums[4], sums[5] = (beta_t, beta_t) if step == 0 else (min(sums[4], beta_t), max(sums[5], beta_t))
-            if checkpoint_every is not None and model.steps_trained % checkpoint_every == 0 and step + 1 < n_steps:
+            if (writer and checkpoint_every is not None and model.steps_trained % checkpoint_every == 0
+                    and step + 1 < n_steps):
                 io.save_checkpoint(model, checkpoint, {
                     "epoch_rng_state": epoch_rng_state, "rng_state": model.rng.bit_generator.state,
                     "order": order, "step": step + 1, "sums": sums.tolist(), "batch_size": batch_size,
@@ -220,7 +246,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         if x_val is not None:
             with np.errstate(over="ignore", invalid="ignore"):       # a non-finite loss is reported below
                 log_px_z, kl_val, mu, logvar = elbo_terms_and_posteriors(model, x_val, y=y_val,
-                                                                         rng=np.random.default_rng([model.seed, 4]))
+                                                                         rng=np.random.default_rng([model.seed, 4]),
+                                                                         comm=comm)
                 record.update(val_recon=float(-log_px_z.mean()), val_kl=float(kl_val.mean()))
                 record["val_loss"] = record["val_recon"] + record["val_kl"]
                 if x_val.shape[0] >= 2:                              # a variance needs two examples
@@ -234,9 +261,9 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                                    f"(training loss {record['loss']:.6g}); the model keeps this epoch's parameters "
                                    f"and history" + ("" if checkpoint is None else
                                                      ", and the checkpoint was not overwritten"))
-        if checkpoint is not None:
+        if checkpoint is not None and writer:
             io.save_checkpoint(model, checkpoint)
-        if verbose:
+        if verbose and writer:
             val = "" if x_val is None else f"  val {record['val_loss']:.3f}"
             print(f"epoch {record['epoch']:3d}  loss {record['loss']:.3f} (recon {recon:.3f} + kl {kl:.3f}){val}"
                   f"  {record['examples_per_sec']:.0f} ex/s", file=sys.stderr, flush=True)
@@ -260,3 +287,45 @@ def _validation_data(model, validation_data) -> tuple[np.ndarray | None, np.ndar
         raise ValueError(f"validation_data must be a tuple (x_val, y_val) for a conditional model "
                          f"(n_classes={model.n_classes}): it needs the labels of the validation examples")
     return model.check_input(validation_data, "validation_data"), None
+
+
+def _data_digest(x: Any) -> Any:
+    """What ``Parallel.agree`` compares of the data: the array, or a CSR matrix's three arrays."""
+    if is_sparse(x):
+        return {"data": x.data, "indices": x.indices, "indptr": x.indptr}
+    return x
+
+
+def _parallel_step(model: Any, par: Parallel, batch: Any, labels: np.ndarray | None, beta: float, objective: str,
+                   k: int, ws: Any) -> tuple[float, float, float, dict[str, np.ndarray]]:
+    """One data-parallel step on the global ``batch``: this rank's share, then one Allreduce (module
+    ``purevae.parallel``). Returns the global batch's (loss, recon, kl, gradients), the same on every rank."""
+    n = batch.shape[0]
+    shape = (n, model.n_latent) if k == 1 and objective == "elbo" else (k, n, model.n_latent)
+    eps = model.latent.draw_eps(shape, model.dtype, model.rng, ws)      # the global batch's noise, on every rank
+    mine = par.share(n)
+    n_mine = mine.stop - mine.start
+    names = list(model.params)
+    sizes = [model.params[name].size for name in names]
+    flat = ws.array("parallel.flat", (sum(sizes) + 3,), np.float64)     # every gradient, then the loss sums
+    flat[:] = 0.0
+    if n_mine:
+        local_ws = model.workspace(n_mine)
+        local_eps = np.ascontiguousarray(eps[mine] if eps.ndim == 2 else eps[:, mine])
+        local_labels = None if labels is None else labels[mine]
+        loss, recon, kl, grads = model.step(batch[mine], local_eps, beta, local_ws, y=local_labels,
+                                            objective=objective, k=k)
+        weight = n_mine / n                          # the share's mean, weighted: the sum is the global mean
+        offset = 0
+        for name, size in zip(names, sizes):
+            np.multiply(grads[name].reshape(-1), weight, out=flat[offset:offset + size])
+            offset += size
+        flat[-3:] = (loss * n_mine, recon * n_mine, kl * n_mine)
+    par.sum_inplace(flat)
+    out, offset = {}, 0
+    for name, size in zip(names, sizes):
+        target = ws.array(f"parallel.grad.{name}", model.params[name].shape, model.dtype)
+        target.reshape(-1)[...] = flat[offset:offset + size]
+        out[name] = target
+        offset += size
+    return float(flat[-3] / n), float(flat[-2] / n), float(flat[-1] / n), out
