@@ -59,6 +59,7 @@ from .model import DTYPES, VAE, load
 from .objectives import OBJECTIVES, elbo_terms, perplexity
 from .ops import ACTIVATIONS
 from .optim import OPTIMIZERS
+from .parallel import world
 from .schedules import SCHEDULES, make_schedule
 from .train import TrainingDiverged
 from .version import __version__
@@ -212,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=positive_int, default=None, metavar="N",
                    help="validate and test on the first N test images only (default: all)")
     p.add_argument("--out", default="runs/latest", help="output folder (default: runs/latest)")
+    p.add_argument("--mpi", action="store_true",
+                   help="train data-parallel over the ranks started by mpiexec (`mpiexec -n 4 purevae train "
+                        "--mpi ...`; needs the [mpi] extra): --batch-size is the global batch, only rank 0 "
+                        "prints and writes")
     p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="STEPS",
                    help="also write OUT/checkpoint.npz every STEPS steps (default: at the end of each epoch only)")
     p.add_argument("--no-plots", action="store_true", help="do not write pictures")
@@ -559,6 +564,10 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} exists and is not a folder")
+    comm = world() if args.mpi else None
+    root = comm is None or comm.Get_rank() == 0          # only rank 0 prints, writes files and draws pictures
+    if not root:
+        args.quiet = True
     corpus = prepared = None
     data: Dataset | TextCorpus
     if text:
@@ -595,7 +604,8 @@ def cmd_train(args) -> int:
                f"{f', objective {args.objective} k={args.k}' if args.objective != 'elbo' or args.k != 1 else ''}"
                f"{f', KL schedule {args.kl_schedule}' if args.kl_schedule else ''}"
                f"{f', free bits {args.free_bits:g}' if args.free_bits else ''}"
-               f", backend {backend.get_backend()} -> {out}/")
+               f", backend {backend.get_backend()}"
+               f"{f', data-parallel over {comm.Get_size()} MPI ranks' if comm is not None else ''} -> {out}/")
     progress = _Progress(args, args.epochs)
     interrupted = False
     try:
@@ -604,7 +614,7 @@ def cmd_train(args) -> int:
                   beta=1.0 if schedule else args.beta, warmup_epochs=args.warmup,
                   objective=args.objective, k=args.k, free_bits=args.free_bits, beta_schedule=schedule,
                   binarize=fit_binarize, callback=progress, checkpoint=out / "checkpoint.npz",
-                  checkpoint_every=args.checkpoint_every)
+                  checkpoint_every=args.checkpoint_every, comm=comm)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -618,6 +628,13 @@ def cmd_train(args) -> int:
                "units": f"nats per {unit}; negative ELBO = recon + KL",
                "epochs_completed": model.epochs_trained, "steps": model.steps_trained,
                "interrupted": interrupted, "epochs": _epoch_records(model.history)}
+    if interrupted and comm is not None:
+        raise CommandError("interrupted: under mpiexec an interrupted run saves nothing beyond its last checkpoint "
+                           f"({out / 'checkpoint.npz'})")
+    if not root:           # the other ranks take part in the test set's evaluation, then stop
+        elbo_terms(model, x_test, rng=np.random.default_rng([args.seed, 10]),
+                   y=None if y_train is None else y_test, comm=comm)
+        return 0
     model_path = save_model(model, out / "model.npz")
     if interrupted:
         _write_json(out / "metrics.json", metrics)
@@ -630,7 +647,7 @@ def cmd_train(args) -> int:
 
     start = time.perf_counter()
     rng = np.random.default_rng([args.seed, 10])
-    log_px_z, kl = elbo_terms(model, x_test, rng=rng, y=None if y_train is None else y_test)
+    log_px_z, kl = elbo_terms(model, x_test, rng=rng, y=None if y_train is None else y_test, comm=comm)
     neg_elbo, se = _mean_se(kl - log_px_z)
     final = {"test_neg_elbo": neg_elbo, "test_neg_elbo_se": se, "test_recon": float(-log_px_z.mean()),
              "test_kl": float(kl.mean()), "n_test": n_test,
