@@ -69,10 +69,12 @@ import scipy.sparse
 
 from .text import build_vocabulary, count_matrix, tokenize
 from .validation import boolean, choice, float_dtype, fraction, positive_int
+from .validation import path as check_path
 from .validation import seed as _seed
 
 __all__ = [
     "BINARIZE_MODES",
+    "to_memmap",
     "Dataset",
     "FASHION_MNIST_DIR",
     "FASHION_MNIST_INSTALL",
@@ -1560,3 +1562,39 @@ def load_text_dataset(spec: str | os.PathLike = "wordnet") -> TextCorpus:
         return load_text_npz(path)
     reason = f"{path} is not an .npz file" if path.exists() else f"no file named {str(spec)!r}"
     raise ValueError(f"unknown text dataset {str(spec)!r}: {reason}; expected {_TEXT_DATASET_FORMS}")
+
+
+def to_memmap(path: str | os.PathLike, data: Dataset | str | os.PathLike = "bundled", split: str = "train",
+              dtype: object = np.float32, chunk: int = 4096) -> np.memmap:
+    r"""Write a split's images, scaled to [0, 1] (:func:`scale_pixels`), to a ``.npy`` file; return it memory-mapped.
+
+    The file is an ordinary ``.npy`` (``np.load(path, mmap_mode="r")`` opens it), written ``chunk`` rows at a
+    time through a temporary file renamed over ``path`` (so memory stays bounded by a chunk, and an
+    interrupted write leaves no half file). ``fit``, ``elbo``, ``log_likelihood`` and ``encode`` take the
+    returned read-only memmap without copying it (``purevae.validation.LazyRows``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike ending in .npy
+    data : Dataset, or a ``load_dataset`` spec ("bundled", "fashion-mnist", a folder or an .npz)
+    split : "train" or "test"
+    dtype : float32 or float64
+    chunk : rows scaled and written at a time
+    """
+    from .io import write_atomic
+    path = check_path("path", path, ".npy")
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    split = choice("split", split, ("train", "test"))
+    x = dataset.x_train if split == "train" else dataset.x_test
+    if x is None:
+        raise ValueError(f"the data {dataset.name!r} has no {split} split")
+    dtype = float_dtype("dtype", dtype)
+    chunk = positive_int("chunk", chunk)
+
+    def write(f) -> None:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                 "fortran_order": False, "shape": tuple(x.shape)})
+        for begin in range(0, x.shape[0], chunk):
+            f.write(scale_pixels(x[begin:begin + chunk], dtype).tobytes())
+    write_atomic(path, write)
+    return np.load(path, mmap_mode="r")

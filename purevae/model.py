@@ -50,6 +50,7 @@ from .ops import ACTIVATIONS, DEFAULT_ALPHA
 from .optim import Optimizer
 from .typing import ArrayLike, ArraySource, DataLike, FloatArray, IntArray, PathLike, SeedLike
 from .validation import (
+    LazyRows,
     as_rng,
     check_data,
     check_eps,
@@ -59,6 +60,7 @@ from .validation import (
     choice,
     finite_float,
     float_dtype,
+    is_lazy,
     is_sparse,
     positive_int,
 )
@@ -270,13 +272,18 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     # validation at the edge (the documented internal API of training, evaluation and gradcheck)
     # -----------------------------------------------------------------------------------------
-    def check_input(self, x: DataLike, name: str = "x", *, support: bool = True) -> Batch:
+    def check_input(self, x: DataLike, name: str = "x", *, support: bool = True, lazy: bool = False) -> Batch:
         """x as a validated (n, n_input) C-contiguous array of the model's dtype (``validation.check_data``).
 
         A scipy.sparse matrix becomes a canonical CSR matrix of the model's dtype (``validation.check_sparse``)
         for a likelihood that takes one (the multinomial), else a dense array.
         ``support``: also check that x lies where p(x|z) has mass (e.g. [0, 1] for Bernoulli).
+        ``lazy``: an ``np.memmap`` (or any row-indexable array, ``validation.is_lazy``) is not copied but
+        validated in chunks and returned as a ``validation.LazyRows``, read and cast a batch at a time (``fit``,
+        ``elbo``, ``log_likelihood`` and ``encode`` take one); without it, it is copied whole.
         """
+        if lazy and is_lazy(x):
+            return LazyRows(name, x, self.n_input, self.dtype, self.likelihood.check_data if support else None)
         if is_sparse(x):       # counts as a scipy.sparse matrix: kept as CSR where the likelihood takes it
             x = check_sparse(name, x, self.n_input, self.dtype)
             if not self.likelihood.accepts_sparse:
@@ -481,8 +488,17 @@ class VAE:
     # -----------------------------------------------------------------------------------------
     def encode(self, x: DataLike, y: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
         """The parameters of q(z|x) (q(z|x, y) for a conditional model): ``mu`` and ``logvar``, each (n, n_latent)."""
-        x = self.check_input(x, support=False)
+        x = self.check_input(x, support=False, lazy=True)
         y = self.check_labels(y, x.shape[0])
+        if isinstance(x, LazyRows):         # a chunk at a time: memory bounded by the chunk, not by n
+            mu, logvar = np.empty((x.shape[0], self.n_latent), self.dtype), np.empty((x.shape[0], self.n_latent),
+                                                                                      self.dtype)
+            for begin in range(0, x.shape[0], x.step):
+                sl = slice(begin, begin + x.step)
+                out = self.encoder.forward(self.params, x[sl], backend.kernels(),
+                                           labels=None if y is None else y[sl])[-1]
+                mu[sl], logvar[sl] = out[:, :self.n_latent], out[:, self.n_latent:]
+            return mu, logvar
         mu_logvar = self.encoder.forward(self.params, x, backend.kernels(), labels=y)[-1]
         return mu_logvar[:, :self.n_latent].copy(), mu_logvar[:, self.n_latent:].copy()
 

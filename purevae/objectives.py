@@ -104,7 +104,7 @@ def elbo_terms_and_posteriors(model: VAE, x: DataLike, k: int = 1, rng: SeedLike
     """
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
-    x = model.check_input(x)
+    x = model.check_input(x, lazy=True)             # a memmap: read a chunk at a time
     y = model.check_labels(y, x.shape[0])
     rng = as_rng(rng, [model.seed, 2])
     par = make_parallel(comm)
@@ -119,11 +119,11 @@ def elbo_terms_and_posteriors(model: VAE, x: DataLike, k: int = 1, rng: SeedLike
         if par and not par.mine(i):                            # another rank's chunk: keep the noise stream
             model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng, ws)
             continue
-        y_sl = None if y is None else y[sl]
-        mu_logvar = model.encoder.forward(model.params, x[sl], kern, ws, y_sl)[-1]
+        y_sl, x_sl = None if y is None else y[sl], x[sl]
+        mu_logvar = model.encoder.forward(model.params, x_sl, kern, ws, y_sl)[-1]
         posteriors[sl] = mu_logvar
         eps = model.latent.draw_eps((k, sl.stop - sl.start, model.n_latent), model.dtype, rng, ws)
-        log_px_z[sl] = _sample_log_px(model, x[sl], mu_logvar, eps, kern, ws, y_sl).mean(axis=0)
+        log_px_z[sl] = _sample_log_px(model, x_sl, mu_logvar, eps, kern, ws, y_sl).mean(axis=0)
         kl[sl] = model.latent.kl(mu_logvar)                    # closed form, float64
         if table is not None:
             table[sl, 0], table[sl, 1], table[sl, 2:] = log_px_z[sl], kl[sl], posteriors[sl]
@@ -176,7 +176,7 @@ def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None,
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
     max_rows = positive_int("max_rows", max_rows)
-    x = model.check_input(x)
+    x = model.check_input(x, lazy=True)             # a memmap: read a chunk at a time
     y = model.check_labels(y, x.shape[0])
     rng = as_rng(rng, [model.seed, 3])
     par = make_parallel(comm)
@@ -190,13 +190,13 @@ def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None,
                 model.latent.draw_eps((ks.stop - ks.start, b, model.n_latent), model.dtype, rng,
                                       decoders.get((ks.stop - ks.start) * b))
             continue
-        y_sl = None if y is None else y[sl]
-        mu_logvar = model.encoder.forward(model.params, x[sl], kern, encoders.get(b), y_sl)[-1]
+        y_sl, x_sl = None if y is None else y[sl], x[sl]
+        mu_logvar = model.encoder.forward(model.params, x_sl, kern, encoders.get(b), y_sl)[-1]
         log_w = np.empty((k, b))
         for ks in _chunks(k, max(1, max_rows // b)):
             ws = decoders.get((ks.stop - ks.start) * b)
             eps = model.latent.draw_eps((ks.stop - ks.start, b, model.n_latent), model.dtype, rng, ws)
-            log_w[ks] = _log_weights(model, x[sl], mu_logvar, eps, kern, ws, y_sl)
+            log_w[ks] = _log_weights(model, x_sl, mu_logvar, eps, kern, ws, y_sl)
         result[sl] = ops.log_mean_exp_inplace(log_w)
     return result if par is None else par.sum_inplace(result)
 

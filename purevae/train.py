@@ -19,7 +19,16 @@ from .objectives import OBJECTIVES, elbo_terms_and_posteriors
 from .optim import OPTIMIZERS, make_optimizer
 from .parallel import Parallel, make_parallel
 from .schedules import check_beta, per_epoch_linear
-from .validation import boolean, callable_or_none, choice, finite_float, is_sparse, nonnegative_int, positive_int
+from .validation import (
+    LazyRows,
+    boolean,
+    callable_or_none,
+    choice,
+    finite_float,
+    is_sparse,
+    nonnegative_int,
+    positive_int,
+)
 from .validation import path as check_path
 
 HISTORY_KEYS = ("epoch", "beta", "loss", "recon", "kl", "val_loss", "val_recon", "val_kl", "val_kl_per_dimension",
@@ -122,7 +131,10 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
-    x = model.check_input(x)
+    x = model.check_input(x, lazy=True)        # a memmap stays on disk: validated in chunks, read a batch at a time
+    if binarize and isinstance(x, LazyRows):
+        raise ValueError("binarize=True draws the whole epoch's 0/1 images at once; x is memory-mapped: write "
+                         "binarized images to the file instead (purevae.data.to_memmap(..., binarize=...))")
     if binarize and is_sparse(x):
         raise ValueError("binarize=True draws 0/1 images from grey values; x is a sparse matrix of counts")
     if batch_size > x.shape[0]:
@@ -204,6 +216,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
             ws = model.workspace(len(rows))
             if is_sparse(data):           # CSR counts: a row gather makes a new (small) CSR matrix
                 batch = data[rows]
+            elif isinstance(data, LazyRows):   # read only these rows from the file, cast into the workspace
+                batch = data.take(rows, ws.array("batch", (len(rows), data.shape[1]), model.dtype))
             else:
                 batch = np.take(data, rows, axis=0, mode="clip",
                                 out=ws.array("batch", (len(rows), data.shape[1]), data.dtype))
@@ -293,6 +307,8 @@ def _data_digest(x: Any) -> Any:
     """What ``Parallel.agree`` compares of the data: the array, or a CSR matrix's three arrays."""
     if is_sparse(x):
         return {"data": x.data, "indices": x.indices, "indptr": x.indptr}
+    if isinstance(x, LazyRows):
+        return [x.shape, x.digest]
     return x
 
 

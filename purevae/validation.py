@@ -346,3 +346,60 @@ def check_eps(value, batch: int, n_latent: int, dtype: np.dtype) -> np.ndarray:
     if not np.all(np.isfinite(eps)):
         raise ValueError("eps contains NaN or inf")
     return eps
+
+
+#: bytes of data validated (and cast) at a time for an array that is not copied whole (``LazyRows``)
+LAZY_CHUNK_BYTES = 16 * 2**20
+
+
+def is_lazy(value) -> bool:
+    """True for data that is read a batch at a time instead of copied whole: an ``np.memmap``, or any object
+    that is not an ndarray but has ``shape``, ``dtype`` and row indexing (``x[rows]``, ``x[a:b]``)."""
+    if isinstance(value, np.memmap):
+        return True
+    return (not isinstance(value, (np.ndarray, list, tuple, type)) and not is_sparse(value)
+            and hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "__getitem__"))
+
+
+class LazyRows:
+    """The rows of a large array (``is_lazy``), validated once in chunks and cast a batch at a time.
+
+    ``rows[index]`` (a slice or an integer array of row indices) reads those rows only and returns them as a
+    C-contiguous array of the model's dtype; ``take(rows, out)`` does the same into ``out``. ``digest`` is a
+    hash of the data, computed during the validation pass (``purevae.parallel`` compares it across ranks).
+    """
+
+    def __init__(self, name: str, value, n_features: int, dtype: np.dtype, check=None) -> None:
+        shape = tuple(value.shape)
+        if len(shape) != 2:
+            raise ValueError(f"{name} must be 2-D (n_examples, {n_features}), got shape {shape}")
+        if shape[1] != n_features:
+            raise ValueError(f"{name} must have {n_features} features per example, got shape {shape}")
+        if shape[0] == 0:
+            raise ValueError(f"{name} is empty: shape {shape}")
+        source = np.dtype(value.dtype)
+        if source.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array, got dtype {source}")
+        self.name, self.value, self.shape, self.dtype = name, value, shape, np.dtype(dtype)
+        self.step = max(1, LAZY_CHUNK_BYTES // max(1, n_features * max(source.itemsize, self.dtype.itemsize)))
+        import hashlib
+        h = hashlib.blake2b(digest_size=8)
+        for begin in range(0, shape[0], self.step):          # once per call: finite, in the support, hashed
+            chunk = self[begin:begin + self.step]
+            if not (np.isfinite(chunk.min()) and np.isfinite(chunk.max())):
+                raise ValueError(f"{name} contains NaN or inf (in rows {begin}..{begin + len(chunk) - 1})")
+            if check is not None:
+                check(chunk, name)
+            h.update(chunk.tobytes())
+        self.digest = h.hexdigest()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(self.value[index]), dtype=self.dtype)
+
+    def take(self, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The rows ``rows`` (in that order) into ``out`` (len(rows), n_features), reading only those rows."""
+        out[...] = np.asarray(self.value[rows])
+        return out

@@ -188,3 +188,28 @@ def test_sklearn_pipeline_prints_both_accuracies_per_data_set():
     assert [r[0] for r in rows] == ["| digits", "| breast_cancer", "| wine"]
     for row in rows:
         assert 0 < float(row[3].split()[0]) <= 1 and 0 < float(row[4].rstrip(" |")) <= 1
+
+
+def test_bench_mpi_quick_times_both_layouts_and_prints_the_cost_model():
+    pytest.importorskip("mpi4py", reason="the [mpi] extra is not installed")
+    text = run_script("bench_mpi.py", "--quick")
+    rows = [line.split() for line in text.splitlines() if line.strip().startswith(("128 ", "1024 "))]
+    assert len(rows) == 2 and all(float(r[5]) > 0 for r in rows), text      # the A/B ratio of each batch
+    table = [line for line in text.splitlines() if "Gb/s" in line]
+    assert len(table) == 6 and all(len(line.split()) == 2 + 1 + 6 for line in table), text
+    assert "fit: t_c(b) =" in text
+
+
+def test_the_cost_model_is_amdahl_with_a_ring_allreduce():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import bench_mpi
+    finally:
+        sys.path.pop(0)
+    # a step of pure compute (no fixed cost) on an infinitely fast network speeds up p times, minus latency
+    table = bench_mpi.cost_table(0.0, 1e-3, 0.0).splitlines()
+    p2 = float(table[1].split()[3])
+    expected = 128e-3 / (128e-3 / 2 + 2 * 1 * bench_mpi.LATENCY)
+    assert abs(p2 - round(expected, 1)) < 1e-9
+    # with a 1 s allreduce, nothing scales
+    assert all(float(v) < 1 for v in bench_mpi.cost_table(0.0, 1e-6, 1.25e9 * 2).splitlines()[1].split()[3:])
