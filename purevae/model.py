@@ -395,7 +395,8 @@ class VAE:
         return result.loss, result.grads
 
     def step(self, x: Batch, eps: np.ndarray | None = None, beta: float = 1.0, ws: ArraySource = FRESH, *,
-             y: np.ndarray | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0) -> StepResult:
+             y: np.ndarray | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0,
+             kl_dims: np.ndarray | None = None) -> StepResult:
         r"""One step on validated arrays: ``StepResult(loss, recon, kl, grads)``; what ``fit`` and ``gradcheck`` call.
 
         ``x`` comes from ``check_input`` and ``eps`` from ``check_eps``: (B, L), or (k, B, L) for k samples per
@@ -413,8 +414,10 @@ class VAE:
         ``recon`` and ``kl`` are the batch means of -log p(x|z) (over the k samples) and of the closed-form KL;
         for "elbo" loss = recon + beta kl, for "iwae" loss is the bound. ``free_bits`` = lam > 0 ("elbo" only,
         Kingma et al. 2016) replaces the KL term by sum_j max(lam, KL_j), KL_j the batch mean of dimension j's
-        KL: dimensions below lam get no KL gradient. Derivations: docs/derivations.md#elbo, #free-bits and
-        #iwae-training.
+        KL: dimensions below lam get no KL gradient. ``kl_dims`` (n_latent,) replaces this batch's KL_j in that
+        term (its value and which dimensions sit on the floor): a data-parallel step passes the global batch's,
+        of which ``x`` is one rank's share (``purevae.parallel``). Derivations: docs/derivations.md#elbo,
+        #free-bits and #iwae-training.
         """
         beta = finite_float("beta", beta, 0.0)
         objective = choice("objective", objective, OBJECTIVES)
@@ -451,7 +454,8 @@ class VAE:
             recon, kl_mean = float(np.mean(nll, dtype=np.float64)), float(np.mean(kl, dtype=np.float64))
             kl_weight: float | np.ndarray = beta                    # one weight, or one per dimension (free bits)
             if free_bits > 0:                                       # KL term: sum_j max(lam, KL_j)
-                kl_dims = self.latent.kl_per_dimension(mu_logvar)
+                if kl_dims is None:           # given: the global batch's, when this batch is a rank's share of it
+                    kl_dims = self.latent.kl_per_dimension(mu_logvar)
                 loss = recon + beta * float(np.sum(np.maximum(kl_dims, free_bits)))
                 kl_weight = kl_per_dim = ws.array("beta.free_bits", (n_latent,), np.float64)
                 np.copyto(kl_per_dim, np.where(kl_dims > free_bits, beta, 0.0))   # 0: the floor is flat

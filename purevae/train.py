@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import io
+from . import backend, io
 from .diagnostics import posterior_health
 from .objectives import OBJECTIVES, elbo_terms_and_posteriors
 from .optim import OPTIMIZERS, make_optimizer
@@ -108,8 +108,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
         Data-parallel training over its ranks (``purevae.parallel``): every rank is given the same x, model and
         arguments (checked at the start: ValueError on every rank naming what differs); ``batch_size`` is the
         global batch, of which each rank computes its share; one Allreduce per step sums the gradients, and
-        every rank applies the same step. Only rank 0 writes the checkpoint and prints. ``free_bits`` is not
-        supported with ``comm`` (its floor acts on the global batch's per-dimension KL).
+        every rank applies the same step. Only rank 0 writes the checkpoint and prints. With ``free_bits`` the
+        floor compares the global batch's per-dimension KL (one more small Allreduce and an encoder pass).
 
     Returns
     -------
@@ -166,9 +166,6 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
             raise ValueError("checkpoint_every needs a checkpoint path")
     par = make_parallel(comm)
     if par is not None:
-        if free_bits > 0:
-            raise ValueError("free_bits is not supported with comm= (its floor acts on the global batch's "
-                             "per-dimension KL, which no rank has)")
         if batch_size < par.size:
             raise ValueError(f"batch_size ({batch_size}) must be at least the number of ranks ({par.size})")
         par.agree("fit", data=_data_digest(x), labels=y, config=model.config(), parameters=model.params,
@@ -231,7 +228,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                     loss, recon, kl, grads = model.step(batch, None, beta_t, ws, y=labels, objective=objective,
                                                         k=k, free_bits=free_bits)
                 else:
-                    loss, recon, kl, grads = _parallel_step(model, par, batch, labels, beta_t, objective, k, ws)
+                    loss, recon, kl, grads = _parallel_step(model, par, batch, labels, beta_t, objective, k,
+                                                            free_bits, ws)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
                                        f"keeps the parameters from before this step (lower the learning rate?)")
@@ -313,9 +311,14 @@ def _data_digest(x: Any) -> Any:
 
 
 def _parallel_step(model: Any, par: Parallel, batch: Any, labels: np.ndarray | None, beta: float, objective: str,
-                   k: int, ws: Any) -> tuple[float, float, float, dict[str, np.ndarray]]:
+                   k: int, free_bits: float, ws: Any) -> tuple[float, float, float, dict[str, np.ndarray]]:
     """One data-parallel step on the global ``batch``: this rank's share, then one Allreduce (module
-    ``purevae.parallel``). Returns the global batch's (loss, recon, kl, gradients), the same on every rank."""
+    ``purevae.parallel``). Returns the global batch's (loss, recon, kl, gradients), the same on every rank.
+
+    With free bits, the floor sum_j max(lam, KL_j) needs the global batch's KL_j: one more (small) Allreduce of
+    the shares' per-dimension KL sums first, from an extra encoder pass on the share; given those, the KL
+    term's gradient is again a sum over examples, and the weighted shares add up to the global one.
+    """
     n = batch.shape[0]
     shape = (n, model.n_latent) if k == 1 and objective == "elbo" else (k, n, model.n_latent)
     eps = model.latent.draw_eps(shape, model.dtype, model.rng, ws)      # the global batch's noise, on every rank
@@ -325,12 +328,21 @@ def _parallel_step(model: Any, par: Parallel, batch: Any, labels: np.ndarray | N
     sizes = [model.params[name].size for name in names]
     flat = ws.array("parallel.flat", (sum(sizes) + 3,), np.float64)     # every gradient, then the loss sums
     flat[:] = 0.0
+    local_ws = model.workspace(n_mine) if n_mine else None
+    local_labels = None if labels is None else labels[mine]
+    kl_dims = None
+    if free_bits > 0:                                # the global batch's mean KL of each latent dimension
+        kl_dims = np.zeros(model.n_latent)
+        if n_mine:
+            mu_logvar = model.encoder.forward(model.params, batch[mine], backend.kernels(), local_ws,
+                                              local_labels)[-1]
+            kl_dims[:] = model.latent.kl_per_dimension(mu_logvar) * n_mine
+        par.sum_inplace(kl_dims)
+        kl_dims /= n
     if n_mine:
-        local_ws = model.workspace(n_mine)
         local_eps = np.ascontiguousarray(eps[mine] if eps.ndim == 2 else eps[:, mine])
-        local_labels = None if labels is None else labels[mine]
         loss, recon, kl, grads = model.step(batch[mine], local_eps, beta, local_ws, y=local_labels,
-                                            objective=objective, k=k)
+                                            objective=objective, k=k, free_bits=free_bits, kl_dims=kl_dims)
         weight = n_mine / n                          # the share's mean, weighted: the sum is the global mean
         offset = 0
         for name, size in zip(names, sizes):

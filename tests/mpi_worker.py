@@ -46,6 +46,8 @@ CASES = [
     ("iwae k=2 multinomial", {"likelihood": "multinomial"}, {"objective": "iwae", "k": 2}, "counts"),
     ("elbo conditional bernoulli", {"likelihood": "bernoulli", "n_classes": 3}, {}, "grey"),
     ("elbo bernoulli, sgd", {"likelihood": "bernoulli"}, {"optimizer": "sgd", "lr": 0.05}, "grey"),
+    ("elbo bernoulli, free bits 0.04", {"likelihood": "bernoulli"}, {"free_bits": 0.04}, "grey"),
+    ("elbo gaussian, free bits 0.05, k=2", {"likelihood": "gaussian"}, {"free_bits": 0.05, "k": 2}, "real"),
 ]
 
 
