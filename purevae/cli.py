@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_opts.add_argument("--data", default=None,
                            help="'bundled' (10,000 + 2,000 Fashion-MNIST images shipped with purevae), "
                                 "'fashion-mnist' (the full set from the Debian package dataset-fashion-mnist), "
-                                "a folder of IDX files or an .npz file; text (--likelihood multinomial): 'wordnet' "
+                                "a folder of IDX files or an .npz file; for train also a .npy of images in [0, 1] "
+                                "(purevae.data.to_memmap), memory-mapped and read a batch at a time, its last "
+                                "--n-test rows held out; text (--likelihood multinomial): 'wordnet' "
                                 "(36,000 WordNet glosses shipped with purevae), 'wordnet-full' (the Debian package "
                                 "wordnet-base) or an .npz in that format (default for train: bundled; for the "
                                 "other commands: the data the model was trained on, from metrics.json)")
@@ -543,6 +545,34 @@ def _text_split(corpus, split: str, n: int | None, dtype):
     return x[:n].astype(dtype), y[:n], texts[:n]
 
 
+def _memmap_data(spec: str, binarize: str, dtype: str, n_train: int | None, n_test: int | None) -> PreparedData:
+    """``--data FILE.npy``: images in [0, 1], one per row (``purevae.data.to_memmap``), memory-mapped, never
+    copied whole. The last ``--n-test`` rows (default: a sixth, at most 10,000) validate and test (those are
+    read into memory); the rows before them train, read a batch at a time."""
+    path = Path(spec)
+    if not path.is_file():
+        raise CommandError(f"--data {spec!r}: no such file")
+    if binarize != "none":
+        raise CommandError("--binarize draws from images in memory; a .npy file is trained on as it is (write "
+                           "binarized images with purevae.data.to_memmap of binarized data instead)")
+    try:
+        x = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise CommandError(f"--data {spec!r} is not a readable .npy file: {exc}") from None
+    if x.ndim != 2 or x.dtype.kind != "f" or x.shape[0] < 2:
+        raise CommandError(f"--data {spec!r} must hold floating-point images in [0, 1], one per row (2-D, at "
+                           f"least 2 rows), got {x.dtype} of shape {x.shape}")
+    n = x.shape[0]
+    held_out = min(10_000, max(1, n // 6)) if n_test is None else n_test
+    if held_out >= n:
+        raise CommandError(f"--n-test {held_out} leaves no training rows in {spec!r} ({n} rows)")
+    train = x[:n - held_out] if n_train is None else x[:min(n_train, n - held_out)]
+    side = math.isqrt(x.shape[1])
+    return PreparedData(x_train=train, y_train=None, x_test=np.array(x[n - held_out:], dtype=dtype), y_test=None,
+                        name=path.name, image_shape=(side, side) if side * side == x.shape[1] else None,
+                        binarize="none", dtype=np.dtype(dtype), n_features=x.shape[1])
+
+
 def cmd_train(args) -> int:
     if args.likelihood != "gaussian" and args.variance is not None:
         raise _UsageError(f"{PROG} train", "--variance applies to --likelihood gaussian only")
@@ -569,7 +599,7 @@ def cmd_train(args) -> int:
     if not root:
         args.quiet = True
     corpus = prepared = None
-    data: Dataset | TextCorpus
+    data: Dataset | TextCorpus | PreparedData
     if text:
         corpus = data = load_text_dataset(data_spec)
         x_train, y_train_all, _ = _text_split(corpus, "train", args.n_train, args.dtype)
@@ -577,6 +607,11 @@ def cmd_train(args) -> int:
         if x_test.shape[0] == 0:
             raise CommandError(f"the corpus {data_spec!r} has no held-out documents to validate on")
         unit, vocabulary, fit_binarize, image_shape = "document", corpus.vocabulary, False, None
+    elif data_spec.endswith(".npy"):       # a memory-mapped file (data.to_memmap): read a batch at a time
+        data = prepared = _memmap_data(data_spec, binarize, args.dtype, args.n_train, args.n_test)
+        x_train, x_test, y_test, y_train_all = prepared.x_train, prepared.x_test, None, None
+        unit, vocabulary, fit_binarize = "image", None, False
+        image_shape = list(prepared.image_shape) if prepared.image_shape else None
     else:
         data = _load_data(data_spec)
         prepared = prepare(data, binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)

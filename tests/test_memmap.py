@@ -7,6 +7,7 @@ whole address space, which a mapping would count) for a row reader that reads wi
 proves the limit bites: copying the data whole must be a MemoryError.
 """
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -182,3 +183,42 @@ def test_lazy_rows_reads_only_the_rows_asked_for():
     batch = rows.take(np.array([5, 1, 999]), np.empty((3, 4), np.float32))
     assert source.rows_read == 1003
     np.testing.assert_array_equal(batch, source.x[[5, 1, 999]].astype(np.float32))
+
+
+# ------------------------------------------------------------------------------------------------
+# the command line: --data FILE.npy
+# ------------------------------------------------------------------------------------------------
+def test_train_takes_a_memmap_file_and_holds_out_its_last_rows(tmp_path, capsys, monkeypatch):
+    import json
+
+    from purevae import cli, load
+    from purevae import train as train_module
+    path = data.to_memmap(tmp_path / "train.npy", "bundled").filename
+    seen = {}
+    real_fit = train_module.fit
+
+    def spy(model, x, **kwargs):                    # what fit is given: the memmap itself, not a copy
+        seen["type"], seen["rows"] = type(x), x.shape[0]
+        return real_fit(model, x, **kwargs)
+    monkeypatch.setattr(train_module, "fit", spy)
+    status = cli.main(["train", "--data", str(path), "--hidden", "16", "--latent", "2", "--epochs", "1",
+                       "--batch-size", "500", "--no-plots", "--out", str(tmp_path / "run")])
+    assert status == 0, capsys.readouterr().err
+    assert seen == {"type": np.memmap, "rows": 10_000 - 1_666}
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["data"]["n_train"] == 8_334 and metrics["data"]["n_test"] == 1_666
+    assert load(tmp_path / "run" / "model.npz").epochs_trained == 1
+
+
+@pytest.mark.parametrize("extra, make, match", [
+    (["--binarize", "dynamic"], lambda p: memmap_of(np.zeros((10, 4)), p), "--binarize draws from images in memory"),
+    ([], lambda p: memmap_of(np.zeros(10), p), "must hold floating-point images in \\[0, 1\\], one per row"),
+    ([], lambda p: memmap_of(np.zeros((10, 4), np.int64), p), "must hold floating-point images"),
+    (["--n-test", "10"], lambda p: memmap_of(np.zeros((10, 4)), p), "--n-test 10 leaves no training rows"),
+])
+def test_a_bad_memmap_file_is_one_line_naming_it(tmp_path, capsys, extra, make, match):
+    from purevae import cli
+    make(tmp_path / "bad.npy")
+    status = cli.main(["train", "--data", str(tmp_path / "bad.npy"), *extra, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1 and re.search(match, err[0]), err
