@@ -52,7 +52,9 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     model : VAE
         Trained in place: its ``params``, ``optimizer``, ``rng``, counters and ``history`` change.
     x : array (n, n_input)
-        Training data, cast once to the model's dtype (values in [0, 1] for Bernoulli).
+        Training data, cast once to the model's dtype (values in [0, 1] for Bernoulli). An ``np.memmap`` (or
+        any row-indexable array, ``validation.is_lazy``) is not copied: it is validated in chunks once, then
+        read and cast a batch at a time (``validation.LazyRows``).
     epochs : int
         Epochs to run in this call (training continues from the current parameters, optimizer
         state and epoch count when ``fit`` is called again).
