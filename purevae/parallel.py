@@ -14,6 +14,8 @@ Needs mpi4py and an MPI (``pip install "purevae[mpi]"``); ``import purevae`` doe
 - evaluation: the examples' chunks are dealt round-robin; every rank draws the noise of every chunk (so the
   stream is the one-process stream) and computes its own chunks; an Allreduce of the per-example results,
   zero where another rank computes, gives every rank the full result, bit-identical to one process's.
+
+Derivation and the round-off bound: docs/derivations.md#data-parallel-training.
 """
 from __future__ import annotations
 

@@ -478,6 +478,17 @@ def latent_report(function="latent_report"):
     return lambda: getattr(purevae.diagnostics, function)(model, x)
 
 
+def data_parallel(what="fit"):
+    """A one-rank communicator (COMM_SELF) through the data-parallel paths: fit, with free bits, the evaluations."""
+    mpi = pytest.importorskip("mpi4py.MPI", reason="the [mpi] extra is not installed")
+    model, x = _model(), _data(8)
+    runs = {"fit": lambda: model.fit(x, epochs=1, batch_size=4, comm=mpi.COMM_SELF),
+            "free_bits": lambda: model.fit(x, epochs=1, batch_size=4, free_bits=0.01, comm=mpi.COMM_SELF),
+            "elbo": lambda: model.elbo(x, batch_size=4, comm=mpi.COMM_SELF),
+            "log_likelihood": lambda: model.log_likelihood(x, k=3, batch_size=4, comm=mpi.COMM_SELF)}
+    return runs[what]
+
+
 def _gaussian(driver, likelihood="gaussian"):
     def prepare():
         return driver(likelihood)
@@ -535,6 +546,8 @@ SECTION_DRIVERS = {
     "IWAE training": (train_step_iwae, _gaussian(train_step_iwae)),
     "Free bits": (train_step_free_bits,),
     "KL schedules": (fit,),
+    "Data-parallel training": (data_parallel, lambda: data_parallel("free_bits"), lambda: data_parallel("elbo"),
+                               lambda: data_parallel("log_likelihood")),
     "Adam": (fit, lambda: fit("sgd")),
     "Multinomial": (multinomial, lambda: multinomial("sparse"), lambda: multinomial("elbo"),
                     lambda: multinomial("log_likelihood")),
