@@ -136,7 +136,7 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     x = model.check_input(x, lazy=True)        # a memmap stays on disk: validated in chunks, read a batch at a time
     if binarize and isinstance(x, LazyRows):
         raise ValueError("binarize=True draws the whole epoch's 0/1 images at once; x is memory-mapped: write "
-                         "binarized images to the file instead (purevae.data.to_memmap(..., binarize=...))")
+                         "binarized images to the file instead")
     if binarize and is_sparse(x):
         raise ValueError("binarize=True draws 0/1 images from grey values; x is a sparse matrix of counts")
     if batch_size > x.shape[0]:
@@ -213,14 +213,15 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
             # gather the batch into an array that the step's workspace keeps: no new array per step
             # (mode="clip": with the default "raise" NumPy gathers into a temporary first; the rows are valid)
             ws = model.workspace(len(rows))
+            mine = rows if par is None else rows[par.share(len(rows))]     # data-parallel: this rank's share only
             if is_sparse(data):           # CSR counts: a row gather makes a new (small) CSR matrix
-                batch = data[rows]
+                batch = data[mine]
             elif isinstance(data, LazyRows):   # read only these rows from the file, cast into the workspace
-                batch = data.take(rows, ws.array("batch", (len(rows), data.shape[1]), model.dtype))
+                batch = data.take(mine, ws.array("batch", (len(mine), data.shape[1]), model.dtype))
             else:
-                batch = np.take(data, rows, axis=0, mode="clip",
-                                out=ws.array("batch", (len(rows), data.shape[1]), data.dtype))
-            labels = None if y is None else np.take(y, rows, mode="clip", out=ws.array("batch.labels", rows.shape,
+                batch = np.take(data, mine, axis=0, mode="clip",
+                                out=ws.array("batch", (len(mine), data.shape[1]), data.dtype))
+            labels = None if y is None else np.take(y, mine, mode="clip", out=ws.array("batch.labels", mine.shape,
                                                                                        np.intp))
             # a diverging step overflows (exp, matmul) on its way to a NaN/inf loss: TrainingDiverged below
             # reports it, instead of NumPy RuntimeWarnings that -W error would turn into the wrong exception
@@ -230,8 +231,8 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
                     loss, recon, kl, grads = model.step(batch, None, beta_t, ws, y=labels, objective=objective,
                                                         k=k, free_bits=free_bits)
                 else:
-                    loss, recon, kl, grads = _parallel_step(model, par, batch, labels, beta_t, objective, k,
-                                                            free_bits, ws)
+                    loss, recon, kl, grads = _parallel_step(model, par, batch, len(rows), labels, beta_t,
+                                                            objective, k, free_bits, ws)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; the model "
                                        f"keeps the parameters from before this step (lower the learning rate?)")
@@ -312,16 +313,17 @@ def _data_digest(x: Any) -> Any:
     return x
 
 
-def _parallel_step(model: Any, par: Parallel, batch: Any, labels: np.ndarray | None, beta: float, objective: str,
-                   k: int, free_bits: float, ws: Any) -> tuple[float, float, float, dict[str, np.ndarray]]:
-    """One data-parallel step on the global ``batch``: this rank's share, then one Allreduce (module
-    ``purevae.parallel``). Returns the global batch's (loss, recon, kl, gradients), the same on every rank.
+def _parallel_step(model: Any, par: Parallel, batch: Any, n: int, labels: np.ndarray | None, beta: float,
+                   objective: str, k: int, free_bits: float, ws: Any
+                   ) -> tuple[float, float, float, dict[str, np.ndarray]]:
+    """One data-parallel step on a global batch of ``n`` rows, of which ``batch`` (and ``labels``) are this
+    rank's share (``Parallel.share(n)``), then one Allreduce (module ``purevae.parallel``). Returns the global
+    batch's (loss, recon, kl, gradients), the same on every rank.
 
     With free bits, the floor sum_j max(lam, KL_j) needs the global batch's KL_j: one more (small) Allreduce of
     the shares' per-dimension KL sums first, from an extra encoder pass on the share; given those, the KL
     term's gradient is again a sum over examples, and the weighted shares add up to the global one.
     """
-    n = batch.shape[0]
     shape = (n, model.n_latent) if k == 1 and objective == "elbo" else (k, n, model.n_latent)
     eps = model.latent.draw_eps(shape, model.dtype, model.rng, ws)      # the global batch's noise, on every rank
     mine = par.share(n)
@@ -331,19 +333,17 @@ def _parallel_step(model: Any, par: Parallel, batch: Any, labels: np.ndarray | N
     flat = ws.array("parallel.flat", (sum(sizes) + 3,), np.float64)     # every gradient, then the loss sums
     flat[:] = 0.0
     local_ws = model.workspace(n_mine) if n_mine else None
-    local_labels = None if labels is None else labels[mine]
     kl_dims = None
     if free_bits > 0:                                # the global batch's mean KL of each latent dimension
         kl_dims = np.zeros(model.n_latent)
         if n_mine:
-            mu_logvar = model.encoder.forward(model.params, batch[mine], backend.kernels(), local_ws,
-                                              local_labels)[-1]
+            mu_logvar = model.encoder.forward(model.params, batch, backend.kernels(), local_ws, labels)[-1]
             kl_dims[:] = model.latent.kl_per_dimension(mu_logvar) * n_mine
         par.sum_inplace(kl_dims)
         kl_dims /= n
     if n_mine:
         local_eps = np.ascontiguousarray(eps[mine] if eps.ndim == 2 else eps[:, mine])
-        loss, recon, kl, grads = model.step(batch[mine], local_eps, beta, local_ws, y=local_labels,
+        loss, recon, kl, grads = model.step(batch, local_eps, beta, local_ws, y=labels,
                                             objective=objective, k=k, free_bits=free_bits, kl_dims=kl_dims)
         weight = n_mine / n                          # the share's mean, weighted: the sum is the global mean
         offset = 0

@@ -80,9 +80,8 @@ def write_zip(path: Path, entries: dict, compression=zipfile.ZIP_STORED) -> Path
     return path
 
 
-def good_entries(model: VAE, meta_edit=None, checkpoint=None) -> tuple[dict, dict]:
-    """(entries, meta) of a file purevae writes for ``model`` (or of a checkpoint: ``checkpoint`` = path)."""
-    path = checkpoint
+def good_entries(path: Path, meta_edit=None) -> tuple[dict, dict]:
+    """(entries, meta) of the file purevae wrote at ``path``, its JSON edited by ``meta_edit``."""
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     meta = json.loads(arrays.pop("__purevae__").tobytes())
@@ -111,7 +110,7 @@ def entries_of(model, tmp_path, edit=None, checkpoint=False, position=None):
         pio.save_checkpoint(model, path, position)
     else:
         model.save(path)
-    return good_entries(model, edit, path)
+    return good_entries(path, edit)
 
 
 def params_bytes(config: dict) -> int:
