@@ -670,6 +670,39 @@ def test_code_files_link_to_sections_that_exist(doc_text):
     assert sorted((f, a) for f, a in links if a not in anchors) == []
 
 
+def derived_functions(text: str) -> dict[str, list[str]]:
+    """Full dotted name of each function an italic line names (compiled kernels aside) -> its sections' anchors."""
+    out: dict[str, list[str]] = {}
+    for title, names in header_names(text).items():
+        for name in names:
+            if name.startswith("purevae.") and not name.startswith("purevae._kernels"):
+                out.setdefault(name, [])
+                if slug(title) not in out[name]:
+                    out[name].append(slug(title))
+    return out
+
+
+def backlink_problems(text: str) -> list[str]:
+    """A function the page derives must link back: its docstring names one of its sections."""
+    problems = []
+    for name, anchors in derived_functions(text).items():
+        doc = inspect.getdoc(resolve(name)[2]) or ""
+        if not any(f"docs/derivations.md#{a}" in doc for a in anchors):
+            problems.append(f"{name}: its docstring links to none of " + ", ".join(f"#{a}" for a in anchors))
+    return problems
+
+
+def test_every_derived_function_links_back_to_its_section(doc_text):
+    assert len(derived_functions(doc_text)) > 50       # the parser did see the page's italic lines
+    problems = backlink_problems(doc_text)
+    assert problems == [], "\n".join(problems)
+
+
+def test_backlink_checker_flags_a_docstring_without_its_section(doc_text, monkeypatch):
+    monkeypatch.setattr(resolve("purevae.gradcheck.relative_error")[2], "__doc__", "Relative error, elementwise.")
+    assert any(p.startswith("purevae.gradcheck.relative_error:") for p in backlink_problems(doc_text))
+
+
 # ---- the checkers see a wrong page --------------------------------------------------------------
 SYNTHETIC = """\
 ## Dense
