@@ -1,6 +1,6 @@
 r"""Data for purevae: the IDX (MNIST-format) reader, the bundled Fashion-MNIST subset, binarization.
 
-Every loader returns a :class:`Dataset` whose images are flattened to rows, batch first:
+Every loader returns a :class:`Dataset` whose images are flattened to rows, batch first::
 
     x_train : (n_train, n_features)    e.g. (10000, 784), uint8 pixels 0..255 as stored
     y_train : (n_train,) or None       integer class labels
@@ -13,8 +13,8 @@ Pixels stay as they were stored (uint8 for IDX files); turn them into probabilit
 :func:`prepare` does all of it the way ``purevae train`` does (scaling, subsets, the binarization
 protocol and its fixed seeds) and returns a :class:`PreparedData` ready for ``VAE.fit``.
 
-Where the data come from
-------------------------
+.. rubric:: Where the data come from
+
 ===================  =========================================================================================
 ``"bundled"``        :func:`load_bundled`: 10,000 train + 2,000 test Fashion-MNIST images shipped in
                      ``purevae/datasets/`` (balanced classes; see its README.md)
@@ -41,7 +41,7 @@ Text corpora (issue 17) come as a :class:`TextCorpus`: bag-of-words counts as ``
 an ``.npz`` file    :func:`load_text_npz`: the bundled format (:func:`text_corpus_arrays`), no pickle
 ==================  ==========================================================================================
 
-The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/):
+The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/)::
 
     bytes 0-1   0x00 0x00
     byte  2     type code: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64
@@ -158,22 +158,40 @@ def _describe_array(a: np.ndarray | None) -> str:
 class Dataset:
     r"""A train/test split of flattened images, with optional labels.
 
-    Attributes
+    Each parameter is also the attribute of the same name.
+
+    Parameters
     ----------
     x_train : ndarray, shape (n_train, n_features)
-        Pixels as stored (uint8 0..255 for IDX and the bundled data).
+        Pixels as stored (uint8 0..255 for MNIST-format IDX files and the bundled data); any numeric or
+        bool dtype is accepted.
     y_train : ndarray, shape (n_train,), or None
+        Class labels of the rows of ``x_train`` (any dtype but object), or None without labels.
     x_test : ndarray, shape (n_test, n_features), or None
         None only for data made by :func:`from_arrays` without a test set.
     y_test : ndarray, shape (n_test,), or None
+        Class labels of the rows of ``x_test``; must be None when ``x_test`` is None.
     name : str
         Where the data came from, e.g. ``"fashion-mnist-subset"``.
-    image_shape : tuple (rows, cols), or None
-        How to fold a row of ``x`` back into an image; ``rows * cols == n_features``.
+    image_shape : tuple (rows, cols), or None, default None
+        How to fold a row of ``x`` back into an image; ``rows * cols == n_features``. Stored as a tuple of
+        two Python ints (:func:`as_image_shape`).
 
+    Raises
+    ------
+    TypeError
+        An x or y that is not an ndarray, an x that holds neither numbers nor bools, an object-dtype y,
+        ``name`` not a str, or an ``image_shape`` that is not two integers.
+    ValueError
+        An x that is not 2-D, ``x_test`` of another width than ``x_train``, ``y_test`` given without
+        ``x_test``, a y that is not 1-D or whose length differs from its x's rows, or an ``image_shape``
+        with an entry < 1 or whose ``rows * cols`` is not ``n_features``; the message names the field.
+
+    Notes
+    -----
     The dataclass is frozen (the fields cannot be rebound) but the arrays are ordinary NumPy arrays:
     the file loaders return fresh ones, while :func:`from_arrays` keeps the caller's (no copy).
-    Construction checks the shapes above and raises ``ValueError`` naming the field.
+    Construction checks the shapes above and raises, naming the field.
     """
 
     x_train: np.ndarray
@@ -243,11 +261,30 @@ def _check_y(y: object, name: str, n_rows: int, x_name: str) -> None:
 
 
 def as_image_shape(shape: Any, name: str = "image_shape") -> tuple[int, int]:
-    r"""``shape`` as (rows, cols), two Python ints >= 1: the one check of an ``image_shape`` argument.
+    r"""Return ``shape`` as (rows, cols), two Python ints >= 1: the one check of an ``image_shape`` argument.
 
     Accepts any length-2 sequence of integers (a tuple, a list, an integer ndarray). TypeError for a
     non-sequence (an int, a str) or a non-integer entry (2.5, True, "28"); ValueError for another length
     or an entry < 1. The messages name ``name`` (``image_shape[0]`` for an entry).
+
+    Parameters
+    ----------
+    shape : sequence of two int
+        The (rows, cols) to check.
+    name : str, default "image_shape"
+        The argument's name, for the error messages.
+
+    Returns
+    -------
+    tuple of (int, int)
+        (rows, cols) as Python ints.
+
+    Raises
+    ------
+    TypeError
+        ``shape`` not a sequence (an int, a str, bytes), or an entry that is not an integer (2.5, True, "28").
+    ValueError
+        ``shape`` of another length than 2, or an entry < 1.
     """
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
         raise TypeError(f"{name} must be two positive integers (rows, cols), got {shape!r} ({type(shape).__name__})")
@@ -272,7 +309,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     r"""Read one IDX file (the MNIST format), raw or gzip-compressed.
 
     Compression is detected from the first two bytes (gzip's magic ``1f 8b``), not from the name.
-    The header is checked field by field and the payload must hold exactly ``prod(dims)`` values:
+    The header is checked field by field and the payload must hold exactly ``prod(dims)`` values::
 
         magic = 00 00 <type code> <ndim>,   dims = ndim big-endian uint32,   payload = prod(dims) * itemsize bytes
 
@@ -283,7 +320,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Returns
     -------
-    array : ndarray, shape dims
+    ndarray, shape dims
         Native byte order, a fresh writable array: uint8, int8, int16, int32, float32 or float64 as the
         type code says. MNIST images come back as (n, 28, 28) uint8 and labels as (n,) uint8.
 
@@ -292,8 +329,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     FileNotFoundError
         ``path`` does not exist.
     ValueError
-        A bad gzip stream, a wrong magic number (type code, ndim), or a payload whose size is not
-        ``prod(dims) * itemsize`` bytes (truncated, or with trailing bytes); the message names the file.
+        ``path`` is not a regular file (a folder), a bad gzip stream, a file shorter than its header, a wrong
+        magic number (type code, ndim), or a payload whose size is not ``prod(dims) * itemsize`` bytes
+        (truncated, or with trailing bytes); the message names the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -356,6 +394,7 @@ def load_idx_folder(folder: str | os.PathLike, name: str | None = None) -> Datas
     Parameters
     ----------
     folder : str or os.PathLike
+        The folder that holds the four files.
     name : str, optional
         The dataset's name; default the folder's name.
 
@@ -436,20 +475,25 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
     Parameters
     ----------
     path : str or os.PathLike
+        The ``.npz`` file (any name: the content is checked, not the suffix).
     name : str, optional
         The dataset's name; default the file name without ``.npz``.
 
     Returns
     -------
     Dataset
+        The arrays as stored (3-D images flattened), made by :func:`from_arrays`.
 
     Raises
     ------
     FileNotFoundError
         ``path`` does not exist.
     ValueError
-        Not a zip archive (a ``.npy`` or a corrupt file), a required key missing, an array that would need
-        pickle (object dtype), or arrays of the wrong shape; the message names the file.
+        ``path`` not a regular file, not a zip archive (a ``.npy`` or a corrupt file), a required key
+        missing, an array that would need pickle (object dtype), an ``image_shape`` that is not two positive
+        integers, or arrays of the wrong shape; the message names the file.
+    TypeError
+        An ``x_train`` or ``x_test`` that does not hold numbers (a string array); the message names the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -525,11 +569,17 @@ def from_arrays(
     Parameters
     ----------
     x_train : array_like, shape (n_train, n_features) or (n_train, rows, cols)
+        The training images, numbers or bools.
     x_test : array_like, shape (n_test, n_features) or (n_test, rows, cols), optional
-    y_train, y_test : array_like, shape (n,), optional
+        The test images; None (the default) for data without a test set.
+    y_train : array_like, shape (n_train,), optional
+        Labels of the training images.
+    y_test : array_like, shape (n_test,), optional
+        Labels of the test images; only with ``x_test``.
     image_shape : (rows, cols), optional
-        Taken from 3-D ``x_train`` when not given; must match it when both are.
-    name : str
+        Taken from 3-D ``x_train`` (else 3-D ``x_test``) when not given; must match them when both are.
+    name : str, default "arrays"
+        The dataset's name.
 
     Returns
     -------
@@ -539,10 +589,12 @@ def from_arrays(
     Raises
     ------
     ValueError
-        An x that is not 2-D or 3-D, x_train and x_test of different widths, labels that are not 1-D
-        or whose count differs from the rows of their x, or an image_shape that does not fit.
+        An x that is not 2-D or 3-D, 3-D x_train and x_test of different image sizes, x_train and x_test of
+        different widths, ``y_test`` without ``x_test``, labels that are not 1-D or whose count differs from
+        the rows of their x, or an image_shape with an entry < 1 or that does not fit.
     TypeError
-        A non-numeric x (object or string arrays).
+        A non-numeric x (object or string arrays), object-dtype labels, ``name`` not a str, or an
+        ``image_shape`` that is not two integers.
     """
     x_train_flat, train_shape = _flatten_images(np.asarray(x_train), "x_train")
     x_test_flat, test_shape = (None, None)
@@ -581,8 +633,13 @@ def load_bundled() -> Dataset:
     Returns
     -------
     Dataset
-        name ``"fashion-mnist-subset"``; ``x_train`` (10000, 784) uint8, ``y_train`` (10000,) uint8,
+        Named ``"fashion-mnist-subset"``; ``x_train`` (10000, 784) uint8, ``y_train`` (10000,) uint8,
         ``x_test`` (2000, 784) uint8, ``y_test`` (2000,) uint8, ``image_shape`` (28, 28).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file is missing from this installation.
     """
     if not BUNDLED_PATH.is_file():
         raise FileNotFoundError(
@@ -619,13 +676,15 @@ def load_fashion_mnist(folder: str | os.PathLike = FASHION_MNIST_DIR) -> Dataset
     Returns
     -------
     Dataset
-        name ``"fashion-mnist"``; ``x_train`` (60000, 784) uint8, ``x_test`` (10000, 784) uint8,
+        Named ``"fashion-mnist"``; ``x_train`` (60000, 784) uint8, ``x_test`` (10000, 784) uint8,
         labels uint8 in 0..9, ``image_shape`` (28, 28).
 
     Raises
     ------
     FileNotFoundError
         The folder or a file is missing; the message gives the install command above.
+    ValueError
+        A file that is not valid IDX, or files that do not fit together (see :func:`load_idx_folder`).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -648,7 +707,7 @@ def load_dataset(spec: str | os.PathLike = "bundled") -> Dataset:
 
     Parameters
     ----------
-    spec : str or os.PathLike
+    spec : str or os.PathLike, default "bundled"
         ``"bundled"`` -> :func:`load_bundled`; ``"fashion-mnist"`` -> :func:`load_fashion_mnist`;
         an existing folder -> :func:`load_idx_folder`; an existing ``.npz`` file -> :func:`load_npz`.
         The two names win over folders of the same name: write ``./bundled`` for such a folder.
@@ -656,13 +715,18 @@ def load_dataset(spec: str | os.PathLike = "bundled") -> Dataset:
     Returns
     -------
     Dataset
+        What the loader of that form returns.
 
     Raises
     ------
     ValueError
-        ``spec`` is none of those forms (the message lists them).
+        ``spec`` is none of those forms (the message lists them), or what the loader raises for a file it
+        cannot read.
     TypeError
         ``spec`` is not a str or path.
+    FileNotFoundError
+        The bundled file or the Fashion-MNIST files are missing (see :func:`load_bundled`,
+        :func:`load_fashion_mnist`).
     """
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"spec must be a str or os.PathLike, got {type(spec).__name__}")
@@ -706,6 +770,8 @@ def _check_probabilities(x: np.ndarray, name: str) -> None:
 def scale_pixels(x: np.ndarray, dtype: object = np.float32) -> np.ndarray:
     r"""Turn pixels into intensities in [0, 1].
 
+    By the dtype of ``x``::
+
         uint8:   x_scaled = x / 255          (0 -> 0.0, 255 -> 1.0 exactly)
         bool:    x_scaled = 1.0 where True, else 0.0
         float:   x_scaled = x                (must already lie in [0, 1]; only cast)
@@ -713,20 +779,21 @@ def scale_pixels(x: np.ndarray, dtype: object = np.float32) -> np.ndarray:
     Parameters
     ----------
     x : array_like, any shape
-        uint8, bool or floating. Other integer types are refused: 0..255 and 0/1 data cannot be told apart.
-    dtype : float32 or float64
-        Dtype of the result, default float32: a name, a numpy dtype or a scalar type.
+        The pixels: uint8, bool or floating. Other integer types are refused: 0..255 and 0/1 data cannot be
+        told apart.
+    dtype : float32 or float64, default float32
+        Dtype of the result: a name, a numpy dtype or a scalar type.
 
     Returns
     -------
-    x_scaled : ndarray, shape of x, dtype ``dtype``
-        Always a new array.
+    ndarray, shape of x, dtype ``dtype``
+        ``x_scaled``, always a new array.
 
     Raises
     ------
     ValueError
         Floating ``x`` with NaN, or with values outside [0, 1] (inf included); ``dtype`` a dtype other
-        than float32/float64 (``"int32"``, ``np.float16``).
+        than float32/float64 (``"int32"``, ``np.float16``) or a string that names no dtype.
     TypeError
         ``x`` of another dtype, or ``dtype`` not a dtype at all (None, a number).
     """
@@ -748,6 +815,8 @@ def scale_pixels(x: np.ndarray, dtype: object = np.float32) -> np.ndarray:
 def binarize(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     r"""Draw one binary image per row: each pixel is 1 with probability x.
 
+    Elementwise::
+
         u ~ Uniform[0, 1) elementwise,    x_binary = 1 if u < x else 0,    so P(x_binary = 1) = x
 
     Call it on the training set at the start of every epoch with the training Generator: this is
@@ -767,7 +836,8 @@ def binarize(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     Returns
     -------
-    x_binary : ndarray, shape of x, dtype of x, values 0 and 1
+    ndarray, shape of x, dtype of x
+        ``x_binary``, a new array of values 0 and 1.
 
     Raises
     ------
@@ -790,7 +860,9 @@ def binarize(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
-    r"""One seeded Bernoulli draw of x, the same for the same seed: *static* binarization.
+    r"""Draw one seeded Bernoulli sample of x, the same for the same seed: *static* binarization.
+
+    That is::
 
         x_binary = binarize(x, np.random.default_rng(seed))
 
@@ -802,12 +874,14 @@ def binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
     Parameters
     ----------
     x : ndarray, any shape, floating, values in [0, 1]
+        Probabilities, e.g. ``scale_pixels(images)``.
     seed : int, >= 0
         Its own stream, independent of the training Generator.
 
     Returns
     -------
-    x_binary : ndarray, shape of x, dtype of x, values 0 and 1
+    ndarray, shape of x, dtype of x
+        ``x_binary``, a new array of values 0 and 1.
 
     Raises
     ------
@@ -832,11 +906,14 @@ def stratified_subset(y: np.ndarray, n_per_class: int, rng: np.random.Generator)
     y : ndarray, shape (n,)
         Class labels.
     n_per_class : int, >= 1
+        Examples drawn from every class.
     rng : numpy.random.Generator
+        The stream the draws come from; consumed.
 
     Returns
     -------
-    indices : ndarray of intp, shape (n_classes * n_per_class,), increasing
+    ndarray of intp, shape (n_classes * n_per_class,)
+        The chosen indices into ``y``, increasing.
 
     Raises
     ------
@@ -861,7 +938,7 @@ def stratified_subset(y: np.ndarray, n_per_class: int, rng: np.random.Generator)
 
 
 def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
-    r"""SHA-256 of named arrays' contents: a fingerprint that does not depend on how they were stored.
+    r"""Return the SHA-256 of named arrays' contents: a fingerprint that does not depend on how they were stored.
 
     For each key in sorted order the digest takes ``key``, the dtype (``dtype.str``, byte order
     included), the shape and the C-order bytes. The digest of an ``.npz`` file's bytes also depends on
@@ -870,10 +947,12 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
     Parameters
     ----------
     arrays : mapping str -> ndarray
+        The named arrays (anything ``np.ascontiguousarray`` takes as a value).
 
     Returns
     -------
-    hexdigest : str, 64 hex characters
+    str
+        The hex digest, 64 hex characters.
 
     Raises
     ------
@@ -902,7 +981,10 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
 class PreparedData:
     r"""Images ready for a model: scaled, subset and binarized by :func:`prepare` (the policy of ``purevae train``).
 
-    Attributes
+    Made by :func:`prepare`, which checks its arguments; the constructor itself checks nothing. Each parameter
+    is also the attribute of the same name.
+
+    Parameters
     ----------
     x_train : ndarray, shape (n_train, n_features), dtype ``dtype``, or None
         Intensities in [0, 1] ("none", "dynamic") or 0/1 ("static"). None when prepared with
@@ -913,16 +995,20 @@ class PreparedData:
         Intensities in [0, 1] ("none") or 0/1 (the fixed test binarization, "dynamic" and "static").
         None when the dataset has no test set.
     y_test : ndarray, shape (n_test,), or None
+        The labels of the x_test rows (a view of the dataset's), None without labels or without x_test.
     name : str
         The dataset's name, e.g. ``"fashion-mnist-subset"``.
     image_shape : tuple (rows, cols), or None
+        The dataset's ``image_shape``: how to fold a row back into an image.
     binarize : str
         One of :data:`BINARIZE_MODES`: how the arrays above were made.
     dtype : numpy.dtype
-        float32 or float64, the dtype of x_train and x_test.
+        The dtype of x_train and x_test: float32 or float64.
     n_features : int
         Columns of the images (784 for 28 x 28): the model's ``n_input``.
 
+    Notes
+    -----
     Use it as ``VAE(n_input=p.n_features, ...).fit(p.x_train, validation_data=p.x_test,
     binarize=p.fit_binarize)``. The dataclass is frozen; the x arrays are new arrays, the y arrays views of
     the dataset's labels.
@@ -961,7 +1047,7 @@ def prepare(
 ) -> PreparedData:
     r"""Turn a dataset into model-ready arrays exactly as ``purevae train`` does (and evaluate, reconstruct, ...).
 
-    With ``s = scale_pixels`` (uint8 -> x / 255) in ``dtype`` and ``B(x, seed) = binarize_static(x, seed)``:
+    With ``s = scale_pixels`` (uint8 -> x / 255) in ``dtype`` and ``B(x, seed) = binarize_static(x, seed)``::
 
         binarize    x_train                                         x_test
         "none"      s(x_train[:n_train])                            s(x_test)[:n_test]
@@ -980,30 +1066,34 @@ def prepare(
 
     Parameters
     ----------
-    dataset : Dataset, or a str / os.PathLike for :func:`load_dataset` (``"bundled"``, a folder, an .npz)
-    binarize : {"none", "dynamic", "static"}
-        :data:`BINARIZE_MODES`; default "none".
-    dtype : float32 or float64
-        Of x_train and x_test (a name, a numpy dtype or a scalar type); default float32.
-    n_train, n_test : int >= 1, or None
+    dataset : Dataset, str or os.PathLike
+        The data, or a spec for :func:`load_dataset` (``"bundled"``, a folder, an .npz).
+    binarize : {"none", "dynamic", "static"}, default "none"
+        One of :data:`BINARIZE_MODES`.
+    dtype : float32 or float64, default float32
+        Of x_train and x_test (a name, a numpy dtype or a scalar type).
+    n_train, n_test : int >= 1, or None, default None
         Keep the first n training / test images (all of them when None or when n exceeds their number).
-    include_train : bool
+    include_train : bool, default True
         False leaves x_train and y_train None (no work on the training set): for evaluation and pictures.
 
     Returns
     -------
     PreparedData
-        x_test and y_test are None when the dataset has no test set (:func:`from_arrays` without x_test);
+        Its x_test and y_test are None when the dataset has no test set (:func:`from_arrays` without x_test);
         a caller that needs test images checks that (``purevae train`` refuses such data with one line).
 
     Raises
     ------
     TypeError
         ``dataset`` neither a Dataset nor a str/path; ``binarize`` not a str; ``n_train``/``n_test`` not an
-        int (a float, a bool); ``include_train`` not a bool; ``dtype`` not a dtype.
+        int (a float, a bool); ``include_train`` not a bool; ``dtype`` not a dtype; images of a dtype
+        :func:`scale_pixels` refuses (an integer type other than uint8).
     ValueError
         ``binarize`` not one of :data:`BINARIZE_MODES`; ``n_train``/``n_test`` < 1; ``dtype`` not
         float32/float64; and what :func:`load_dataset` and :func:`scale_pixels` raise.
+    FileNotFoundError
+        A ``dataset`` spec whose files are missing (:func:`load_dataset`).
     """
     binarize = choice("binarize", binarize, BINARIZE_MODES)
     dtype = float_dtype("dtype", dtype)
@@ -1091,17 +1181,23 @@ def _check_counts(x: object, name: str, n_columns: int) -> None:
 class TextCorpus:
     r"""Documents as bag-of-words counts, with a category per document and the texts they came from.
 
+    The counts::
+
         x_train[d, w] = number of times vocabulary[w] occurs in purevae.text.tokenize(texts_train[d])
 
-    Attributes
+    Each parameter is also the attribute of the same name.
+
+    Parameters
     ----------
     x_train : scipy.sparse.csr_matrix, shape (n_train, V), float32
-        Word counts; canonical CSR (sorted indices, no duplicates), every stored value >= 1.
+        Word counts; canonical CSR (sorted indices, no duplicates), every stored value positive and finite
+        (construction checks > 0; the counts the loaders make are whole numbers >= 1).
     y_train : ndarray of int64, shape (n_train,)
         Category of each document: an index into ``categories``.
     x_test : scipy.sparse.csr_matrix, shape (n_test, V), float32
         The held-out documents (n_test may be 0).
     y_test : ndarray of int64, shape (n_test,)
+        Category of each held-out document.
     texts_train, texts_test : tuple of str, lengths n_train and n_test
         The original texts, row-aligned with ``x_train`` and ``x_test``.
     vocabulary : tuple of str, length V
@@ -1111,6 +1207,19 @@ class TextCorpus:
     name : str
         Where the corpus came from, e.g. ``"wordnet-glosses-subset"``.
 
+    Raises
+    ------
+    TypeError
+        A field of another type than above: x not a ``csr_matrix`` or not float32, y not an int64 ndarray,
+        texts, vocabulary or categories not a tuple of str, ``name`` not a str.
+    ValueError
+        An x whose column count is not the vocabulary's length, that is not canonical CSR or that stores a
+        value that is not a positive finite number; a y whose shape is not (rows of its x,) or with a value
+        outside 0..len(categories) - 1; texts whose count is not the rows of their x; a duplicate in
+        ``vocabulary`` or ``categories``. The message names the field.
+
+    Notes
+    -----
     The dataclass is frozen (the fields cannot be rebound), the sparse matrices and label arrays are ordinary
     mutable objects. Construction checks the types above (TypeError) and the shapes and their consistency
     (ValueError), naming the field.
@@ -1168,7 +1277,7 @@ def _wordnet_help(reason: str) -> str:
 
 
 def read_wordnet_glosses(folder: str | os.PathLike = WORDNET_DIR) -> tuple[tuple[str, ...], np.ndarray]:
-    r"""Every synset's gloss and lexicographer file from the four data files of a WordNet 3.0 database.
+    r"""Read every synset's gloss and lexicographer file from the four data files of a WordNet 3.0 database.
 
     Each synset is one line of ``data.noun``, ``data.verb``, ``data.adj``, ``data.adv`` (read in that order,
     lines in file order), wndb(5WN)::
@@ -1187,8 +1296,9 @@ def read_wordnet_glosses(folder: str | os.PathLike = WORDNET_DIR) -> tuple[tuple
     Returns
     -------
     glosses : tuple of str, length n_synsets
-        117,659 for WordNet 3.0.
-    lex_filenums : ndarray of int64, shape (n_synsets,), values in 0..44
+        The glosses in reading order; n_synsets is 117,659 for WordNet 3.0.
+    lex_filenums : ndarray of int64, shape (n_synsets,)
+        The category of each gloss, in 0..44: an index into :data:`WORDNET_LEXNAMES`.
 
     Raises
     ------
@@ -1236,7 +1346,7 @@ def load_wordnet_glosses(
     test_fraction: float = 0.1,
     seed: int = 0,
 ) -> TextCorpus:
-    r"""WordNet 3.0's glosses as a bag-of-words corpus labelled by lexicographer file (45 categories).
+    r"""Load WordNet 3.0's glosses as a bag-of-words corpus labelled by lexicographer file (45 categories).
 
     The recipe, in this order:
 
@@ -1261,19 +1371,19 @@ def load_wordnet_glosses(
 
     Parameters
     ----------
-    folder : str or os.PathLike
-        Default :data:`WORDNET_DIR`; install with ``apt-get install wordnet-base`` (Debian/Ubuntu).
-    vocabulary_size : int, >= 1
+    folder : str or os.PathLike, default :data:`WORDNET_DIR`
+        The WordNet database; install it with ``apt-get install wordnet-base`` (Debian/Ubuntu).
+    vocabulary_size : int, >= 1, default 2000
         The number of words kept (fewer if fewer training words occur in 2 glosses or more).
-    test_fraction : float in [0, 1)
+    test_fraction : float in [0, 1), default 0.1
         Share of the synsets held out, before step 5.
-    seed : int, >= 0
+    seed : int, >= 0, default 0
         Of the split's permutation.
 
     Returns
     -------
     TextCorpus
-        name ``"wordnet-glosses"``; ``categories`` the 45 :data:`WORDNET_LEXNAMES`; float32 counts.
+        Named ``"wordnet-glosses"``; ``categories`` the 45 :data:`WORDNET_LEXNAMES`; float32 counts.
 
     Raises
     ------
@@ -1360,7 +1470,7 @@ def _decode_strings(blob: np.ndarray, offsets: np.ndarray, key: str) -> tuple[st
 
 
 def text_corpus_arrays(corpus: TextCorpus) -> dict[str, np.ndarray]:
-    r"""The plain arrays that store ``corpus`` in the bundled ``.npz`` format (what :func:`load_text_npz` reads).
+    r"""Return the plain arrays that store ``corpus`` in the bundled ``.npz`` format (:func:`load_text_npz` reads it).
 
     For each split s in (train, test), and with "uint" meaning the smallest of uint8/16/32/64 that holds the
     largest value (so the dtypes, like the values, follow from the corpus alone)::
@@ -1380,10 +1490,12 @@ def text_corpus_arrays(corpus: TextCorpus) -> dict[str, np.ndarray]:
     Parameters
     ----------
     corpus : TextCorpus
+        The corpus to store; its counts must be whole numbers.
 
     Returns
     -------
-    arrays : dict str -> ndarray, keys :data:`TEXT_NPZ_KEYS`
+    dict of str to ndarray
+        The arrays by name, keys :data:`TEXT_NPZ_KEYS`; ``np.savez(path, **arrays)`` writes the file.
 
     Raises
     ------
@@ -1418,12 +1530,14 @@ def load_text_npz(path: str | os.PathLike, name: str | None = None) -> TextCorpu
     Parameters
     ----------
     path : str or os.PathLike
+        The ``.npz`` file (any name: the content is checked, not the suffix).
     name : str, optional
         The corpus's name; default the file name without ``.npz``.
 
     Returns
     -------
     TextCorpus
+        The corpus the arrays describe, checked as :class:`TextCorpus` checks its fields.
 
     Raises
     ------
@@ -1504,7 +1618,7 @@ def load_wordnet_bundled() -> TextCorpus:
     Returns
     -------
     TextCorpus
-        name ``"wordnet-glosses-subset"``; ``x_train`` (32400, 2000) and ``x_test`` (3600, 2000) float32
+        Named ``"wordnet-glosses-subset"``; ``x_train`` (32400, 2000) and ``x_test`` (3600, 2000) float32
         counts, labels int64 in 0..44, ``categories`` the 45 :data:`WORDNET_LEXNAMES`; no empty document.
 
     Raises
@@ -1534,7 +1648,7 @@ def load_text_dataset(spec: str | os.PathLike = "wordnet") -> TextCorpus:
 
     Parameters
     ----------
-    spec : str or os.PathLike
+    spec : str or os.PathLike, default "wordnet"
         ``"wordnet"`` -> :func:`load_wordnet_bundled`; ``"wordnet-full"`` -> :func:`load_wordnet_glosses`
         (defaults); an existing ``.npz`` file -> :func:`load_text_npz`. The names win over files of the same
         name: write ``./wordnet`` for such a file.
@@ -1542,6 +1656,7 @@ def load_text_dataset(spec: str | os.PathLike = "wordnet") -> TextCorpus:
     Returns
     -------
     TextCorpus
+        What the loader of that form returns.
 
     Raises
     ------
@@ -1549,6 +1664,9 @@ def load_text_dataset(spec: str | os.PathLike = "wordnet") -> TextCorpus:
         ``spec`` is not a str or path.
     ValueError
         ``spec`` is none of those forms (the message lists them), or the file is not in the bundled format.
+    FileNotFoundError
+        The bundled file or the WordNet files are missing (see :func:`load_wordnet_bundled`,
+        :func:`load_wordnet_glosses`).
     """
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"spec must be a str or os.PathLike, got {type(spec).__name__}")
@@ -1575,11 +1693,35 @@ def to_memmap(path: str | os.PathLike, data: Dataset | str | os.PathLike = "bund
 
     Parameters
     ----------
-    path : str or os.PathLike ending in .npy
-    data : Dataset, or a ``load_dataset`` spec ("bundled", "fashion-mnist", a folder or an .npz)
-    split : "train" or "test"
-    dtype : float32 or float64
-    chunk : rows scaled and written at a time
+    path : str or os.PathLike
+        The file to write, ending in ``.npy``; its folder is made when missing.
+    data : Dataset, str or os.PathLike, default "bundled"
+        The data, or a :func:`load_dataset` spec ("bundled", "fashion-mnist", a folder or an .npz).
+    split : {"train", "test"}, default "train"
+        Which images to write: ``x_train`` or ``x_test``.
+    dtype : float32 or float64, default float32
+        Dtype of the file (a name, a numpy dtype or a scalar type).
+    chunk : int >= 1, default 4096
+        Rows scaled and written at a time.
+
+    Returns
+    -------
+    numpy.memmap, shape (n, n_features), dtype ``dtype``
+        The written file, opened read-only (``np.load(path, mmap_mode="r")``).
+
+    Raises
+    ------
+    TypeError
+        ``path`` or ``data`` not a str or path (nor a Dataset for ``data``), ``split`` not a str, ``chunk`` not
+        an int, ``dtype`` not a dtype, or images of a dtype :func:`scale_pixels` refuses.
+    ValueError
+        ``path`` not ending in ``.npy``, ``split`` neither "train" nor "test", the data without that split,
+        ``dtype`` not float32/float64, ``chunk`` < 1, floating images outside [0, 1]; and what
+        :func:`load_dataset` raises.
+    FileNotFoundError
+        A ``data`` spec whose files are missing (:func:`load_dataset`).
+    OSError
+        Writing failed (a full disk); the previous file at ``path``, if any, is left as it was.
     """
     from .io import write_atomic
     path = check_path("path", path, ".npy")

@@ -16,9 +16,10 @@ over the target, so a crash leaves either the old file or the new one, never hal
 Loading uses ``allow_pickle=False``: nothing in a file can execute code.
 
 This module is the file format and knows nothing of ``VAE``: ``purevae.load`` (``purevae.model.load``) reads
-a file with ``read_model_npz`` (or ``read_safetensors_model``), passing it ``VAE.param_shapes`` of the config's
-architecture, then builds ``VAE(**meta["config"])`` and hands it to ``restore``, which copies the arrays, the
-counters and a checkpoint's optimizer and position.
+a file with ``read_model_npz`` (or ``read_safetensors_model``), passing it ``VAE.param_shapes_of`` (the parameter
+shapes of the config's architecture), then builds ``VAE(**meta["config"])`` and hands it to ``restore``, which
+copies the arrays, the counters and a checkpoint's optimizer and position (a ``.safetensors`` file gets
+``VAE.load_state_dict`` and ``restore_counters`` instead).
 
 A file may come from anyone, so reading one never allocates more than the file justifies: the JSON entry is
 bounded (``MAX_META_BYTES``, ``MAX_JSON_DEPTH``) before it is parsed; the config is checked against the model's
@@ -83,7 +84,29 @@ def _json_array(obj: Mapping[str, Any]) -> np.ndarray:
 
 
 def write_npz_atomic(path: PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
-    """Write ``arrays`` to ``path`` (an .npz) through a temporary file + fsync + rename."""
+    """Write ``arrays`` to ``path`` (an .npz) through a temporary file + fsync + rename.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write, ending in ``.npz``; its folder is made when missing.
+    arrays : mapping of str to ndarray
+        The arrays by name (``np.savez``'s keywords), e.g. ``"params/encoder.0.weight"``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a str or os.PathLike.
+    ValueError
+        ``path`` not ending in ``.npz``.
+    OSError
+        Writing failed (see :func:`write_atomic`); the previous file, if any, is unchanged.
+    """
     path = check_path("path", path, ".npz")   # model files end in .npz
     # the keys are array names ("encoder.0.weight", ...), never savez's own keyword allow_pickle
     return write_atomic(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
@@ -96,6 +119,25 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     each other's; the rename is atomic, so a reader (or a crash, even SIGKILL) sees the old file or the new one.
     When writing fails (a full disk: ENOSPC, a quota: EDQUOT, any OSError) the temporary file is removed, the
     previous file is left as it was, and the OSError names the path and keeps its errno.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to write (a ``Path``, not a str); its folder is made when missing. The file gets the
+        permissions ``open()`` would give it (0666 less the umask).
+    write : callable
+        ``write(f)`` writes the whole content to ``f``, a binary file object open for writing.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    OSError
+        Writing, flushing or renaming failed; the message names the path, the errno is kept. Any other
+        exception of ``write`` propagates as it is, after the temporary file is removed.
     """
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -141,8 +183,32 @@ def _model_arrays(model: VAE, extra_meta: Mapping[str, Any] | None = None) -> di
 
 
 def save(model: VAE, path: PathLike) -> Path:
-    """Save the model's architecture and parameters to ``path``: an ``.npz`` (this module's format) or a
-    ``.safetensors`` file (``save_safetensors``). Returns the path."""
+    """Save the model's architecture and parameters to ``path``, an ``.npz`` or a ``.safetensors`` file.
+
+    An ``.npz`` is this module's format (see the module docstring), a ``.safetensors`` file is written by
+    ``save_safetensors``; both atomically.
+
+    Parameters
+    ----------
+    model : VAE
+        The model to save.
+    path : str or os.PathLike
+        The file, ending in ``.npz`` or ``.safetensors``; its folder is made when missing.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a str or os.PathLike.
+    ValueError
+        ``path`` ending in neither ``.npz`` nor ``.safetensors``.
+    OSError
+        Writing failed; the previous file, if any, is unchanged.
+    """
     path = check_path("path", path)
     if path.suffix == ".safetensors":
         return save_safetensors(model, path)
@@ -162,7 +228,29 @@ SAFETENSORS_MAX_HEADER = MAX_META_BYTES   # the format allows 100 MB; purevae's 
 
 
 def save_safetensors(model: VAE, path: PathLike) -> Path:
-    """Write ``model.state_dict()`` and the config to ``path`` (.safetensors), atomically. Returns the path."""
+    """Write ``model.state_dict()`` and the config to ``path`` (.safetensors), atomically.
+
+    Parameters
+    ----------
+    model : VAE
+        The model to save; ``__metadata__["purevae"]`` holds its config and counters as JSON.
+    path : str or os.PathLike
+        The file, ending in ``.safetensors``; its folder is made when missing.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a str or os.PathLike.
+    ValueError
+        ``path`` not ending in ``.safetensors``.
+    OSError
+        Writing failed; the previous file, if any, is unchanged.
+    """
     path = check_path("path", path, ".safetensors")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "purevae_version": __version__,
             "config": model.config(),
@@ -270,7 +358,7 @@ def _read_safetensors(path: PathLike,
 def read_safetensors(path: PathLike,
                      expected: Callable[[dict[str, str]], Mapping[str, tuple[tuple[int, ...], np.dtype]]] | None = None
                      ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The tensors (name -> ndarray, F32/F64 only) and ``__metadata__`` of a .safetensors file.
+    """Read the tensors (name -> ndarray, F32/F64 only) and ``__metadata__`` of a .safetensors file.
 
     ``expected(metadata)``, when given, is called once the header is parsed and before any data is read; it
     returns the names, shapes and dtypes the file must hold, and anything else is refused. Every failure is a
@@ -278,6 +366,30 @@ def read_safetensors(path: PathLike,
     than ``MAX_JSON_DEPTH``, JSON that is not an object, offsets that are not contiguous, in order and inside the
     data, a byte count that does not match dtype and shape, another dtype, a mismatch with ``expected``. Nothing
     is read past what the header promises.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.safetensors`` file.
+    expected : callable, optional
+        ``expected(metadata)`` -> mapping of tensor name to (shape, dtype); None (the default) accepts any
+        F32/F64 tensors.
+
+    Returns
+    -------
+    tensors : dict of str to ndarray
+        Each tensor in native byte order, a new array, in file order.
+    metadata : dict of str to str
+        The header's ``__metadata__`` (empty when absent).
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a str or os.PathLike.
+    FileNotFoundError
+        No such file.
+    ValueError
+        Any of the failures above; the message names the file.
     """
     try:
         return _read_safetensors(path, expected)
@@ -286,10 +398,38 @@ def read_safetensors(path: PathLike,
 
 
 def read_safetensors_model(path: PathLike, shapes_of: ShapesOf) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(meta, state_dict) of a purevae .safetensors file, ``__metadata__["purevae"]`` parsed as ``parse_meta`` does.
+    """Read the (meta, state_dict) of a purevae .safetensors file, its ``__metadata__["purevae"]`` JSON checked.
 
     ``shapes_of(config)`` gives the tensors' shapes (``state_dict``'s layout) and dtype that the config implies;
-    the header is compared with them before any tensor is read.
+    the header is compared with them before any tensor is read. The JSON is parsed and checked as the ``.npz``
+    format's entry is (``MAX_META_BYTES``, ``MAX_JSON_DEPTH``, ``format``, ``format_version``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.safetensors`` file, written by ``save_safetensors``.
+    shapes_of : callable
+        ``shapes_of(config)`` -> (mapping of tensor name to shape, dtype); ``purevae.load`` passes
+        ``VAE.param_shapes_of`` with ``layout="state_dict"``. Its TypeError, ValueError or KeyError becomes
+        a ValueError naming the file.
+
+    Returns
+    -------
+    meta : dict
+        The parsed JSON: ``format``, ``format_version``, ``config``, ``purevae_version``, ``training``.
+    state_dict : dict of str to ndarray
+        The tensors, in ``VAE.state_dict()``'s layout.
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a str or os.PathLike.
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file fails a check of :func:`read_safetensors`, has no purevae config in its ``__metadata__``,
+        a corrupt or foreign JSON entry, an invalid config, or tensors that do not match it; the message names
+        the file.
     """
     path = check_path("path", path)
     found: dict[str, Any] = {}
@@ -314,6 +454,30 @@ def save_checkpoint(model: VAE, path: PathLike, position: Mapping[str, Any] | No
     ``position`` (written by ``fit``) describes a stop inside an epoch: the generator state at the
     epoch's start, the epoch's permutation, the steps done and the running sums. Refuses to write
     parameters that are not finite, so a diverged run never overwrites a good checkpoint.
+
+    Parameters
+    ----------
+    model : VAE
+        The model, with its optimizer (None before the first ``fit``), generator, counters and history.
+    path : str or os.PathLike
+        The file, ending in ``.npz``; its folder is made when missing.
+    position : mapping, optional
+        The stop inside an epoch, as ``fit`` writes it; its ``"order"`` (the permutation) is stored as the
+        ``fit/order`` array, the rest in the JSON. None (the default) for a checkpoint at an epoch's end.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    ValueError
+        A parameter that is not finite (nothing is written), or ``path`` not ending in ``.npz``.
+    TypeError
+        ``path`` not a str or os.PathLike.
+    OSError
+        Writing failed; the previous file, if any, is unchanged.
     """
     for name, value in model.params.items():
         if not np.all(np.isfinite(value)):
@@ -333,7 +497,7 @@ def save_checkpoint(model: VAE, path: PathLike, position: Mapping[str, Any] | No
 
 
 
-#: (parameter shapes, dtype) of a file's config, from ``VAE.param_shapes``; raises TypeError/ValueError/KeyError
+#: (parameter shapes, dtype) of a file's config, from ``VAE.param_shapes_of``; raises TypeError/ValueError/KeyError
 ShapesOf = Callable[[Any], tuple[Mapping[str, tuple[int, ...]], np.dtype]]
 
 
@@ -550,11 +714,39 @@ def _read_model_npz(path: PathLike, shapes_of: ShapesOf) -> tuple[dict[str, Any]
 
 
 def read_model_npz(path: PathLike, shapes_of: ShapesOf) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(meta, arrays) of a purevae .npz model or checkpoint, read as the section above says.
+    """Read the (meta, arrays) of a purevae .npz model or checkpoint, checked as the module docstring says.
 
     ``shapes_of(config)`` gives the parameter shapes and the dtype a config implies (``purevae.load`` passes
-    ``VAE.param_shapes`` of the config's architecture, built without parameters). TypeError when ``path`` is not
-    a str or os.PathLike, FileNotFoundError when there is no such file, ValueError naming the file otherwise.
+    ``VAE.param_shapes_of``: the shapes of the config's architecture, built without parameters). TypeError when
+    ``path`` is not a str or os.PathLike, FileNotFoundError when there is no such file, ValueError naming the file
+    otherwise.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file, written by ``save`` or ``save_checkpoint``.
+    shapes_of : callable
+        ``shapes_of(config)`` -> (mapping of parameter name to shape, dtype). Its TypeError, ValueError or
+        KeyError becomes a ValueError naming the file.
+
+    Returns
+    -------
+    meta : dict
+        The parsed JSON entry (``config``, ``training``, and a checkpoint's ``checkpoint`` section).
+    arrays : dict of str to ndarray
+        Every array but the JSON entry, by entry name (``params/<name>``, ``optimizer/<state>/<name>``,
+        ``fit/order``), C-contiguous.
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a str or os.PathLike.
+    FileNotFoundError
+        No such file.
+    ValueError
+        A corrupt, foreign, hostile or mismatched file; the message names the file.
+    PermissionError
+        The file cannot be opened for reading.
     """
     try:
         return _read_model_npz(path, shapes_of)
@@ -567,6 +759,23 @@ def restore(model: VAE, path: PathLike, meta: Mapping[str, Any], arrays: Mapping
 
     Raises ValueError, naming the file, when the arrays do not match the architecture (names, shapes,
     dtypes) or are not finite, or when the checkpoint section is malformed.
+
+    Parameters
+    ----------
+    model : VAE
+        The model to fill, built with ``VAE(**meta["config"])``; changed in place.
+    path : str or os.PathLike
+        The file the arrays came from, for the error messages.
+    meta : mapping
+        The file's JSON entry, as :func:`read_model_npz` returns it.
+    arrays : mapping of str to ndarray
+        The file's arrays, as :func:`read_model_npz` returns them.
+
+    Raises
+    ------
+    ValueError
+        Parameters missing or unexpected, of another shape or dtype, or not finite; an invalid training
+        section; a malformed checkpoint section (generator state, history, optimizer, position).
     """
     expected = set(model.params)
     found = {key[len("params/"):] for key in arrays if key.startswith("params/")}
@@ -588,7 +797,22 @@ def restore(model: VAE, path: PathLike, meta: Mapping[str, Any], arrays: Mapping
 
 
 def restore_counters(model: VAE, path: PathLike, meta: Mapping[str, Any]) -> None:
-    """``epochs_trained`` and ``steps_trained`` from a file's ``training`` section (0 when absent)."""
+    """Set ``model.epochs_trained`` and ``model.steps_trained`` from a file's ``training`` section (0 when absent).
+
+    Parameters
+    ----------
+    model : VAE
+        The model whose counters are set.
+    path : str or os.PathLike
+        The file ``meta`` came from, for the error messages.
+    meta : mapping
+        The file's JSON entry.
+
+    Raises
+    ------
+    ValueError
+        A ``training`` section that is not an object, or a counter that is not an int >= 0.
+    """
     training = meta.get("training", {})
     if not isinstance(training, dict):
         raise ValueError(f"{str(path)!r} has an invalid training section: {training!r}")

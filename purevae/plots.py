@@ -1,5 +1,6 @@
-r"""Pictures of a VAE: image grids of samples and reconstructions, latent traversals, a latent scatter, loss curves,
-the latent-health report.
+r"""Pictures of a VAE: image grids, latent traversals, a latent scatter, loss curves, the latent-health report.
+
+The image grids show samples, reconstructions and class-conditional samples.
 
 matplotlib is optional (the ``plot`` extra: ``pip install "purevae[plot]"``); it is imported inside the
 functions, never when purevae is imported, and only through its Agg (file-only) machinery: image grids are
@@ -49,7 +50,13 @@ PAD_VALUE = 0.5   # mid grey between images: a white garment and the black backg
 
 
 def matplotlib_available() -> bool:
-    """True when matplotlib can be imported (the pictures need it)."""
+    """Tell whether matplotlib can be imported (the pictures need it).
+
+    Returns
+    -------
+    bool
+        True when ``import matplotlib`` succeeds.
+    """
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -104,15 +111,31 @@ def grid_array(images: ArrayLike, image_shape: Sequence[int], ncols: int = 8, pa
 
     Parameters
     ----------
-    images : array (n, rows * cols) or (n, rows, cols); floats in [0, 1] (clipped) or uint8 0..255
+    images : array_like, shape (n, rows * cols) or (n, rows, cols), n >= 1
+        Floats in [0, 1] (clipped), bools, or uint8 0..255 (divided by 255).
     image_shape : (rows, cols)
-    ncols : int, images per grid row (fewer when n < ncols)
-    pad : int >= 0, pixels of padding around and between the images
-    scale : int >= 1, every pixel becomes a scale x scale block
+        The size of one image.
+    ncols : int >= 1, default 8
+        Images per grid row (fewer when n < ncols).
+    pad : int >= 0, default 2
+        Pixels of padding around and between the images, grey (0.5).
+    scale : int >= 1, default 1
+        Every pixel becomes a scale x scale block.
 
     Returns
     -------
-    grid : ndarray float64, shape (height, width) as in the module docstring
+    ndarray of float64, shape (height, width)
+        The grid, height and width as in the module docstring; a last row with fewer than ``ncols`` images
+        is padded with grey.
+
+    Raises
+    ------
+    TypeError
+        ``images`` not real numbers, ``image_shape`` not two integers, or ``ncols``, ``pad``, ``scale`` not
+        integers.
+    ValueError
+        ``images`` empty or of a shape that does not hold images of ``image_shape``, an ``image_shape`` entry
+        < 1, ``ncols`` < 1, ``pad`` < 0 or ``scale`` < 1.
     """
     images, (rows, cols) = _check_images(images, image_shape)
     ncols = min(positive_int("ncols", ncols), len(images))
@@ -134,6 +157,33 @@ def image_grid(images: ArrayLike, image_shape: Sequence[int], path: PathLike, nc
     r"""Write ``images`` as one PNG grid (grey levels, 0 black, 1 white) and return the path.
 
     The PNG has exactly the pixel size of :func:`grid_array` (no axes, no margins).
+
+    Parameters
+    ----------
+    images : array_like, shape (n, rows * cols) or (n, rows, cols)
+        As :func:`grid_array` takes them.
+    image_shape : (rows, cols)
+        The size of one image.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    ncols : int >= 1, default 8
+        Images per grid row.
+    pad : int >= 0, default 2
+        Pixels of padding around and between the images.
+    scale : int >= 1, default 2
+        Every pixel becomes a scale x scale block.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed (:data:`PLOT_INSTALL`).
+    TypeError, ValueError
+        As :func:`grid_array` raises them.
     """
     _require_matplotlib()
     import matplotlib.image  # file writing only; no pyplot, no backend switch
@@ -146,17 +196,64 @@ def image_grid(images: ArrayLike, image_shape: Sequence[int], path: PathLike, nc
 
 def save_samples(samples: ArrayLike, image_shape: Sequence[int], path: PathLike, ncols: int = 8, scale: int = 2
                  ) -> Path:
-    """A grid of images decoded from the prior, e.g. ``model.sample(64)``. Returns the path."""
+    """Write a grid of images decoded from the prior, e.g. ``model.sample(64)``, as a PNG.
+
+    Parameters
+    ----------
+    samples : array_like, shape (n, rows * cols) or (n, rows, cols)
+        The images, e.g. ``model.sample(64)``; as :func:`grid_array` takes them.
+    image_shape : (rows, cols)
+        The size of one image.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    ncols : int >= 1, default 8
+        Images per grid row.
+    scale : int >= 1, default 2
+        Every pixel becomes a scale x scale block.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed.
+    TypeError, ValueError
+        As :func:`grid_array` raises them.
+    """
     return image_grid(samples, image_shape, path, ncols=ncols, scale=scale)
 
 
 def class_sample_images(model: VAE, n_per_class: int = 8, rng: SeedLike = None) -> np.ndarray:
-    r"""A conditional model's samples, class by class, sharing their latent codes: (C * n_per_class, n_input).
+    r"""Decode a conditional model's samples, class by class, sharing their latent codes.
 
     Draws z_1 .. z_n ~ N(0, I) once and decodes every z_j with every label c = 0 .. C-1; row c of the
     picture (images c n .. c n + n - 1) is E[x | z_j, y = c]. A column keeps z fixed, so what changes down
     a column is the label alone, and what changes along a row is what z holds (the "style").
     ``rng`` as in ``VAE.sample``.
+
+    Parameters
+    ----------
+    model : VAE
+        A conditional model (``VAE(n_classes=C)``).
+    n_per_class : int >= 1, default 8
+        The number n of latent codes, hence of images per class.
+    rng : numpy.random.Generator, int, or None, default None
+        A Generator or a seed; None uses a fixed stream derived from the model's seed (as ``VAE.sample``).
+
+    Returns
+    -------
+    ndarray, shape (C * n_per_class, n_input), the model's dtype
+        The means E[x | z_j, y = c], class by class.
+
+    Raises
+    ------
+    ValueError
+        ``model`` not conditional, ``n_per_class`` < 1, or a negative seed.
+    TypeError
+        ``n_per_class`` not an int, or ``rng`` neither a Generator, a seed nor None.
     """
     n_classes = _n_classes(model)
     n_per_class = positive_int("n_per_class", n_per_class)
@@ -176,9 +273,41 @@ def _n_classes(model: VAE) -> int:
 
 def save_class_samples(model: VAE, image_shape: Sequence[int], path: PathLike, n_per_class: int = 8,
                        class_names: Sequence[str] | None = None, rng: SeedLike = None, scale: int = 2) -> Path:
-    r"""One row per class of :func:`class_sample_images`, the class name written left of its row. Returns the path.
+    r"""Write one row per class of :func:`class_sample_images` as a PNG, the class name left of its row.
 
     ``class_names``: names indexed by label (default "class 0", "class 1", ...); e.g. ``FASHION_MNIST_CLASSES``.
+
+    Parameters
+    ----------
+    model : VAE
+        A conditional model (``VAE(n_classes=C)``).
+    image_shape : (rows, cols)
+        The size of one image.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    n_per_class : int >= 1, default 8
+        Images per class: the columns of the grid.
+    class_names : sequence of str, optional
+        C names indexed by label.
+    rng : numpy.random.Generator, int, or None, default None
+        As in :func:`class_sample_images`.
+    scale : int >= 1, default 2
+        Every pixel becomes a scale x scale block.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    ValueError
+        ``model`` not conditional, ``class_names`` not C names, or what :func:`class_sample_images` and
+        :func:`grid_array` raise.
+    TypeError
+        A class name that is not a str, or what :func:`class_sample_images` and :func:`grid_array` raise.
+    ImportError
+        matplotlib is not installed.
     """
     images = class_sample_images(model, n_per_class, rng)
     n_classes = _n_classes(model)
@@ -209,11 +338,40 @@ def save_class_samples(model: VAE, image_shape: Sequence[int], path: PathLike, n
 
 def save_reconstructions(originals: ArrayLike, reconstructions: ArrayLike, image_shape: Sequence[int],
                          path: PathLike, ncols: int = 8, scale: int = 2) -> Path:
-    r"""Originals above their reconstructions: grid rows alternate originals / reconstructions.
+    r"""Write originals above their reconstructions as a PNG: grid rows alternate originals / reconstructions.
 
     ``originals`` and ``reconstructions`` have the same shape (n, rows * cols); with ``ncols`` images per
     row, a grid row of originals is followed by the row of their reconstructions (e.g.
     ``model.reconstruct(x)``), so each image sits directly above its reconstruction.
+
+    Parameters
+    ----------
+    originals : array_like, shape (n, rows * cols) or (n, rows, cols)
+        The images, as :func:`grid_array` takes them.
+    reconstructions : array_like, the shape of ``originals``
+        Their reconstructions, e.g. ``model.reconstruct(x)``.
+    image_shape : (rows, cols)
+        The size of one image.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    ncols : int >= 1, default 8
+        Images per grid row (fewer when n < ncols).
+    scale : int >= 1, default 2
+        Every pixel becomes a scale x scale block.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    ValueError
+        ``originals`` and ``reconstructions`` of different shapes, or what :func:`grid_array` raises.
+    TypeError
+        As :func:`grid_array` raises it.
+    ImportError
+        matplotlib is not installed.
     """
     originals, shape = _check_images(originals, image_shape, "originals")
     reconstructions, _ = _check_images(reconstructions, image_shape, "reconstructions")
@@ -228,7 +386,9 @@ def save_reconstructions(originals: ArrayLike, reconstructions: ArrayLike, image
 
 
 def kl_per_dimension(mu: ArrayLike, logvar: ArrayLike) -> np.ndarray:
-    r"""Average KL(q(z_k|x) || N(0, 1)) of each latent dimension over examples, in nats, in float64.
+    r"""Compute the average KL(q(z_k|x) || N(0, 1)) of each latent dimension over examples, in nats, in float64.
+
+    With the model's clamp::
 
         KL_k = mean_b kl_terms(mu, clamp_logvar(logvar))_bk
              = mean_b 0.5 (mu_bk^2 + e^logvar_bk - logvar_bk - 1),   logvar clamped to [-30, 30]
@@ -236,15 +396,25 @@ def kl_per_dimension(mu: ArrayLike, logvar: ArrayLike) -> np.ndarray:
     The library's one KL formula (``ops.kl_terms``), on the log-variances clamped as the model clamps
     them before use (``ops.clamp_logvar``, ``ops.LOGVAR_LIMIT``), so the numbers are the model's KL term
     split by dimension. Dimensions with KL near 0 are unused ("collapsed" to the prior); the large ones
-    carry the information.
+    carry the information. Derivation: docs/derivations.md#kl (the KL per dimension:
+    docs/derivations.md#latent-health).
 
     Parameters
     ----------
-    mu, logvar : array, shape (batch, n_latent), e.g. ``model.encode(x)``
+    mu, logvar : array_like, shape (batch, n_latent), batch >= 1
+        The parameters of q(z|x), e.g. ``model.encode(x)``.
 
     Returns
     -------
-    kl : ndarray float64, shape (n_latent,)
+    ndarray of float64, shape (n_latent,)
+        KL_k for each dimension k.
+
+    Raises
+    ------
+    TypeError
+        ``mu`` or ``logvar`` not real numbers.
+    ValueError
+        ``mu`` not 2-D with at least one row, or ``logvar`` of another shape.
     """
     mu, logvar = _float64_array("mu", mu), _float64_array("logvar", logvar)
     if mu.ndim != 2 or mu.shape[0] == 0:
@@ -267,19 +437,39 @@ def traversal_images(model: VAE, x: DataLike, n_dims: int = 8, n_steps: int = 9,
     Parameters
     ----------
     model : VAE
-    x : array (n, n_input), the images whose encodings rank the dimensions
-    n_dims : int >= 1, dimensions shown when ``dims`` is None (at most n_latent)
-    n_steps : int >= 1, values per dimension
-    limit : float > 0
-    index : int, 0 <= index < n
+        The model that encodes ``x`` and decodes the traversals.
+    x : array_like, shape (n, n_input)
+        The images whose encodings rank the dimensions.
+    n_dims : int >= 1, default 8
+        Dimensions shown when ``dims`` is None (at most n_latent).
+    n_steps : int >= 1, default 9
+        Values per dimension.
+    limit : float > 0, default 3.0
+        The values run from -limit to +limit.
+    index : int, 0 <= index < n, default 0
+        The example whose encoding fixes the other coordinates.
     dims : sequence of int in 0..n_latent - 1, optional
-    y : a conditional model's labels of x (``VAE.encode``); the traversal keeps the label of ``x[index]``
+        The dimensions to show, in this order; default those of largest KL.
+    y : array_like, optional
+        A conditional model's labels of x (``VAE.encode``); the traversal keeps the label of ``x[index]``.
 
     Returns
     -------
-    images : ndarray (len(dims) * n_steps, n_input), row-major: the rows of the grid one after another
-    dims : ndarray of int, the dimensions shown, top to bottom
-    kl : ndarray (n_latent,), the average KL per dimension over x
+    images : ndarray, shape (len(dims) * n_steps, n_input)
+        Row-major: the rows of the grid one after another.
+    dims : ndarray of int
+        The dimensions shown, top to bottom.
+    kl : ndarray of float64, shape (n_latent,)
+        The average KL per dimension over x.
+
+    Raises
+    ------
+    TypeError
+        ``n_dims``, ``n_steps`` or ``index`` not an int, ``limit`` not a real number, ``dims`` not integers;
+        and what ``model.encode`` raises for ``x`` and ``y``.
+    ValueError
+        ``n_dims`` or ``n_steps`` < 1, ``limit`` not a finite number > 0, ``index`` < 0 or >= n, ``dims`` empty,
+        not 1-D or outside 0..n_latent - 1; and what ``model.encode`` raises for ``x`` and ``y``.
     """
     n_dims, n_steps = positive_int("n_dims", n_dims), positive_int("n_steps", n_steps)
     limit = finite_float("limit", limit, minimum=0.0, strict=True)
@@ -310,8 +500,46 @@ def traversal_images(model: VAE, x: DataLike, n_dims: int = 8, n_steps: int = 9,
 def save_traversals(model: VAE, x: DataLike, image_shape: Sequence[int], path: PathLike, n_dims: int = 8,
                     n_steps: int = 9, limit: float = 3.0, index: int = 0, scale: int = 2, *,
                     y: ArrayLike | None = None) -> Path:
-    r"""Latent traversals (see :func:`traversal_images`) as a grid: row i varies the i-th most used dimension
-    from -limit (left) to +limit (right) with the others fixed at the encoding of ``x[index]``."""
+    r"""Write latent traversals (see :func:`traversal_images`) as a PNG grid.
+
+    Row i varies the i-th most used dimension from -limit (left) to +limit (right) with the others fixed at the
+    encoding of ``x[index]``.
+
+    Parameters
+    ----------
+    model : VAE
+        The model that encodes ``x`` and decodes the traversals.
+    x : array_like, shape (n, n_input)
+        The images whose encodings rank the dimensions.
+    image_shape : (rows, cols)
+        The size of one image.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    n_dims : int >= 1, default 8
+        Dimensions shown, those of largest KL (at most n_latent).
+    n_steps : int >= 1, default 9
+        Values per dimension: the columns of the grid.
+    limit : float > 0, default 3.0
+        The values run from -limit to +limit.
+    index : int, 0 <= index < n, default 0
+        The example whose encoding fixes the other coordinates.
+    scale : int >= 1, default 2
+        Every pixel becomes a scale x scale block.
+    y : array_like, optional
+        A conditional model's labels of x, as in :func:`traversal_images`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`traversal_images` and :func:`grid_array` raise them.
+    ImportError
+        matplotlib is not installed.
+    """
     images, _, _ = traversal_images(model, x, n_dims=n_dims, n_steps=n_steps, limit=limit, index=index, y=y)
     return image_grid(images, image_shape, path, ncols=n_steps, scale=scale)
 
@@ -319,10 +547,33 @@ def save_traversals(model: VAE, x: DataLike, image_shape: Sequence[int], path: P
 def pca_2d(points: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     r"""Project points (n, d) onto their two principal axes, by the SVD of the centred data.
 
+    The projection::
+
         X_c = X - mean(X) = U S V^T,    projection = X_c V[:, :2] = U[:, :2] S[:2]
 
     Returns the projection (n, 2) and the fraction of variance of each axis (2,). With d <= 2 the points
     are returned as they are (padded with zeros to two columns when d = 1), with fractions of NaN.
+
+    Parameters
+    ----------
+    points : array_like, shape (n, d), n >= 1
+        The points, real numbers.
+
+    Returns
+    -------
+    projection : ndarray of float64, shape (n, 2)
+        The coordinates on the two principal axes; when d <= 2 the points themselves (zero-padded when
+        d = 1), and when n = 1 the point's first two coordinates.
+    fraction : ndarray of float64, shape (2,)
+        The fraction of the variance along each axis; NaN when d <= 2 or n = 1, zeros when all points are
+        equal.
+
+    Raises
+    ------
+    TypeError
+        ``points`` not real numbers.
+    ValueError
+        ``points`` not 2-D with at least one row.
     """
     points = _float64_array("points", points)
     if points.ndim != 2 or points.shape[0] < 1:
@@ -341,14 +592,35 @@ def pca_2d(points: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 def save_latent_scatter(mu: ArrayLike, path: PathLike, labels: ArrayLike | None = None,
                         class_names: Sequence[str] | None = None, title: str | None = None) -> Path:
-    r"""Scatter of the latent means in 2-D (PCA of ``mu`` when n_latent > 2), coloured by label.
+    r"""Write a scatter of the latent means in 2-D (PCA of ``mu`` when n_latent > 2), coloured by label, as a PNG.
 
     Parameters
     ----------
-    mu : array (n, n_latent), e.g. ``model.encode(x)[0]``
-    labels : array (n,) of integer classes, or None (one colour)
-    class_names : names for the legend, indexed by label; default "0", "1", ...
+    mu : array_like, shape (n, n_latent), n >= 1
+        The latent means, e.g. ``model.encode(x)[0]``.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    labels : array_like of int, shape (n,), optional
+        The class of each point; None (the default) draws every point in one colour.
+    class_names : sequence of str, optional
+        Names for the legend, indexed by label; a label without a name (and every label when None) is shown
+        as its number.
     title : str, optional
+        The figure's title; default a description of the projection.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    TypeError
+        ``mu`` not real numbers, or ``title`` not a str.
+    ValueError
+        ``mu`` not 2-D with at least one row, or ``labels`` not one per row of ``mu``.
+    ImportError
+        matplotlib is not installed.
     """
     mu = _float64_array("mu", mu)
     if mu.ndim != 2:
@@ -386,14 +658,36 @@ def save_latent_scatter(mu: ArrayLike, path: PathLike, labels: ArrayLike | None 
 
 def save_top_words(words: Sequence[Sequence[str]], path: PathLike, rises: ArrayLike | None = None,
                    title: str | None = None, delta: float = 2.0) -> Path:
-    r"""A table of words per latent direction, one row per dimension (e.g. ``purevae.text.top_words``).
+    r"""Write a table of words per latent direction, one row per dimension, as a PNG.
+
+    The words are e.g. those of ``purevae.text.top_words``.
 
     Parameters
     ----------
-    words : sequence of sequences of str, one row of words per latent dimension
-    rises : array (n_dims, n_words) or None, the logit rise of each word (written after it when given)
+    words : sequence of sequence of str
+        One non-empty row of words per latent dimension.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    rises : array_like, shape (n_dims, n_words), optional
+        The logit rise of each word (written after it when given); n_words is the longest row's length.
     title : str, optional
-    delta : float, the ``delta`` of ``top_words`` the table came from (for the default title)
+        The figure's title; default one that names ``delta``.
+    delta : float, default 2.0
+        The ``delta`` of ``top_words`` the table came from (for the default title).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    TypeError
+        A word that is not a str, ``rises`` not real numbers, or ``title`` not a str.
+    ValueError
+        No rows or an empty row, or ``rises`` of another shape.
+    ImportError
+        matplotlib is not installed.
     """
     _check_title(title)
     rows = [list(row) for row in words]
@@ -437,12 +731,37 @@ def _save_figure(fig, path) -> Path:
 
 
 def save_loss_curves(history: Mapping[str, Any], path: PathLike, title: str | None = None) -> Path:
-    r"""Train and validation negative ELBO per epoch (left), the KL term (middle), in nats per example, and
+    r"""Write the loss curves of a training history as a PNG.
+
+    Train and validation negative ELBO per epoch (left), the KL term (middle), in nats per example, and
     the number of active latent units per epoch (right, when the history has them).
 
     ``history``: the dict returned by ``VAE.fit`` (keys ``epoch``, ``loss``, ``kl``, ``val_loss``, ``val_kl``,
     ``val_active_units``; validation entries may be None). The active units are those of the validation
     pass (Burda et al.'s count, ``purevae.diagnostics.posterior_health``); epochs without one are left out.
+
+    Parameters
+    ----------
+    history : mapping
+        The history ``VAE.fit`` returns; a curve with a missing or None entry is not drawn.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    title : str, optional
+        The figure's title; default none.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    TypeError
+        ``history`` not a mapping, or ``title`` not a str.
+    ValueError
+        ``history`` without epochs.
+    ImportError
+        matplotlib is not installed.
     """
     if not isinstance(history, Mapping):
         raise TypeError(f"history must be a dict (VAE.fit's history), got {type(history).__name__}")
@@ -492,15 +811,37 @@ def save_loss_curves(history: Mapping[str, Any], path: PathLike, title: str | No
 
 
 def save_latent_health(report: Mapping[str, Any], path: PathLike, title: str | None = None) -> Path:
-    r"""The latent-health report as bars: each dimension's KL (left) and Var_x(mu_j(x)) (right, log scale,
-    with the active-unit threshold as a line); active dimensions in colour, inactive ones grey.
+    r"""Write the latent-health report as bars, in a PNG.
+
+    Each dimension's KL (left) and Var_x(mu_j(x)) (right, log scale, with the active-unit threshold as a
+    line); active dimensions in colour, inactive ones grey. Derivation: docs/derivations.md#latent-health.
 
     Parameters
     ----------
-    report : dict, what ``purevae.diagnostics.latent_report`` returns (``kl_per_dimension``, ``variances``,
-        ``active``, ``threshold``, ``active_units``, ``kl``, ``mutual_information``, ``n_examples``)
-    path : where to write the PNG
-    title : str, optional (default: the report's totals)
+    report : mapping
+        What ``purevae.diagnostics.latent_report`` returns (``kl_per_dimension``, ``variances``,
+        ``active``, ``threshold``, ``active_units``, ``kl``, ``mutual_information``, ``n_examples``); the
+        first four are needed.
+    path : str or os.PathLike
+        Where to write the PNG; its folder is made when missing.
+    title : str, optional
+        The figure's title; default the report's totals.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written.
+
+    Raises
+    ------
+    TypeError
+        ``report`` not a mapping, its arrays not real numbers, its threshold not a real number, or ``title``
+        not a str.
+    ValueError
+        A needed key missing, ``kl_per_dimension``, ``variances`` and ``active`` empty or of different
+        lengths, or a threshold that is not a finite number >= 0.
+    ImportError
+        matplotlib is not installed.
     """
     if not isinstance(report, Mapping):
         raise TypeError(f"report must be a dict (diagnostics.latent_report's), got {type(report).__name__}")

@@ -51,14 +51,33 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     variance : float or None, default None
         Gaussian only: a fixed variance instead of the learned one.
     activation : str, default "relu"
+        The hidden layers' activation: "identity", "relu", "tanh", "softplus", "leaky_relu" or "elu".
     alpha : float or None, default None
         The slope of leaky_relu or the scale of elu.
     decoder_hidden : tuple of int or None, default None
+        Widths of the decoder's hidden layers; None mirrors ``hidden``.
     dtype : {"float64", "float32"}, default "float64"
         The model's precision; ``transform`` returns arrays of it.
-    epochs, batch_size, lr, optimizer, beta, warmup_epochs, beta_schedule, objective, k, free_bits
-        Training settings, as ``VAE.fit`` takes them (defaults 50, 64, 1e-3, "adam", 1.0, 0, None, "elbo", 1,
-        0.0). A ``batch_size`` larger than the data is clipped to its size, with a warning.
+    epochs : int, default 50
+        Passes over the data; training settings are as ``VAE.fit`` takes them (``purevae.train.fit``).
+    batch_size : int, default 64
+        Examples per step. A ``batch_size`` larger than the data is clipped to its size, with a warning.
+    lr : float, default 1e-3
+        Learning rate.
+    optimizer : {"adam", "sgd"}, default "adam"
+        The update rule.
+    beta : float, default 1.0
+        Weight of the KL term once warm-up is over.
+    warmup_epochs : int, default 0
+        Epochs of linear KL warm-up (0: none).
+    beta_schedule : callable (step, epoch) -> beta, or None, default None
+        The KL weight of every step; replaces ``beta`` and ``warmup_epochs`` when given.
+    objective : {"elbo", "iwae"}, default "elbo"
+        The training loss: the negative ELBO or the negative importance-weighted bound.
+    k : int, default 1
+        Samples of z per example and step.
+    free_bits : float, default 0.0
+        "elbo" only: the KL floor of each latent dimension, in nats.
     random_state : None, int, or anything ``numpy.random.default_rng`` accepts
         An int becomes the model's seed; anything else seeds one drawn from it; None draws a fresh one each fit.
     verbose : bool, default False
@@ -71,6 +90,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     history_ : dict of lists
         ``model_.history``: the per-epoch losses.
     n_features_in_ : int
+        The number of features (columns) of the X given to ``fit``.
     feature_names_in_ : ndarray of str
         When X had string column names (a pandas DataFrame).
 
@@ -120,7 +140,35 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return int(np.random.default_rng(state).integers(0, 2**32))
 
     def fit(self, X: ArrayLike, y: object = None) -> VAEEstimator:
-        """Build ``model_`` for X's width and train it on X (y is ignored). Returns self."""
+        """Build ``model_`` for X's width and train it on X (y is ignored).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            The training data, at least one row; float32 and float64 are kept, other dtypes become float64.
+        y : object, optional
+            Ignored; scikit-learn's API takes it.
+
+        Returns
+        -------
+        VAEEstimator
+            ``self``, trained: ``model_``, ``history_``, ``n_features_in_`` are set.
+
+        Raises
+        ------
+        ValueError
+            X empty, not 2-D, or with NaN or inf (scikit-learn's ``validate_data``), or a setting ``VAE`` or
+            ``VAE.fit`` refuses.
+        TypeError
+            A setting of the wrong type (``VAE`` and ``VAE.fit`` check them).
+        purevae.TrainingDiverged
+            The loss became NaN or inf.
+
+        Warns
+        -----
+        UserWarning
+            ``batch_size`` larger than the number of rows of X: clipped to it.
+        """
         data = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         batch_size = self.batch_size
         if isinstance(batch_size, numbers.Integral) and batch_size > data.shape[0]:
@@ -142,31 +190,148 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def transform(self, X: ArrayLike) -> FloatArray:
-        """The posterior means mu(x) of q(z|x), shape (n, n_latent), in the model's dtype."""
+        """Return the posterior means mu(x) of q(z|x), shape (n, n_latent), in the model's dtype.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, ``n_features_in_``)
+            The data to encode.
+
+        Returns
+        -------
+        ndarray, shape (n, n_latent)
+            The posterior means mu(x), in the model's dtype.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            ``fit`` was not called.
+        ValueError
+            X of another width than the data of ``fit``, or with NaN or inf.
+        """
         return self.model_.encode(self._check(X))[0]
 
     def inverse_transform(self, X: ArrayLike) -> FloatArray:
-        """The means of p(x|z) for latent codes z (named X, scikit-learn's convention): shape (n, n_features_in_)."""
+        """Return the means of p(x|z) for latent codes z (named X, scikit-learn's convention).
+
+        Parameters
+        ----------
+        X : array_like, shape (n, n_latent)
+            The latent codes z, cast to the model's dtype.
+
+        Returns
+        -------
+        ndarray, shape (n, ``n_features_in_``)
+            The means of p(x|z), in the model's dtype.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            ``fit`` was not called.
+        ValueError
+            X not convertible to the model's dtype, not of shape (n >= 1, n_latent), or not finite
+            (``VAE.decode``).
+        """
         check_is_fitted(self)
         z = np.asarray(X, dtype=self.model_.dtype)
         return self.model_.decode(z)
 
     def score_samples(self, X: ArrayLike) -> FloatArray:
-        """The per-example ELBO in nats (one z per example from a fixed stream; see Notes), float64 (n,)."""
+        """Return the per-example ELBO in nats (one z per example from a fixed stream; see Notes).
+
+        Parameters
+        ----------
+        X : array_like, shape (n, ``n_features_in_``)
+            The data to score.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            The ELBO of each row, nats (higher is better).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            ``fit`` was not called.
+        ValueError
+            X of another width than the data of ``fit``, or with NaN or inf.
+        """
         return self.model_.elbo(self._check(X))
 
     def score(self, X: ArrayLike, y: object = None) -> float:
-        """The mean ELBO over X, nats per example (higher is better, as scikit-learn's scores are)."""
+        """Return the mean ELBO over X, nats per example (higher is better, as scikit-learn's scores are).
+
+        Parameters
+        ----------
+        X : array_like, shape (n, ``n_features_in_``)
+            The data to score.
+        y : object, optional
+            Ignored; scikit-learn's API takes it.
+
+        Returns
+        -------
+        float
+            The mean of ``score_samples(X)``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            ``fit`` was not called.
+        ValueError
+            X of another width than the data of ``fit``, or with NaN or inf.
+        """
         return float(np.mean(self.score_samples(X)))
 
     def sample(self, n_samples: int = 1, random_state: SeedLike = None) -> FloatArray:
-        """Means of p(x|z) for n_samples draws z ~ N(0, I): shape (n_samples, n_features_in_)."""
+        """Decode the means of p(x|z) for n_samples draws z ~ N(0, I).
+
+        Parameters
+        ----------
+        n_samples : int, default 1
+            The number of draws.
+        random_state : None, int, or anything ``numpy.random.default_rng`` accepts, default None
+            Seeds the draws; None uses a fixed stream derived from the model's seed (``VAE.sample``), so
+            repeated calls give the same samples.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, ``n_features_in_``)
+            The means of p(x|z), in the model's dtype.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            ``fit`` was not called.
+        TypeError
+            ``n_samples`` not an int.
+        ValueError
+            ``n_samples`` < 1.
+        """
         check_is_fitted(self)
         rng = None if random_state is None else np.random.default_rng(random_state)
         return self.model_.sample(n_samples, rng=rng)
 
     def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
-        """The output feature names, ``vaeestimator0`` .. ``vaeestimator{n_latent - 1}`` (object array)."""
+        """Return the output feature names, ``vaeestimator0`` .. ``vaeestimator{n_latent - 1}``.
+
+        Parameters
+        ----------
+        input_features : array_like of str, optional
+            The input's feature names; only checked against ``n_features_in_`` and ``feature_names_in_``, as
+            scikit-learn does: the output names do not depend on them.
+
+        Returns
+        -------
+        ndarray of object, shape (n_latent,)
+            The names, str.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            ``fit`` was not called.
+        ValueError
+            ``input_features`` that do not match the input's features.
+        """
         return super().get_feature_names_out(input_features)
 
     def __sklearn_tags__(self) -> Any:

@@ -53,7 +53,6 @@ def test_the_package_has_a_runnable_example():
 def test_every_public_docstring_passes_numpydoc_validation():
     """The checks the site's build runs (docs/conf.py: every numpydoc check but docs/public_api.py's exclusions)."""
     import numpydoc.validate
-
     from public_api import EXCLUDED_CHECKS, problems, public_objects
 
     assert len(public_objects()) > 300          # the walk did find the API
