@@ -37,20 +37,23 @@ __all__ = ["MLP"]
 
 
 class MLP:
-    """Dense layers ``name.0 ... name.{n-1}`` with activation f, then ``name.out`` without one.
+    """Dense layers ``name.0`` to ``name.{n-1}`` with activation f, then ``name.out`` without one.
+
+    The arguments are taken as given (``VAE`` validates them): a name that is not a key of
+    ``ops.ACTIVATIONS`` raises KeyError.
 
     Parameters
     ----------
     name : str
         Prefix of the layer and parameter names ("encoder", "decoder").
     sizes : sequence of int
-        Widths from input to output: (n_in, hidden..., n_out).
+        Widths from input to output: (n_in, hidden..., n_out), so n = len(sizes) - 2 hidden layers.
     activation : str
         A key of ``ops.ACTIVATIONS``, applied after every layer but the last.
     alpha : float
         The activation's parameter (``ops.DEFAULT_ALPHA``).
-    n_classes : int
-        0 (default): no labels. C > 0: the first layer adds the row ``label_weight[y]`` of its (C, n_out)
+    n_classes : int, default 0
+        0: no labels. C > 0: the first layer adds the row ``label_weight[y]`` of its (C, n_out)
         parameter for each row's label y, as if a one-hot y were concatenated to the input.
     """
 
@@ -68,18 +71,25 @@ class MLP:
 
     @property
     def n_in(self) -> int:
+        """Width of the input, ``sizes[0]``."""
         return self.sizes[0]
 
     @property
     def n_out(self) -> int:
+        """Width of the output, ``sizes[-1]``."""
         return self.sizes[-1]
 
     def param_shapes(self) -> "OrderedDict[str, tuple[int, ...]]":
-        """Every parameter's name and shape, in the order ``init_params`` draws them: per layer ``weight``
-        (n_in, n_out), for a conditional first layer ``label_weight`` (C, n_out), then ``bias`` (n_out,).
+        """Return every parameter's name and shape, in the order ``init_params`` draws them.
 
         The one place the layout is written: ``init_params`` allocates from it, and ``purevae.load`` compares a
         file's arrays with it before reading any of them.
+
+        Returns
+        -------
+        collections.OrderedDict of str to tuple of int
+            From the first layer to the last, per layer ``<layer>.weight`` (n_in, n_out), for a conditional
+            first layer ``<layer>.label_weight`` (C, n_out), then ``<layer>.bias`` (n_out,).
         """
         shapes: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         for i, ((name, _), n_in, n_out) in enumerate(zip(self.layers, self.sizes[:-1], self.sizes[1:])):
@@ -90,12 +100,25 @@ class MLP:
         return shapes
 
     def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> "OrderedDict[str, np.ndarray]":
-        """PyTorch ``nn.Linear``'s default: every weight and bias uniform in +-1/sqrt(fan_in).
+        """Draw the initial parameters as PyTorch's ``nn.Linear`` does: uniform in +-1/sqrt(fan_in).
 
         Drawn in float64 from ``rng``, in the order of ``param_shapes`` (then cast to ``dtype``), so float32
         and float64 models with the same seed start from the same point. A conditional first layer counts
         the one-hot label in its fan-in (n_in + C, as the concatenated layer it stands for) and draws
         ``label_weight`` between its weight and bias.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The generator the values are drawn from (advanced by one draw per parameter array).
+        dtype : data-type
+            The dtype of the arrays returned.
+
+        Returns
+        -------
+        collections.OrderedDict of str to numpy.ndarray
+            The names and shapes of ``param_shapes``, every weight and bias (``label_weight`` included)
+            uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)) of its layer.
         """
         fan_in = {name: n_in + (self.n_classes if i == 0 else 0)
                   for i, ((name, _), n_in) in enumerate(zip(self.layers, self.sizes[:-1]))}
@@ -112,11 +135,36 @@ class MLP:
 
     def forward(self, params: dict[str, np.ndarray], x: np.ndarray, kern: ModuleType, ws: ArraySource = FRESH,
                 labels: np.ndarray | None = None) -> list[np.ndarray]:
-        """The outputs of every layer: ``cache[0] = x``, ``cache[i + 1] = f(cache[i] @ W_i + b_i)``.
+        """Compute the outputs of every layer: ``cache[0] = x``, ``cache[i + 1] = f(cache[i] @ W_i + b_i)``.
 
-        ``x`` is validated, C-contiguous, of the parameters' dtype. ``cache[-1]`` is the MLP's output;
-        the whole list is what ``backward`` needs. Arrays come from ``ws`` (keys ``<layer>.out``).
-        ``labels``: a conditional MLP's validated ``np.intp`` labels, one per row of x (None otherwise).
+        f is the activation for the hidden layers and the identity for ``name.out``; a conditional first
+        layer adds ``label_weight[y]`` to each row before its bias and f. ``cache[-1]`` is the MLP's
+        output; the whole list is what ``backward`` needs. Derivations: docs/derivations.md#dense,
+        docs/derivations.md#activations and docs/derivations.md#conditional-vae.
+
+        Parameters
+        ----------
+        params : dict of str to numpy.ndarray
+            The model's parameters, holding this MLP's (``param_shapes``), of x's dtype.
+        x : numpy.ndarray, shape (batch, n_in)
+            The input, validated: C-contiguous, of the parameters' dtype.
+        kern : module
+            The kernels, ``backend.kernels()`` (``purevae._kernels`` or their NumPy twins in ``ops``).
+        ws : ArraySource, default FRESH
+            Where the layers' outputs come from (keys ``<layer>.out``).
+        labels : numpy.ndarray of numpy.intp, shape (batch,), or None
+            A conditional MLP's validated labels, one per row of x, each in 0..C-1; None for an
+            unconditional one.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            ``[x, h_1, ..., h_out]``: x itself, then each layer's output (batch, width), from ``ws``.
+
+        Raises
+        ------
+        ValueError
+            When ``labels`` is given to an unconditional MLP, or is None for a conditional one.
         """
         self._check_labels(labels)
         cache = [x]
@@ -134,12 +182,41 @@ class MLP:
     def backward(self, params: dict[str, np.ndarray], cache: list[np.ndarray], grad_out: np.ndarray, kern: ModuleType,
                  ws: ArraySource = FRESH, need_input_grad: bool = False, labels: np.ndarray | None = None
                  ) -> tuple["OrderedDict[str, np.ndarray]", np.ndarray | None]:
-        """Walk the layers backwards from ``grad_out`` = d loss / d cache[-1].
+        """Walk the layers backwards from ``grad_out`` = d loss / d cache[-1] to the parameters' gradients.
 
-        Returns the gradients of this MLP's parameters (name -> array, from the last layer to the first)
-        and d loss / d x when ``need_input_grad`` (else None). ``grad_out`` is overwritten: it becomes
-        the last layer's grad_pre. Arrays come from ``ws`` (keys ``<param>.grad``, ``<layer>.input.grad``).
-        ``labels``: those given to ``forward``.
+        ``grad_out`` is overwritten: it becomes the last layer's grad_pre (and each layer's d loss / d input
+        from ``ws`` becomes the grad_pre of the layer below). Derivations: docs/derivations.md#dense,
+        docs/derivations.md#activations and docs/derivations.md#conditional-vae.
+
+        Parameters
+        ----------
+        params : dict of str to numpy.ndarray
+            The parameters given to ``forward``.
+        cache : list of numpy.ndarray
+            What ``forward`` returned.
+        grad_out : numpy.ndarray, shape (batch, n_out)
+            The gradient d loss / d cache[-1], of the cache's dtype; overwritten.
+        kern : module
+            The kernels, ``backend.kernels()``.
+        ws : ArraySource, default FRESH
+            Where the gradients come from (keys ``<param>.grad`` and ``<layer>.input.grad``).
+        need_input_grad : bool, default False
+            Also compute d loss / d x (the first layer's input); every other layer's is computed anyway.
+        labels : numpy.ndarray of numpy.intp, shape (batch,), or None
+            Those given to ``forward``.
+
+        Returns
+        -------
+        grads : collections.OrderedDict of str to numpy.ndarray
+            The gradients d loss / d param of this MLP's parameters, each of its parameter's shape, from the
+            last layer to the first (per layer ``weight``, ``bias``, then a conditional first layer's ``label_weight``).
+        grad_input : numpy.ndarray or None
+            The gradient d loss / d x, shape (batch, n_in), when ``need_input_grad``; else None.
+
+        Raises
+        ------
+        ValueError
+            When ``labels`` is given to an unconditional MLP, or is None for a conditional one.
         """
         self._check_labels(labels)
         grads: OrderedDict[str, np.ndarray] = OrderedDict()

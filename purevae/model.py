@@ -16,15 +16,15 @@ label y of each example enters as pre = h W + b + label_weight[y] (docs/derivati
 
 The seams ``VAE`` composes, and that training, evaluation, gradcheck and io use (never underscore names):
 
-==================  ======================================  ==================================================
-attribute           object                                   does
-==================  ======================================  ==================================================
-``encoder``         ``purevae.mlp.MLP``                      x -> [mu | logvar]: ``forward`` / ``backward``
-``latent``          ``purevae.latent.GaussianLatent``        eps, z = mu + sigma eps, the KL, log p(z), log q(z|x)
-``decoder``         ``purevae.mlp.MLP``                      z -> the likelihood's parameters
-``likelihood``      ``purevae.likelihoods.Likelihood``       -log p(x|z) and its gradient; the mean of p(x|z)
-``workspaces``      ``purevae.workspace.WorkspaceCache``     one ``Workspace`` per batch size, for ``fit``
-==================  ======================================  ==================================================
+================  ======================================  =======================================================
+attribute         object                                  does
+================  ======================================  =======================================================
+``encoder``       ``purevae.mlp.MLP``                     x -> ``[mu | logvar]``: ``forward`` / ``backward``
+``latent``        ``purevae.latent.GaussianLatent``       eps, z = mu + sigma eps, the KL, log p(z), log q(z|x)
+``decoder``       ``purevae.mlp.MLP``                     z -> the likelihood's parameters
+``likelihood``    ``purevae.likelihoods.Likelihood``      -log p(x|z) and its gradient; the mean of p(x|z)
+``workspaces``    ``purevae.workspace.WorkspaceCache``    one ``Workspace`` per batch size, for ``fit``
+================  ======================================  =======================================================
 
 and the methods ``check_input`` / ``check_latent`` / ``check_eps`` (validation at the edge: cast once) and
 ``step(x, eps, beta, ws)`` (one training step on validated arrays, writing into the workspace ``ws``).
@@ -86,11 +86,24 @@ MAX_WIDTH = 2**24
 
 
 class StepResult(NamedTuple):
-    """What one training step returns (``VAE.step``)."""
+    """What one training step returns (``VAE.step``).
 
-    loss: float                 #: recon + beta * kl, nats per example
-    recon: float                #: mean over the batch of -log p(x|z)
-    kl: float                   #: mean over the batch of KL(q(z|x) || N(0, I))
+    Parameters
+    ----------
+    loss : float
+        The step's loss in nats per example: recon + beta * kl for "elbo" (the KL term floored per
+        dimension with free bits), the negative bound, averaged over the batch, for "iwae".
+    recon : float
+        The mean over the batch (and the k samples) of -log p(x|z).
+    kl : float
+        The mean over the batch of the closed-form KL(q(z|x) ``||`` N(0, I)).
+    grads : collections.OrderedDict of str to numpy.ndarray
+        The gradient d loss / d param of every parameter, with the names and in the order of ``params``.
+    """
+
+    loss: float                 #: the loss: recon + beta * kl ("elbo"), the negative bound ("iwae"); nats per example
+    recon: float                #: mean over the batch (and the k samples) of -log p(x|z)
+    kl: float                   #: mean over the batch of the closed-form KL(q(z|x) || N(0, I))
     grads: "OrderedDict[str, np.ndarray]"  #: d loss / d param, the names and order of ``params``
 
 
@@ -101,35 +114,50 @@ class VAE:
     ----------
     n_input : int
         Number of features of one example (784 for 28 x 28 images).
-    hidden : sequence of int
-        Widths of the encoder's hidden layers; ``()`` makes the encoder a linear map.
-    n_latent : int
+    hidden : sequence of int or int, default (400,)
+        Widths of the encoder's hidden layers (one int: one layer); ``()`` makes the encoder a linear map.
+    n_latent : int, default 20
         Dimension of z.
-    likelihood : "bernoulli", "continuous_bernoulli", "gaussian" or "multinomial"
-        p(x|z). Bernoulli reads the decoder output as logits (targets in [0, 1]: for grey values a
-        cross-entropy, not a density); the continuous Bernoulli as logits of a normalised density on [0, 1]
-        (Loaiza-Ganem & Cunningham 2019); Gaussian as a mean; the multinomial as logits over a vocabulary, for
-        x of word counts (dense or scipy.sparse; Miao et al. 2016).
-    variance : float or None
-        Gaussian only: a fixed pixel variance, or None to learn a per-pixel log-variance.
-    activation : str
+    likelihood : {"bernoulli", "continuous_bernoulli", "gaussian", "multinomial"} or Likelihood, default "bernoulli"
+        The family of p(x|z), by name or as a ``purevae.likelihoods.Likelihood`` (used as it is). Bernoulli
+        reads the decoder output as logits (targets in [0, 1]: for grey values a cross-entropy, not a density);
+        the continuous Bernoulli as logits of a normalised density on [0, 1] (Loaiza-Ganem & Cunningham 2019);
+        Gaussian as a mean; the multinomial as logits over a vocabulary, for x of word counts (dense or
+        scipy.sparse; Miao et al. 2016).
+    activation : str, default "relu"
         Hidden non-linearity: relu, tanh, softplus, leaky_relu, elu (or identity).
-    alpha : float or None
-        Slope of leaky_relu (default 0.01) or scale of elu (default 1.0).
-    decoder_hidden : sequence of int or None
-        Widths of the decoder's hidden layers; None mirrors ``hidden``.
-    dtype : "float32" or "float64"
-        The precision of every parameter and computation; inputs are cast once at the edge.
-    seed : int or None
-        Seeds the model's ``numpy.random.Generator`` (initialisation, shuffling, eps). None draws one
-        and stores it in ``self.seed``.
-    vocabulary : sequence of str or None
-        The words of the n_input columns, for a bag-of-words model (``likelihood="multinomial"``): kept in the
-        config (and so in the model file), so that ``purevae.text.encode_texts`` can turn new texts into counts.
-    n_classes : int or None
-        None (default): an unconditional VAE. C >= 1: a conditional VAE (Sohn, Lee & Yan 2015) whose encoder
+    dtype : {"float32", "float64"}, default "float32"
+        The precision of every parameter and computation; inputs are cast once at the edge. A NumPy dtype
+        or scalar type (``np.float64``) naming one of the two is accepted too.
+    seed : int or None, default 0
+        Seeds the model's ``numpy.random.Generator`` (initialisation, shuffling, eps), an int >= 0. None draws
+        one and stores it in ``self.seed``.
+    variance : float or None, default None
+        Gaussian only: a fixed pixel variance (> 0), or None to learn a per-pixel log-variance.
+    alpha : float or None, default None
+        Slope of leaky_relu (default 0.01) or scale of elu (default 1.0), > 0 for those two; unused by the
+        other activations.
+    decoder_hidden : sequence of int or int or None, default None
+        Widths of the decoder's hidden layers; None mirrors ``hidden`` (its widths in reverse order).
+    n_classes : int or None, default None
+        None: an unconditional VAE. C >= 1: a conditional VAE (Sohn, Lee & Yan 2015) whose encoder
         q(z|x, y) and decoder p(x|z, y) both see a label y in 0..C-1; every method that takes data then needs
         ``y`` (one integer label per example, or one integer for all of them).
+    vocabulary : sequence of str or None, default None
+        The words of the n_input columns (n_input distinct non-empty strings), for a bag-of-words model
+        (``likelihood="multinomial"``): kept in the config (and so in the model file), so that
+        ``purevae.text.encode_texts`` can turn new texts into counts.
+
+    Raises
+    ------
+    TypeError
+        When an argument has the wrong type (a float or a bool for an int, a string for a number, a
+        string for a sequence of widths, words that are not strings).
+    ValueError
+        When an argument has a wrong value: a size < 1, an unknown likelihood, activation or dtype, a
+        ``variance`` with a likelihood other than "gaussian", an ``alpha`` <= 0 for leaky_relu or elu, a
+        negative seed, a vocabulary of the wrong length or with repeated words, or an architecture beyond
+        ``MAX_LAYERS``, ``MAX_WIDTH`` or ``MAX_PARAMETERS``.
 
     Notes
     -----
@@ -196,7 +224,14 @@ class VAE:
                              f"MAX_PARAMETERS = {MAX_PARAMETERS}")
 
     def param_shapes(self) -> "OrderedDict[str, tuple[int, ...]]":
-        """The name and shape of every parameter, in the order of ``params`` (encoder, decoder, likelihood)."""
+        """Return the name and shape of every parameter, in the order of ``params`` (encoder, decoder, likelihood).
+
+        Returns
+        -------
+        collections.OrderedDict of str to tuple of int
+            ``MLP.param_shapes`` of the encoder, then of the decoder, then the likelihood's own parameters
+            (``decoder.logvar`` (n_input,) for the learned-variance Gaussian).
+        """
         shapes = self.encoder.param_shapes()
         shapes.update(self.decoder.param_shapes())
         shapes.update(self.likelihood.extra_shapes(self.n_input))
@@ -205,12 +240,33 @@ class VAE:
     @classmethod
     def param_shapes_of(cls, config: Mapping[str, Any], layout: str = "params"
                         ) -> tuple[OrderedDict[str, tuple[int, ...]], np.dtype]:
-        """(shapes, dtype) of the parameters ``VAE(**config)`` would have, without allocating any of them.
+        """Return the shapes and the dtype of the parameters ``VAE(**config)`` would have, allocating none of them.
 
-        ``config`` is validated as ``VAE()`` validates its arguments, limits included (``MAX_PARAMETERS``,
-        ``MAX_LAYERS``, ``MAX_WIDTH``): TypeError or ValueError naming the argument. ``layout="params"`` gives
-        ``params``' shapes, ``"state_dict"`` those of ``state_dict()`` (dense weights as (n_out, n_in)).
         ``purevae.load`` compares a file's arrays with these before reading any of them.
+
+        Parameters
+        ----------
+        config : mapping
+            ``VAE``'s arguments by name (``VAE.config()``), validated as ``VAE()`` validates them, limits
+            included (``MAX_PARAMETERS``, ``MAX_LAYERS``, ``MAX_WIDTH``); missing ones take ``VAE``'s defaults.
+        layout : {"params", "state_dict"}, default "params"
+            "params" gives ``params``' shapes, "state_dict" those of ``state_dict()`` (dense weights as
+            (n_out, n_in)).
+
+        Returns
+        -------
+        shapes : collections.OrderedDict of str to tuple of int
+            The name and shape of every parameter, in the order of ``param_shapes``.
+        dtype : numpy.dtype
+            The parameters' dtype.
+
+        Raises
+        ------
+        TypeError
+            When ``config`` is not a mapping, lacks ``n_input`` or has a name ``VAE`` does not take, or an
+            argument (``layout`` included) has the wrong type, as ``VAE()`` would raise it.
+        ValueError
+            When ``layout`` is not one of the two, or an argument has a wrong value, as ``VAE()`` would raise it.
         """
         layout = choice("layout", layout, ("params", "state_dict"))
         if not isinstance(config, Mapping):
@@ -246,7 +302,16 @@ class VAE:
     # configuration
     # -----------------------------------------------------------------------------------------
     def config(self) -> dict:
-        """The JSON-able architecture, enough to rebuild the model with ``VAE(**config)``."""
+        """Return the JSON-able architecture, enough to rebuild the model with ``VAE(**config)``.
+
+        Returns
+        -------
+        dict
+            Every argument of ``VAE`` by name: ``n_input``, ``hidden`` (a list), ``n_latent``, ``likelihood``
+            (its name), ``variance``, ``activation``, ``alpha`` (the value in use), ``decoder_hidden`` (a
+            list), ``dtype`` (its name), ``seed`` (the one in use), ``n_classes`` and ``vocabulary`` (a list
+            or None).
+        """
         lik = self.likelihood.config()
         return {"n_input": self.n_input, "hidden": list(self.hidden), "n_latent": self.n_latent,
                 "likelihood": lik["likelihood"], "variance": lik.get("variance"), "activation": self.activation,
@@ -261,7 +326,28 @@ class VAE:
                 f"seed={c['seed']}" + ("" if self.n_classes is None else f", n_classes={self.n_classes}") + ")")
 
     def astype(self, dtype: str) -> "VAE":
-        """A copy of the model (parameters cast, no optimizer state) in another dtype ("float32" or "float64")."""
+        """Return a copy of the model in another dtype, its parameters cast.
+
+        What ``purevae.gradcheck`` checks a float32 model's gradients with (docs/derivations.md#gradient-check).
+
+        Parameters
+        ----------
+        dtype : {"float32", "float64"}
+            The copy's dtype; a NumPy dtype or scalar type naming one of the two is accepted too.
+
+        Returns
+        -------
+        VAE
+            A new model with the same config (seed included) and the parameters cast to ``dtype``; no
+            optimizer state, counters at 0, no history, and a generator restarted from the seed.
+
+        Raises
+        ------
+        TypeError
+            When ``dtype`` is not a dtype, a name or a scalar type (None, 3, True).
+        ValueError
+            When ``dtype`` is another dtype ("float16", "int32") or a string that names none.
+        """
         cfg = self.config()
         cfg["dtype"] = float_dtype("dtype", dtype, DTYPES).name
         other = VAE(**cfg)
@@ -273,14 +359,42 @@ class VAE:
     # validation at the edge (the documented internal API of training, evaluation and gradcheck)
     # -----------------------------------------------------------------------------------------
     def check_input(self, x: DataLike, name: str = "x", *, support: bool = True, lazy: bool = False) -> Batch:
-        """x as a validated (n, n_input) C-contiguous array of the model's dtype (``validation.check_data``).
+        """Return x as a validated (n, n_input) C-contiguous array of the model's dtype (``validation.check_data``).
 
-        A scipy.sparse matrix becomes a canonical CSR matrix of the model's dtype (``validation.check_sparse``)
-        for a likelihood that takes one (the multinomial), else a dense array.
-        ``support``: also check that x lies where p(x|z) has mass (e.g. [0, 1] for Bernoulli).
-        ``lazy``: an ``np.memmap`` (or any row-indexable array, ``validation.is_lazy``) is not copied but
-        validated in chunks and returned as a ``validation.LazyRows``, read and cast a batch at a time (``fit``,
-        ``elbo``, ``log_likelihood`` and ``encode`` take one); without it, it is copied whole.
+        The first step of ``loss_and_grads`` (docs/derivations.md#full-chain): the data is validated and
+        cast once, at the edge, and the step trusts it.
+
+        Parameters
+        ----------
+        x : array_like or scipy.sparse matrix, shape (n, n_input)
+            The data. A scipy.sparse matrix becomes a canonical CSR matrix of the model's dtype
+            (``validation.check_sparse``) for a likelihood that takes one (the multinomial), else a dense array.
+        name : str, default "x"
+            The argument's name in error messages.
+        support : bool, default True
+            Also check that x lies where p(x|z) has mass (e.g. [0, 1] for Bernoulli).
+        lazy : bool, default False
+            An ``np.memmap`` (or any row-indexable array, ``validation.is_lazy``) is then not copied but
+            validated in chunks and returned as a ``validation.LazyRows``, read and cast a batch at a time
+            (``fit``, ``elbo``, ``log_likelihood`` and ``encode`` take one); without it, it is copied whole.
+
+        Returns
+        -------
+        numpy.ndarray or scipy.sparse.csr_matrix or validation.LazyRows
+            The validated data; x itself when it already is a C-contiguous ndarray of the model's dtype.
+
+        Raises
+        ------
+        TypeError
+            When x does not hold real numbers (complex, object or string values).
+        ValueError
+            When x is not 2-D with n_input columns, is empty, holds NaN or inf, or (with ``support``) lies
+            outside the support of p(x|z).
+
+        Warns
+        -----
+        validation.CastWarning
+            When x (an array or a sparse matrix) is boolean, integer or float16, and so is cast.
         """
         if lazy and is_lazy(x):
             return LazyRows(name, x, self.n_input, self.dtype, self.likelihood.check_data if support else None)
@@ -295,7 +409,32 @@ class VAE:
         return x
 
     def check_latent(self, z: ArrayLike, name: str = "z") -> FloatArray:
-        """z as a validated (n, n_latent) C-contiguous array of the model's dtype."""
+        """Return z as a validated (n, n_latent) C-contiguous array of the model's dtype.
+
+        Parameters
+        ----------
+        z : array_like, shape (n, n_latent)
+            Latent codes.
+        name : str, default "z"
+            The argument's name in error messages.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, n_latent)
+            The codes, C-contiguous, of the model's dtype; z itself when it already is such an ndarray.
+
+        Raises
+        ------
+        TypeError
+            When z does not hold real numbers.
+        ValueError
+            When z is not 2-D with n_latent columns, is empty, or holds NaN or inf.
+
+        Warns
+        -----
+        validation.CastWarning
+            When z is boolean, integer or float16, and so is cast.
+        """
         return check_data(name, z, self.n_latent, self.dtype)
 
     @property
@@ -304,10 +443,33 @@ class VAE:
         return self.n_classes is not None
 
     def check_labels(self, y: ArrayLike | None, n: int, name: str = "y") -> IntArray | None:
-        """The labels of n examples as a validated ``np.intp`` array (n,), or None for an unconditional model.
+        """Return the labels of n examples as a validated ``np.intp`` array (n,), or None for an unconditional model.
 
         A conditional model needs y (one integer in 0..n_classes-1 per example, or one for all); an
         unconditional one refuses it (ValueError), so a label is never silently ignored.
+        Derivation: docs/derivations.md#conditional-vae.
+
+        Parameters
+        ----------
+        y : array_like of int, int or None
+            The labels, one per example, or one integer for all of them.
+        n : int
+            The number of examples.
+        name : str, default "y"
+            The argument's name in error messages.
+
+        Returns
+        -------
+        numpy.ndarray of numpy.intp, shape (n,), or None
+            The labels, C-contiguous; None for an unconditional model.
+
+        Raises
+        ------
+        TypeError
+            When a conditional model's y does not hold integers (floats, bools, strings).
+        ValueError
+            When y is given to an unconditional model, is missing for a conditional one, has another
+            shape than (n,), or holds a label outside 0..n_classes-1.
         """
         if not self.conditional:
             if y is not None:
@@ -323,7 +485,24 @@ class VAE:
         return check_labels(name, y, n, self.n_classes)
 
     def label_rows(self, y: np.ndarray | None, k: int, ws: ArraySource = FRESH) -> np.ndarray | None:
-        """The labels of the decoder's k B rows (sample-major: row i B + b has y[b]); y itself when k = 1."""
+        """Return the labels of the decoder's k B rows (sample-major: row i B + b has y[b]).
+
+        Derivation: docs/derivations.md#conditional-vae.
+
+        Parameters
+        ----------
+        y : numpy.ndarray of numpy.intp, shape (B,), or None
+            Validated labels (``check_labels``), or None for an unconditional model.
+        k : int
+            The samples of z per example.
+        ws : ArraySource, default FRESH
+            Where the tiled labels come from (key ``labels.rows``).
+
+        Returns
+        -------
+        numpy.ndarray of numpy.intp, shape (k B,), or None
+            The labels y tiled k times; y itself when k = 1 or y is None.
+        """
         if y is None or k == 1:
             return y
         rows = ws.array("labels.rows", (k * y.shape[0],), np.intp)
@@ -331,11 +510,44 @@ class VAE:
         return rows
 
     def check_eps(self, eps: ArrayLike, batch: int) -> FloatArray:
-        """eps of shape (batch, n_latent) or (k, batch, n_latent), validated and cast to the model's dtype."""
+        """Return eps of shape (batch, n_latent) or (k, batch, n_latent), validated and cast to the model's dtype.
+
+        Called by ``loss_and_grads`` on the noise it is given (docs/derivations.md#full-chain).
+
+        Parameters
+        ----------
+        eps : array_like
+            Standard normal noise, of a float dtype, shape (batch, n_latent) or (k, batch, n_latent), k >= 1.
+        batch : int
+            The number of examples.
+
+        Returns
+        -------
+        numpy.ndarray
+            The noise, C-contiguous, of the model's dtype; eps itself when it already is such an ndarray.
+
+        Raises
+        ------
+        TypeError
+            When eps is not of a float dtype (integer noise is refused, not cast).
+        ValueError
+            When eps has another shape, or holds NaN or inf.
+        """
         return check_eps(eps, batch, self.n_latent, self.dtype)
 
     def workspace(self, batch: int) -> Workspace:
-        """The ``Workspace`` of a step of ``batch`` rows (``self.workspaces``; made on first use)."""
+        """Return the ``Workspace`` of a step of ``batch`` rows (``self.workspaces``; made on first use).
+
+        Parameters
+        ----------
+        batch : int
+            The number of rows of the step.
+
+        Returns
+        -------
+        Workspace
+            The workspace of that size, kept for the ``WORKSPACE_SIZES`` sizes used most recently.
+        """
         return self.workspaces.get(batch)
 
     # -----------------------------------------------------------------------------------------
@@ -344,41 +556,59 @@ class VAE:
     def loss_and_grads(self, x: DataLike, eps: ArrayLike | None = None, beta: float = 1.0, *,
                        y: ArrayLike | None = None, objective: str = "elbo",
                        k: int | None = None, free_bits: float = 0.0) -> tuple[float, dict[str, np.ndarray]]:
-        r"""The loss of a batch, in nats per example, and its gradient for every parameter.
+        r"""Return the loss of a batch, in nats per example, and its gradient for every parameter.
 
-        objective "elbo" (default), the mean negative ELBO, with the KL in closed form:
+        objective "elbo" (default), the mean negative ELBO, with the KL in closed form::
 
             loss = (1/B) sum_b [ (1/k) sum_i -log p(x_b | z_ib) + beta * KL(q(z|x_b) || N(0, I)) ],
             z_ib = mu_b + exp(logvar_b / 2) * eps_ib
 
-        objective "iwae", the negative importance-weighted bound of Burda et al. (2016), k samples each:
+        objective "iwae", the negative importance-weighted bound of Burda et al. (2016), k samples each::
 
             loss = (1/B) sum_b -log (1/k) sum_i w_ib,
             log w_ib = log p(x_b | z_ib) + beta * (log p(z_ib) - log q(z_ib | x_b))
 
         (beta = 1 gives the bound; k = 1 gives the ELBO with the KL sampled instead of closed form.)
+        It validates its arguments (``check_input``, ``check_labels``, ``check_eps``), then runs ``step``
+        with new arrays (``FRESH``). Derivations: docs/derivations.md#full-chain (the whole chain, forward
+        and backward) and docs/derivations.md#gradient-check (how its gradients are checked).
 
         Parameters
         ----------
-        x : array, shape (B, n_input)
-        eps : array, shape (B, n_latent) or (k, B, n_latent), optional
+        x : array_like or scipy.sparse matrix, shape (B, n_input)
+            The batch, validated and cast by ``check_input`` (its support checked).
+        eps : array_like, shape (B, n_latent) or (k, B, n_latent), optional
             The noise of the reparameterization. Default: drawn from the model's generator (``self.rng``).
-        beta : float
-            Weight of the KL term (1 gives the ELBO or the bound; warm-up ramps it).
-        y : array of int, shape (B,), or int
+        beta : float, default 1.0
+            Weight of the KL term, >= 0 (1 gives the ELBO or the bound; warm-up ramps it).
+        y : array_like of int, shape (B,), or int, optional
             The labels of a conditional model (``n_classes``): then every term is conditioned on y,
             q(z|x, y) and p(x|z, y). Required for a conditional model, refused by an unconditional one.
-        objective : "elbo" or "iwae"
+        objective : {"elbo", "iwae"}, default "elbo"
+            The loss: the negative ELBO or the negative importance-weighted bound, as above.
         k : int >= 1, optional
             Samples per example; must agree with eps's k when both are given. Default: eps's k, else 1.
-        free_bits : float >= 0
+        free_bits : float >= 0, default 0.0
             "elbo" only: the KL term becomes sum_j max(free_bits, KL_j), KL_j the batch mean of dimension
             j's KL (Kingma et al. 2016); 0 (default) is the plain ELBO.
 
         Returns
         -------
         loss : float
-        grads : dict name -> ndarray, same names and shapes as ``self.params``; new arrays the caller owns
+            The loss, in nats per example.
+        grads : dict of str to numpy.ndarray
+            The gradient d loss / d param, with the same names (in the same order) and shapes as
+            ``self.params``, of the model's dtype; new arrays the caller owns.
+
+        Raises
+        ------
+        TypeError
+            When an argument has the wrong type (see ``check_input``, ``check_labels`` and ``check_eps``; a
+            float for ``k``, a string for ``beta``).
+        ValueError
+            When an argument has a wrong value: x, y or eps fails its check, ``k`` < 1 or disagrees with eps,
+            ``beta`` or ``free_bits`` is negative or not finite, ``objective`` is unknown, or ``free_bits`` > 0
+            comes with "iwae".
         """
         x = self.check_input(x)
         y = self.check_labels(y, x.shape[0])
@@ -397,27 +627,65 @@ class VAE:
     def step(self, x: Batch, eps: np.ndarray | None = None, beta: float = 1.0, ws: ArraySource = FRESH, *,
              y: np.ndarray | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0,
              kl_dims: np.ndarray | None = None) -> StepResult:
-        r"""One step on validated arrays: ``StepResult(loss, recon, kl, grads)``; what ``fit`` and ``gradcheck`` call.
+        r"""Run one training step on validated arrays: the loss, its two terms and every parameter's gradient.
 
-        ``x`` comes from ``check_input`` and ``eps`` from ``check_eps``: (B, L), or (k, B, L) for k samples per
-        example; None draws (B, L) from ``self.rng``, or (k, B, L) when ``k > 1`` or for "iwae". ``y``: a
-        conditional model's labels (B,) (``check_labels``); the decoder's k B rows take them tiled (``label_rows``).
-        ``ws`` is where every array of the step comes from (``purevae.workspace``): ``FRESH`` makes new ones
-        (what ``loss_and_grads`` uses); a ``Workspace`` (``self.workspace(batch)``, what ``fit`` uses) hands
-        out the same arrays on every call, so a steady-state step allocates no large array and the returned
-        gradients are overwritten by the next step with that workspace.
+        What ``fit`` and ``gradcheck`` call; ``loss_and_grads`` validates its arguments and calls it. The loss
+        of each objective::
 
-        objective "elbo": loss = (1/B) sum_b [ (1/k) sum_i -log p(x_b | z_ib) + beta KL_b ]
-        objective "iwae": loss = (1/B) sum_b [ log k - logsumexp_i log w_ib ],
-                          log w_ib = log p(x_b | z_ib) + beta (log p(z_ib) - log q(z_ib | x_b))
+            "elbo":  loss = (1/B) sum_b [ (1/k) sum_i -log p(x_b | z_ib) + beta KL_b ]
+            "iwae":  loss = (1/B) sum_b [ log k - logsumexp_i log w_ib ],
+                     log w_ib = log p(x_b | z_ib) + beta (log p(z_ib) - log q(z_ib | x_b))
+
         The encoder runs once on the B rows; the decoder on the k B rows z_ib (sample-major: row i B + b).
-        ``recon`` and ``kl`` are the batch means of -log p(x|z) (over the k samples) and of the closed-form KL;
-        for "elbo" loss = recon + beta kl, for "iwae" loss is the bound. ``free_bits`` = lam > 0 ("elbo" only,
-        Kingma et al. 2016) replaces the KL term by sum_j max(lam, KL_j), KL_j the batch mean of dimension j's
-        KL: dimensions below lam get no KL gradient. ``kl_dims`` (n_latent,) replaces this batch's KL_j in that
-        term (its value and which dimensions sit on the floor): a data-parallel step passes the global batch's,
-        of which ``x`` is one rank's share (``purevae.parallel``). Derivations: docs/derivations.md#elbo,
-        #free-bits and #iwae-training.
+        ``free_bits`` = lam > 0 ("elbo" only, Kingma et al. 2016) replaces the KL term by sum_j max(lam, KL_j),
+        KL_j the batch mean of dimension j's KL: dimensions below lam get no KL gradient. Derivations:
+        docs/derivations.md#elbo, docs/derivations.md#full-chain, docs/derivations.md#free-bits,
+        docs/derivations.md#iwae-training and docs/derivations.md#conditional-vae.
+
+        Parameters
+        ----------
+        x : numpy.ndarray or scipy.sparse.csr_matrix, shape (B, n_input)
+            The batch, from ``check_input``.
+        eps : numpy.ndarray or None, default None
+            The noise, from ``check_eps``: (B, L), or (k, B, L) for k samples per example. None draws (B, L)
+            from ``self.rng``, or (k, B, L) when ``k > 1`` or for "iwae".
+        beta : float, default 1.0
+            Weight of the KL term (of log p(z) - log q(z|x) for "iwae"), >= 0.
+        ws : ArraySource, default FRESH
+            Where every array of the step comes from (``purevae.workspace``): ``FRESH`` makes new ones (what
+            ``loss_and_grads`` uses); a ``Workspace`` (``self.workspace(batch)``, what ``fit`` uses) hands out
+            the same arrays on every call, so a steady-state step allocates no large array and the returned
+            gradients are overwritten by the next step with that workspace.
+        y : numpy.ndarray of numpy.intp, shape (B,), or None
+            A conditional model's labels (``check_labels``, called again here); the decoder's k B rows take
+            them tiled (``label_rows``).
+        objective : {"elbo", "iwae"}, default "elbo"
+            The loss, as above.
+        k : int, default 1
+            Samples per example when eps is None (ignored when eps is given: its shape says k).
+        free_bits : float, default 0.0
+            The free-bits floor lam >= 0 of every latent dimension's KL ("elbo" only); 0 is the plain ELBO.
+        kl_dims : numpy.ndarray, shape (n_latent,), optional
+            Replaces this batch's KL_j in the free-bits term (its value and which dimensions sit on the
+            floor): a data-parallel step passes the global batch's, of which ``x`` is one rank's share
+            (``purevae.parallel``). Used only when ``free_bits`` > 0.
+
+        Returns
+        -------
+        StepResult
+            ``(loss, recon, kl, grads)``: ``recon`` and ``kl`` are the batch means of -log p(x|z) (over the
+            k samples) and of the closed-form KL; for "elbo" loss = recon + beta kl (with the free-bits term
+            when ``free_bits`` > 0), for "iwae" loss is the negative bound; ``grads`` has the names and order
+            of ``params``.
+
+        Raises
+        ------
+        TypeError
+            When ``beta``, ``free_bits``, ``objective`` or (eps None) ``k`` has the wrong type, or y does not
+            hold integers.
+        ValueError
+            When ``beta`` or ``free_bits`` is negative or not finite, ``objective`` is unknown, ``free_bits`` > 0
+            comes with "iwae", (eps None) ``k`` < 1, or y is wrong for the model (see ``check_labels``).
         """
         beta = finite_float("beta", beta, 0.0)
         objective = choice("objective", objective, OBJECTIVES)
@@ -491,7 +759,30 @@ class VAE:
     # inference
     # -----------------------------------------------------------------------------------------
     def encode(self, x: DataLike, y: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
-        """The parameters of q(z|x) (q(z|x, y) for a conditional model): ``mu`` and ``logvar``, each (n, n_latent)."""
+        """Return the parameters of q(z|x) (q(z|x, y) for a conditional model): ``mu`` and ``logvar``.
+
+        Parameters
+        ----------
+        x : array_like or scipy.sparse matrix, shape (n, n_input)
+            The data (``check_input``, support not checked); an ``np.memmap`` is read a chunk at a time.
+        y : array_like of int, shape (n,), or int, optional
+            A conditional model's labels, one per example or one for all; refused by an unconditional model.
+
+        Returns
+        -------
+        mu : numpy.ndarray, shape (n, n_latent)
+            The means, of the model's dtype.
+        logvar : numpy.ndarray, shape (n, n_latent)
+            The log-variances as the encoder outputs them (not clamped: the model clamps them to [-30, 30]
+            where it uses them), of the model's dtype.
+
+        Raises
+        ------
+        TypeError
+            When x or y has the wrong type (see ``check_input`` and ``check_labels``).
+        ValueError
+            When x or y has a wrong value or shape (see ``check_input`` and ``check_labels``).
+        """
         x = self.check_input(x, support=False, lazy=True)
         y = self.check_labels(y, x.shape[0])
         if isinstance(x, LazyRows):         # a chunk at a time: memory bounded by the chunk, not by n
@@ -507,25 +798,84 @@ class VAE:
         return mu_logvar[:, :self.n_latent].copy(), mu_logvar[:, self.n_latent:].copy()
 
     def decode(self, z: ArrayLike, y: ArrayLike | None = None) -> FloatArray:
-        """The mean of p(x|z) (p(x|z, y) for a conditional model) for latent codes z (n, n_latent): (n, n_input)."""
+        """Return the mean of p(x|z) (p(x|z, y) for a conditional model) for latent codes z.
+
+        Parameters
+        ----------
+        z : array_like, shape (n, n_latent)
+            Latent codes (``check_latent``).
+        y : array_like of int, shape (n,), or int, optional
+            A conditional model's labels, one per code or one for all; refused by an unconditional model.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, n_input)
+            The mean of p(x|z), of the model's dtype: the probabilities for the Bernoulli, the mean of the
+            continuous Bernoulli, the Gaussian's mean, the word probabilities for the multinomial.
+
+        Raises
+        ------
+        TypeError
+            When z or y has the wrong type (see ``check_latent`` and ``check_labels``).
+        ValueError
+            When z or y has a wrong value or shape (see ``check_latent`` and ``check_labels``).
+        """
         z = self.check_latent(z)
         y = self.check_labels(y, z.shape[0])
         out = self.decoder.forward(self.params, z, backend.kernels(), labels=y)[-1]
         return self.likelihood.mean(out, self.params)
 
     def reconstruct(self, x: DataLike, y: ArrayLike | None = None) -> FloatArray:
-        """decode(mu(x)): the mean of p(x|z) at the mean of q(z|x), shape (n, n_input); y as in ``encode``."""
+        """Return decode(mu(x)), the mean of p(x|z) at the mean of q(z|x).
+
+        Parameters
+        ----------
+        x : array_like or scipy.sparse matrix, shape (n, n_input)
+            The data (``check_input``, support not checked; an ``np.memmap`` is copied whole).
+        y : array_like of int, shape (n,), or int, optional
+            A conditional model's labels, as in ``encode``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, n_input)
+            The reconstructions, of the model's dtype.
+
+        Raises
+        ------
+        TypeError
+            When x or y has the wrong type (see ``check_input`` and ``check_labels``).
+        ValueError
+            When x or y has a wrong value or shape (see ``check_input`` and ``check_labels``).
+        """
         x = self.check_input(x, support=False)
         y = self.check_labels(y, x.shape[0])
         mu, _ = self.encode(x, y)
         return self.decode(mu, y)
 
     def sample(self, n: int, rng: SeedLike = None, *, y: ArrayLike | None = None) -> FloatArray:
-        """Means of p(x|z) (p(x|z, y) for a conditional model) for n draws z ~ N(0, I), shape (n, n_input).
+        """Draw n codes z ~ N(0, I) and return the means of p(x|z) (p(x|z, y) for a conditional model).
 
-        ``rng``: a Generator or a seed; None uses a fixed stream derived from the model's seed, so the
-        same call gives the same images (the training generator is left untouched). ``y``: a conditional
-        model's label, one integer for all n images or an array of n.
+        Parameters
+        ----------
+        n : int
+            The number of samples, >= 1.
+        rng : numpy.random.Generator, seed or None, default None
+            A Generator or a seed; None uses a fixed stream derived from the model's seed, so the same call
+            gives the same images (the training generator is left untouched).
+        y : array_like of int, shape (n,), or int, optional
+            A conditional model's label, one integer for all n images or an array of n.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, n_input)
+            ``decode(z, y)`` of the n draws, of the model's dtype.
+
+        Raises
+        ------
+        TypeError
+            When n is not an integer, rng is not a Generator or a seed, or y does not hold integers.
+        ValueError
+            When n < 1, rng is a negative seed, or y is wrong for the model (see ``check_labels``).
         """
         n = positive_int("n", n)
         y = self.check_labels(y, n)
@@ -534,20 +884,76 @@ class VAE:
 
     def elbo(self, x: DataLike, y: ArrayLike | None = None, k: int = 1, rng: SeedLike = None, batch_size: int = 1000,
              *, comm: Any = None) -> FloatArray:
-        """Per-example ELBO in nats, shape (n,): E_q[log p(x|z)] - KL, averaged over k draws of z.
+        """Compute the per-example ELBO in nats: E_q[log p(x|z)] - KL, averaged over k draws of z.
 
-        For a conditional model, the bound on log p(x|y) with labels ``y`` (as in ``encode``).
-        ``rng`` as in ``sample``; None gives the same answer on every call. ``comm``: an mpi4py communicator
-        whose ranks share the examples out and each return the full result (``purevae.parallel``).
+        The KL is in closed form; ``purevae.objectives.elbo_per_example`` computes it, ``batch_size``
+        examples at a time. Derivation: docs/derivations.md#elbo.
+
+        Parameters
+        ----------
+        x : array_like or scipy.sparse matrix, shape (n, n_input)
+            The data (``check_input``); an ``np.memmap`` is read a chunk at a time.
+        y : array_like of int, shape (n,), or int, optional
+            For a conditional model, the labels: the bound is then on log p(x|y) (as in ``encode``).
+        k : int, default 1
+            Draws of z per example, >= 1.
+        rng : numpy.random.Generator, seed or None, default None
+            As in ``sample``; None gives the same answer on every call.
+        batch_size : int, default 1000
+            Examples per encoder and decoder pass (memory, not the result).
+        comm : mpi4py communicator or None, default None
+            Its ranks share the examples out and each return the full result (``purevae.parallel``).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            The ELBO of each example, in nats, float64.
+
+        Raises
+        ------
+        TypeError
+            When an argument has the wrong type (see ``check_input``, ``check_labels``; a float for ``k``).
+        ValueError
+            When an argument has a wrong value (``k`` or ``batch_size`` < 1, x or y fails its check).
         """
         return objectives.elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size, y=y, comm=comm)
 
     def log_likelihood(self, x: DataLike, y: ArrayLike | None = None, k: int = 5000, rng: SeedLike = None,
                        batch_size: int = 100, max_rows: int = 4096, *, comm: Any = None) -> FloatArray:
-        """Per-example importance-weighted estimate of log p(x) in nats (Burda et al. 2016), shape (n,).
+        """Compute the per-example importance-weighted estimate of log p(x) in nats (Burda et al. 2016).
 
-        For a conditional model, of log p(x|y) with labels ``y`` (as in ``encode``).
         See ``purevae.objectives.log_likelihood`` for the estimator, its memory use and ``comm``.
+        Derivation: docs/derivations.md#iwae.
+
+        Parameters
+        ----------
+        x : array_like or scipy.sparse matrix, shape (n, n_input)
+            The data (``check_input``); an ``np.memmap`` is read a chunk at a time.
+        y : array_like of int, shape (n,), or int, optional
+            For a conditional model, the labels: the estimate is then of log p(x|y) (as in ``encode``).
+        k : int, default 5000
+            Importance samples per example, >= 1.
+        rng : numpy.random.Generator, seed or None, default None
+            As in ``sample``; None gives the same answer on every call.
+        batch_size : int, default 100
+            Examples per encoder pass.
+        max_rows : int, default 4096
+            The most decoder rows at once (``max(1, max_rows // batch_size)`` samples of a chunk at a time).
+        comm : mpi4py communicator or None, default None
+            Its ranks share the chunks out and each return the full result (``purevae.parallel``).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            The estimate of each example, in nats, float64.
+
+        Raises
+        ------
+        TypeError
+            When an argument has the wrong type (see ``check_input``, ``check_labels``; a float for ``k``).
+        ValueError
+            When an argument has a wrong value (``k``, ``batch_size`` or ``max_rows`` < 1, x or y fails its
+            check).
         """
         return objectives.log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows, y=y,
                                          comm=comm)
@@ -562,10 +968,74 @@ class VAE:
             callback: Callable[[dict], None] | None = None, checkpoint: PathLike | None = None,
             checkpoint_every: int | None = None, objective: str = "elbo", k: int = 1, free_bits: float = 0.0,
             beta_schedule: Callable[[int, int], float] | None = None, comm: Any = None) -> dict[str, list]:
-        """Train with minibatches of the negative ELBO; calling it again continues training.
+        """Train with minibatches of the negative ELBO (or the IWAE bound); calling it again continues training.
 
-        The parameters and what they mean: ``purevae.train.fit`` (this method calls it with the same
-        arguments). Returns the history, a dict of lists accumulated over every call.
+        This method calls ``purevae.train.fit`` with the same arguments; its docstring says in full what each
+        one means and what the history holds.
+
+        Parameters
+        ----------
+        x : array_like or scipy.sparse matrix, shape (n, n_input)
+            Training data, cast once to the model's dtype (values in [0, 1] for Bernoulli); an ``np.memmap``
+            is validated in chunks, then read a batch at a time.
+        epochs : int, default 10
+            Epochs to run in this call.
+        batch_size : int, default 128
+            Examples per step (1 <= batch_size <= n); the last batch of an epoch may be smaller.
+        lr : float, default 1e-3
+            Learning rate, > 0 (updates the existing optimizer's rate when continuing).
+        validation_data : array_like, tuple (x_val, y_val) or None, default None
+            Evaluated after each epoch (negative ELBO with beta = 1); a tuple for a conditional model.
+        y : array_like of int, shape (n,), optional
+            A conditional model's labels of x; required for a conditional model, refused by an
+            unconditional one.
+        optimizer : {"adam", "sgd"}, default "adam"
+            Adam (PyTorch's defaults) or SGD with momentum 0.9; changing it starts a fresh optimizer state.
+        beta : float, default 1.0
+            Weight of the KL term once warm-up is over, >= 0.
+        warmup_epochs : int, default 0
+            Linear KL warm-up over this many epochs (0: none).
+        shuffle : bool, default True
+            Draw a new permutation of x every epoch.
+        binarize : bool, default False
+            Dynamic binarization: every epoch trains on a fresh Bernoulli draw with probabilities x.
+        verbose : bool, default False
+            Print one line per epoch to stderr.
+        callback : callable or None, default None
+            Called after every epoch with that epoch's record (a dict with the keys of the history).
+        checkpoint : str or os.PathLike or None, default None
+            Where to save a checkpoint (ending in .npz) at the end of every epoch (and every
+            ``checkpoint_every`` steps); ``purevae.load`` of it then ``fit`` continues bit-identically.
+        checkpoint_every : int or None, default None
+            Also checkpoint every this many optimizer steps (needs ``checkpoint``).
+        objective : {"elbo", "iwae"}, default "elbo"
+            The loss of every step (``VAE.loss_and_grads``).
+        k : int, default 1
+            Samples of z per example and step, >= 1.
+        free_bits : float, default 0.0
+            "elbo" only: the free-bits floor of every latent dimension's KL, in nats (0: none).
+        beta_schedule : callable or None, default None
+            ``(step, epoch) -> beta``, the KL weight of every step (``purevae.schedules``); it replaces
+            ``beta`` and ``warmup_epochs``, which must then be left at 1 and 0.
+        comm : mpi4py communicator or None, default None
+            Data-parallel training over its ranks (``purevae.parallel``); ``batch_size`` is the global batch.
+
+        Returns
+        -------
+        dict of str to list
+            The history (``self.history``), accumulated over every call: one entry per epoch under each key
+            (epoch, beta, loss, recon, kl, the validation numbers, examples_per_sec, time).
+
+        Raises
+        ------
+        purevae.train.TrainingDiverged
+            When a step's loss, or the validation loss, is NaN or inf.
+        TypeError
+            When an argument has the wrong type.
+        ValueError
+            When an argument has a wrong value (``batch_size`` larger than n, ``free_bits`` > 0 with "iwae",
+            ``checkpoint_every`` without ``checkpoint``, a ``beta_schedule`` with ``beta`` or
+            ``warmup_epochs`` changed, a schedule's beta negative or not finite, ...).
         """
         return train.fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data,
                          y=y, optimizer=optimizer, beta=beta, warmup_epochs=warmup_epochs, shuffle=shuffle,
@@ -574,8 +1044,30 @@ class VAE:
                          beta_schedule=beta_schedule, comm=comm)
 
     def save(self, path: PathLike) -> Path:
-        """Write parameters + JSON config atomically to an ``.npz``, or to a ``.safetensors`` file (the tensors of
-        ``state_dict``, the config in its ``__metadata__``); see ``purevae.io``. Returns the path."""
+        """Write the parameters, the JSON config and the training counters to a file, atomically.
+
+        An ``.npz`` (purevae's format), or a ``.safetensors`` file (the tensors of ``state_dict``, the config in
+        its ``__metadata__``); see ``purevae.io``. ``purevae.load`` reads either back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file, ending in ``.npz`` or ``.safetensors``; its folder is made when missing.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        TypeError
+            When ``path`` is not a str or os.PathLike.
+        ValueError
+            When ``path`` ends in neither ``.npz`` nor ``.safetensors``.
+        OSError
+            When writing fails (the previous file, if any, is left as it was).
+        """
         return io.save(self, path)
 
     # -----------------------------------------------------------------------------------------
@@ -586,13 +1078,18 @@ class VAE:
         return name.endswith(".weight") and not name.endswith(".label_weight")
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """The parameters under their names, every dense weight in ``torch.nn.Linear``'s (n_out, n_in) layout.
+        """Return the parameters under their names, every dense weight in ``torch.nn.Linear``'s (n_out, n_in) layout.
 
-        New C-contiguous arrays (the transpose of ``params[name]`` for ``<layer>.weight``; ``label_weight``
-        (n_classes, n_out) is ``torch.nn.Embedding``'s layout already, and biases and ``decoder.logvar`` are as
-        they are). A torch module whose submodules are named like the layers (``encoder.0``, ``encoder.out``,
+        A torch module whose submodules are named like the layers (``encoder.0``, ``encoder.out``,
         ``decoder.0``, ``decoder.out``, a parameter ``decoder.logvar``) loads it with
         ``load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()}, strict=True)``.
+
+        Returns
+        -------
+        collections.OrderedDict of str to numpy.ndarray
+            New C-contiguous arrays in the order of ``params``: the transpose of ``params[name]`` for
+            ``<layer>.weight``; ``label_weight`` (n_classes, n_out) is ``torch.nn.Embedding``'s layout already,
+            and biases and ``decoder.logvar`` are as they are.
         """
         return OrderedDict((name, np.array(value.T if self._is_dense_weight(name) else value, order="C", copy=True))
                            for name, value in self.params.items())
@@ -600,8 +1097,21 @@ class VAE:
     def load_state_dict(self, state_dict: Mapping[str, ArrayLike]) -> None:
         """Copy a ``state_dict`` (names and layout of ``state_dict()``) into the parameters, cast to the model's dtype.
 
-        Values may be NumPy arrays or anything with ``__array__`` (a CPU torch tensor: ``.detach()`` it first).
-        ValueError naming the entry for a missing or unexpected name, a wrong shape, or NaN / inf.
+        Every entry is checked before any is copied, so on an error the parameters are unchanged.
+
+        Parameters
+        ----------
+        state_dict : mapping of str to array_like
+            Values may be NumPy arrays or anything with ``__array__`` (a CPU torch tensor: ``.detach()`` it
+            first), of real numbers (integers are cast too).
+
+        Raises
+        ------
+        TypeError
+            When ``state_dict`` is not a mapping, a key is not a str, or a value is not convertible to an
+            array of real numbers.
+        ValueError
+            Naming the entry, for a missing or unexpected name, a wrong shape, or NaN / inf.
         """
         arrays = _state_arrays(state_dict)
         expected = self.state_dict()
@@ -620,12 +1130,35 @@ class VAE:
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, ArrayLike], **options: Any) -> "VAE":
-        """A model built from a ``state_dict`` (``state_dict()``'s names and layout), its sizes read from the shapes.
+        """Build a model from a ``state_dict`` (``state_dict()``'s names and layout), its sizes read from the shapes.
 
         ``n_input``, ``hidden``, ``n_latent``, ``decoder_hidden`` and ``n_classes`` come from the arrays; the rest
-        are ``options``, as ``VAE`` takes them (``activation``, ``likelihood``, ``dtype``, ``alpha``, ``seed``,
-        ...). ``likelihood`` defaults to "gaussian" (learned variance) when the dict has ``decoder.logvar``, else
-        to "bernoulli"; ``dtype`` to the arrays' when they are float32 or float64.
+        are ``options``. ``likelihood`` defaults to "gaussian" (learned variance) when the dict has
+        ``decoder.logvar``, else to "bernoulli"; ``dtype`` to the arrays' when they all are float32 or all
+        float64 (else to ``VAE``'s default).
+
+        Parameters
+        ----------
+        state_dict : mapping of str to array_like
+            The arrays, as ``load_state_dict`` takes them.
+        **options
+            ``VAE``'s other arguments, as it takes them (``activation``, ``likelihood``, ``dtype``, ``alpha``,
+            ``seed``, ...).
+
+        Returns
+        -------
+        VAE
+            A new model holding the arrays' values.
+
+        Raises
+        ------
+        TypeError
+            When ``options`` holds one of the sizes read from the arrays, or an argument or array has the
+            wrong type (as ``VAE`` and ``load_state_dict`` raise it).
+        ValueError
+            When the arrays are not those of a purevae model (no ``<side>.out.weight``, weights that are not
+            2-D, an odd number of encoder outputs, a ``label_weight`` on one side only, a decoder that does
+            not fit the encoder), or as ``VAE`` and ``load_state_dict`` raise it.
         """
         arrays = _state_arrays(state_dict)
         sizes: dict = {}
@@ -686,10 +1219,29 @@ def _state_arrays(state_dict: object) -> dict[str, np.ndarray]:
 def load(path: PathLike) -> VAE:
     """Load a model (or a checkpoint) saved by ``VAE.save`` / ``fit(checkpoint=)``: ``purevae.load``.
 
-    An ``.npz`` (purevae's format, models and checkpoints) or a ``.safetensors`` file written by ``VAE.save``.
-    Raises FileNotFoundError for a missing file and ValueError, naming the file, for a corrupt, foreign,
-    hostile or mismatched one: the file is checked against its config before any array is read, and nothing
-    larger than the file justifies is allocated (see ``purevae.io``).
+    The file is checked against its config before any array is read, and nothing larger than the file
+    justifies is allocated (see ``purevae.io``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An ``.npz`` (purevae's format, models and checkpoints) or a ``.safetensors`` file written by
+        ``VAE.save``.
+
+    Returns
+    -------
+    VAE
+        The model, with its parameters and training counters; from a checkpoint also its optimizer state,
+        generator state, history and the position where ``fit`` resumes.
+
+    Raises
+    ------
+    TypeError
+        When ``path`` is not a str or os.PathLike.
+    FileNotFoundError
+        When there is no such file.
+    ValueError
+        Naming the file, for a corrupt, foreign, hostile or mismatched one.
     """
     if isinstance(path, (str, os.PathLike)) and Path(path).suffix == ".safetensors":
         meta, tensors = io.read_safetensors_model(path, lambda c: VAE.param_shapes_of(c, layout="state_dict"))
