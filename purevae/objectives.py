@@ -1,6 +1,6 @@
 r"""Objectives and evaluation: the ELBO, KL warm-up, and the importance-weighted log-likelihood estimate.
 
-For one example x, with q(z|x) = N(mu, diag e^logvar), p(z) = N(0, I):
+For one example x, with q(z|x) = N(mu, diag e^logvar), p(z) = N(0, I)::
 
     ELBO(x)  = E_q[log p(x|z)] - KL(q(z|x) || p(z))                          <= log p(x)
     IWAE_k(x) = E[ log (1/k) sum_i p(x, z_i) / q(z_i|x) ],  z_i ~ q(z|x)       (Burda et al. 2016)
@@ -32,10 +32,31 @@ OBJECTIVES = ("elbo", "iwae")   # the training objectives of VAE.step, loss_and_
 
 
 def warmup_beta(epoch: int, warmup_epochs: int, beta: float = 1.0) -> float:
-    r"""Linear KL warm-up: beta_e = beta * min(1, (e + 1) / warmup_epochs) for epoch e = 0, 1, ...
+    r"""Return the linear KL warm-up's weight of epoch e: beta_e = beta * min(1, (e + 1) / warmup_epochs).
 
     With ``warmup_epochs = 0`` the weight is ``beta`` from the start. (Bowman et al. 2016; Sønderby et al. 2016.)
     The formula is ``purevae.schedules.per_epoch_linear``, the schedule ``fit(warmup_epochs=)`` uses.
+
+    Parameters
+    ----------
+    epoch : int
+        The epoch e >= 0, counted from 0.
+    warmup_epochs : int
+        The number of epochs >= 0 over which the weight rises to beta (0: no warm-up).
+    beta : float, default 1.0
+        The weight once warm-up is over, finite and >= 0.
+
+    Returns
+    -------
+    float
+        The KL weight beta_e of epoch e.
+
+    Raises
+    ------
+    TypeError
+        When epoch or warmup_epochs is not an int (a bool, a float), or beta is not a real number.
+    ValueError
+        When epoch or warmup_epochs is negative, or beta is negative or not finite.
     """
     epoch = nonnegative_int("epoch", epoch)
     return per_epoch_linear(warmup_epochs, beta)(0, epoch)
@@ -83,13 +104,49 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
 
 def elbo_terms(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
                y: ArrayLike | None = None, comm: Any = None) -> tuple[FloatArray, FloatArray]:
-    r"""The two terms of the per-example ELBO, in nats: ((1/k) sum_i log p(x|z_i), KL(q(z|x) || N(0, I))).
+    r"""Return the two terms of the per-example ELBO, in nats: (1/k) sum_i log p(x|z_i) and KL(q(z|x) || N(0, I)).
 
     z_i ~ q(z|x); the KL is in closed form. Both have shape (n,), float64.
-    ``rng``: Generator, int seed, or None for a fixed stream derived from the model's seed.
-    ``y``: a conditional model's labels (``VAE.check_labels``): the terms of log p(x|y)'s bound.
-    ``comm``: an mpi4py communicator: the chunks are shared out over its ranks and every rank returns the
-    full result, bit-identical to one process's (``purevae.parallel``).
+
+    Parameters
+    ----------
+    model : VAE
+        The model to evaluate.
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
+        The examples, validated by ``VAE.check_input`` (in their support); an ``np.memmap`` is read a chunk at
+        a time.
+    k : int, default 1
+        The number of draws of z per example, >= 1.
+    rng : numpy.random.Generator, int seed or None, default None
+        Where the noise comes from: a Generator, a seed, or None for a fixed stream derived from the model's
+        seed (the same answer on every call).
+    batch_size : int, default 1000
+        The number of examples per chunk (encoder and decoder pass), >= 1: the memory knob.
+    y : array_like of int, shape (n,), or None
+        A conditional model's labels (``VAE.check_labels``): the terms of log p(x|y)'s bound.
+    comm : mpi4py communicator or None
+        The chunks are shared out over its ranks and every rank returns the full result, bit-identical to one
+        process's (``purevae.parallel``); None: one process.
+
+    Returns
+    -------
+    log_px_z : ndarray, shape (n,)
+        The reconstruction term (1/k) sum_i log p(x|z_i), float64.
+    kl : ndarray, shape (n,)
+        The closed-form KL(q(z|x) || N(0, I)), float64.
+
+    Raises
+    ------
+    TypeError
+        When k or batch_size is not an int, rng is not a Generator or seed, comm is not a communicator, or x
+        or y has the wrong type or dtype.
+    ValueError
+        When k or batch_size is < 1, rng is a negative seed, or x or y is invalid (shape, values, support;
+        labels given to an unconditional model or missing for a conditional one).
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#elbo.
     """
     return elbo_terms_and_posteriors(model, x, k=k, rng=rng, batch_size=batch_size, y=y, comm=comm)[:2]
 
@@ -97,10 +154,54 @@ def elbo_terms(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_
 def elbo_terms_and_posteriors(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
                               y: ArrayLike | None = None, comm: Any = None
                               ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    r"""``elbo_terms`` and the posteriors it encoded on the way: (log_px_z, kl, mu, logvar).
+    r"""Return ``elbo_terms`` and the posteriors it encoded on the way: (log_px_z, kl, mu, logvar).
 
     mu and logvar (n, n_latent) in the model's dtype, as ``VAE.encode`` gives them; ``fit`` takes its
     per-epoch latent health (``diagnostics.posterior_health``) from them, without a second encoder pass.
+
+    Parameters
+    ----------
+    model : VAE
+        The model to evaluate.
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
+        The examples, validated by ``VAE.check_input`` (in their support); an ``np.memmap`` is read a chunk at
+        a time.
+    k : int, default 1
+        The number of draws of z per example, >= 1.
+    rng : numpy.random.Generator, int seed or None, default None
+        Where the noise comes from: a Generator, a seed, or None for a fixed stream derived from the model's
+        seed (the same answer on every call).
+    batch_size : int, default 1000
+        The number of examples per chunk (encoder and decoder pass), >= 1: the memory knob.
+    y : array_like of int, shape (n,), or None
+        A conditional model's labels (``VAE.check_labels``): the terms of log p(x|y)'s bound.
+    comm : mpi4py communicator or None
+        The chunks are shared out over its ranks and every rank returns the full result, bit-identical to one
+        process's (``purevae.parallel``); None: one process.
+
+    Returns
+    -------
+    log_px_z : ndarray, shape (n,)
+        The reconstruction term (1/k) sum_i log p(x|z_i), float64.
+    kl : ndarray, shape (n,)
+        The closed-form KL(q(z|x) || N(0, I)), float64.
+    mu : ndarray, shape (n, n_latent)
+        The means of q(z|x), in the model's dtype.
+    logvar : ndarray, shape (n, n_latent)
+        The log-variances of q(z|x), as the encoder outputs them (not clamped), in the model's dtype.
+
+    Raises
+    ------
+    TypeError
+        When k or batch_size is not an int, rng is not a Generator or seed, comm is not a communicator, or x
+        or y has the wrong type or dtype.
+    ValueError
+        When k or batch_size is < 1, rng is a negative seed, or x or y is invalid (shape, values, support;
+        labels given to an unconditional model or missing for a conditional one).
+
+    Notes
+    -----
+    Derivations: docs/derivations.md#elbo, docs/derivations.md#data-parallel-training (with ``comm``).
     """
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
@@ -136,10 +237,48 @@ def elbo_terms_and_posteriors(model: VAE, x: DataLike, k: int = 1, rng: SeedLike
 
 def elbo_per_example(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, batch_size: int = 1000, *,
                      y: ArrayLike | None = None, comm: Any = None) -> FloatArray:
-    r"""Per-example ELBO in nats, shape (n,): (1/k) sum_i log p(x|z_i) - KL(q(z|x) || N(0, I)), z_i ~ q(z|x).
+    r"""Return the per-example ELBO in nats, shape (n,): (1/k) sum_i log p(x|z_i) - KL(q(z|x) || N(0, I)).
 
-    The KL is in closed form (lower variance than averaging log w). ``rng``, ``y``, ``comm`` as in
-    ``elbo_terms``.
+    z_i ~ q(z|x). The KL is in closed form (lower variance than averaging log w). ``rng``, ``y``, ``comm`` as
+    in ``elbo_terms``.
+
+    Parameters
+    ----------
+    model : VAE
+        The model to evaluate.
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
+        The examples, validated by ``VAE.check_input`` (in their support); an ``np.memmap`` is read a chunk at
+        a time.
+    k : int, default 1
+        The number of draws of z per example, >= 1.
+    rng : numpy.random.Generator, int seed or None, default None
+        Where the noise comes from: a Generator, a seed, or None for a fixed stream derived from the model's
+        seed (the same answer on every call).
+    batch_size : int, default 1000
+        The number of examples per chunk (encoder and decoder pass), >= 1: the memory knob.
+    y : array_like of int, shape (n,), or None
+        A conditional model's labels (``VAE.check_labels``): the terms of log p(x|y)'s bound.
+    comm : mpi4py communicator or None
+        The chunks are shared out over its ranks and every rank returns the full result, bit-identical to one
+        process's (``purevae.parallel``); None: one process.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The ELBO of each example, float64.
+
+    Raises
+    ------
+    TypeError
+        When k or batch_size is not an int, rng is not a Generator or seed, comm is not a communicator, or x
+        or y has the wrong type or dtype.
+    ValueError
+        When k or batch_size is < 1, rng is a negative seed, or x or y is invalid (shape, values, support;
+        labels given to an unconditional model or missing for a conditional one).
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#elbo.
     """
     log_px_z, kl = elbo_terms(model, x, k=k, rng=rng, batch_size=batch_size, y=y, comm=comm)
     return log_px_z - kl
@@ -147,7 +286,9 @@ def elbo_per_example(model: VAE, x: DataLike, k: int = 1, rng: SeedLike = None, 
 
 def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None, batch_size: int = 100,
                    max_rows: int = 4096, *, y: ArrayLike | None = None, comm: Any = None) -> FloatArray:
-    r"""Importance-weighted estimate of log p(x) per example, in nats, shape (n,).
+    r"""Return the importance-weighted estimate of log p(x) per example, in nats, shape (n,).
+
+    ::
 
         log p(x) ~= log (1/k) sum_{i=1..k} p(x | z_i) p(z_i) / q(z_i | x),   z_i ~ q(z|x)
 
@@ -164,14 +305,44 @@ def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None,
 
     Parameters
     ----------
-    x : array (n, n_input)
-    k : int >= 1, importance samples per example
-    rng : Generator, int seed, or None for a fixed stream derived from the model's seed
-    batch_size, max_rows : int, the memory knobs above
-    y : a conditional model's labels (``VAE.check_labels``): the estimate is then of log p(x|y), with
-        q(z|x, y) as the proposal and p(x|z, y) p(z) in the weights
-    comm : an mpi4py communicator or None: the chunks of ``batch_size`` examples are dealt round-robin over
-        its ranks, and every rank returns the full result, bit-identical to one process's (``purevae.parallel``)
+    model : VAE
+        The model to evaluate.
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
+        The examples, validated by ``VAE.check_input`` (in their support); an ``np.memmap`` is read a chunk at
+        a time.
+    k : int, default 5000
+        The number of importance samples per example, >= 1.
+    rng : numpy.random.Generator, int seed or None, default None
+        Where the noise comes from: a Generator, a seed, or None for a fixed stream derived from the model's
+        seed.
+    batch_size : int, default 100
+        The number of examples per chunk, >= 1: a memory knob (above).
+    max_rows : int, default 4096
+        The most rows the decoder sees at once (at least one chunk's), >= 1: a memory knob (above).
+    y : array_like of int, shape (n,), or None
+        A conditional model's labels (``VAE.check_labels``): the estimate is then of log p(x|y), with
+        q(z|x, y) as the proposal and p(x|z, y) p(z) in the weights.
+    comm : mpi4py communicator or None
+        The chunks of ``batch_size`` examples are dealt round-robin over its ranks, and every rank returns the
+        full result, bit-identical to one process's (``purevae.parallel``); None: one process.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The estimate of log p(x) (of log p(x|y) with labels) of each example, float64.
+
+    Raises
+    ------
+    TypeError
+        When k, batch_size or max_rows is not an int, rng is not a Generator or seed, comm is not a
+        communicator, or x or y has the wrong type or dtype.
+    ValueError
+        When k, batch_size or max_rows is < 1, rng is a negative seed, or x or y is invalid (shape, values,
+        support; labels given to an unconditional model or missing for a conditional one).
+
+    Notes
+    -----
+    With ``comm``: docs/derivations.md#data-parallel-training.
     """
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
@@ -202,12 +373,30 @@ def log_likelihood(model: VAE, x: DataLike, k: int = 5000, rng: SeedLike = None,
 
 
 def perplexity(log_px: ArrayLike, n_words: ArrayLike) -> float:
-    r"""Per-word perplexity of documents: exp(-sum_d log p(x_d) / sum_d N_d).
+    r"""Return the per-word perplexity of documents: exp(-sum_d log p(x_d) / sum_d N_d).
 
-    ``log_px``: (n,) log-probabilities of the documents' words, nats (e.g. ``VAE.log_likelihood`` of a
-    multinomial model, whose numbers leave out the multinomial coefficient); ``n_words``: (n,) their word
-    counts N_d (``x.sum(axis=1)``). With the importance-weighted estimate of log p(x) (a lower bound in
-    expectation), an upper bound on the model's perplexity. docs/derivations.md#multinomial
+    With the importance-weighted estimate of log p(x) (a lower bound in expectation), an upper bound on the
+    model's perplexity. docs/derivations.md#multinomial
+
+    Parameters
+    ----------
+    log_px : array_like, shape (n,)
+        The log-probabilities of the documents' words, nats (e.g. ``VAE.log_likelihood`` of a multinomial
+        model, whose numbers leave out the multinomial coefficient); any shape, flattened.
+    n_words : array_like, shape (n,)
+        Their word counts N_d (``x.sum(axis=1)``), as many as log_px; any shape, flattened.
+
+    Returns
+    -------
+    float
+        The perplexity exp(-sum_d log p(x_d) / sum_d N_d).
+
+    Raises
+    ------
+    TypeError
+        When log_px or n_words does not hold real numbers (a bool, complex, str or object dtype).
+    ValueError
+        When they do not have the same number of values, or the word counts add up to 0 or less (or NaN).
     """
     log_px, n_words = np.asarray(log_px), np.asarray(n_words)
     for name, a in (("log_px", log_px), ("n_words", n_words)):

@@ -1,8 +1,9 @@
 r"""The fit loop: shuffled minibatches, KL warm-up, per-epoch history. Calling it again continues.
 
-Reproducibility: every random draw (shuffling, eps, dynamic binarization) comes from the model's
-``numpy.random.Generator`` ``model.rng``, seeded from ``model.seed``; the same seed, data, backend
-and thread count give bit-identical parameters. (BLAS may order its sums differently with another
+Reproducibility: every random draw of training (shuffling, eps, dynamic binarization) comes from the
+model's ``numpy.random.Generator`` ``model.rng``, seeded from ``model.seed`` (the validation pass draws
+from a fixed stream of its own, also derived from ``model.seed``); the same seed, data, backend and
+thread count give bit-identical parameters. (BLAS may order its sums differently with another
 thread count or CPU, and the two backends round differently: those change the last bits.)
 """
 from __future__ import annotations
@@ -51,62 +52,65 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
     ----------
     model : VAE
         Trained in place: its ``params``, ``optimizer``, ``rng``, counters and ``history`` change.
-    x : array (n, n_input)
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
         Training data, cast once to the model's dtype (values in [0, 1] for Bernoulli). An ``np.memmap`` (or
         any row-indexable array, ``validation.is_lazy``) is not copied: it is validated in chunks once, then
         read and cast a batch at a time (``validation.LazyRows``).
-    epochs : int
+    epochs : int, default 10
         Epochs to run in this call (training continues from the current parameters, optimizer
         state and epoch count when ``fit`` is called again).
-    batch_size : int
+    batch_size : int, default 128
         Examples per step (1 <= batch_size <= n); the last batch of an epoch may be smaller.
-    lr : float
-        Learning rate (updates the existing optimizer's rate when continuing).
-    validation_data : array (m, n_input), a tuple (x_val, y_val) for a conditional model, or None
+    lr : float, default 1e-3
+        Learning rate, > 0 (updates the existing optimizer's rate when continuing).
+    validation_data : array_like of shape (m, n_input), tuple (x_val, y_val), or None, default None
         Evaluated after each epoch: negative ELBO with beta = 1, one draw of z per example from a
-        fixed stream, so the numbers of two epochs are comparable.
-    y : array of int (n,) or None
+        fixed stream, so the numbers of two epochs are comparable. A conditional model needs the tuple.
+    y : array_like of int, shape (n,), or None, default None
         A conditional model's labels of x (``VAE(n_classes=C)``), each in 0..C-1; they follow x through
         the shuffling. Required for a conditional model, refused by an unconditional one.
-    optimizer : "adam" or "sgd"
+    optimizer : {"adam", "sgd"}, default "adam"
         Adam (PyTorch's defaults) or SGD with momentum 0.9. Changing it on a later call starts a
         fresh optimizer state.
-    beta : float
-        Weight of the KL term once warm-up is over.
-    warmup_epochs : int
+    beta : float, default 1.0
+        Weight of the KL term once warm-up is over, finite and >= 0.
+    warmup_epochs : int, default 0
         Linear KL warm-up: beta rises as beta * min(1, (epoch + 1) / warmup_epochs), counted over all
         epochs the model has trained (0 = no warm-up).
-    objective : "elbo" or "iwae"
-        The loss of every step (``VAE.loss_and_grads``): the negative ELBO, averaged over ``k`` samples
-        of z per example, or the negative importance-weighted bound with ``k`` samples (Burda et al. 2016).
-        For "iwae", beta (and warm-up) weight log p(z) - log q(z|x) inside each log-weight.
-    k : int >= 1
-        Samples of z per example and step.
-    free_bits : float >= 0
-        "elbo" only (Kingma et al. 2016): the KL term of each step becomes sum_j max(free_bits, KL_j), KL_j
-        the batch mean of latent dimension j's KL, so no dimension is pushed below free_bits nats.
-    beta_schedule : callable (step, epoch) -> beta, or None
-        The KL weight of every step, from the model's step and epoch counters (``purevae.schedules``:
-        ``constant``, ``linear`` per step, ``cyclical``, or your own function). It replaces ``beta`` and
-        ``warmup_epochs``, which give ``schedules.per_epoch_linear(warmup_epochs, beta)`` when it is None.
-        A returned beta that is negative or not finite raises ValueError naming the step, before the step.
-    shuffle : bool
+    shuffle : bool, default True
         Draw a new permutation of x every epoch.
-    binarize : bool
-        Dynamic binarization: every epoch trains on a fresh Bernoulli draw with probabilities x.
-    verbose : bool
+    binarize : bool, default False
+        Dynamic binarization: every epoch trains on a fresh Bernoulli draw with probabilities x (not for a
+        memory-mapped or sparse x).
+    verbose : bool, default False
         Print one line per epoch to stderr.
-    callback : callable(record) or None
+    callback : callable(record) or None, default None
         Called after every epoch with that epoch's record (a dict with the keys of the history).
-    checkpoint : path (str or os.PathLike, ending in .npz) or None
+    checkpoint : path (str or os.PathLike, ending in .npz) or None, default None
         Where to save a checkpoint (``purevae.io.save_checkpoint``: parameters, optimizer state,
         generator state, counters, history), atomically, at the end of every epoch and every
         ``checkpoint_every`` steps. ``purevae.load(checkpoint)`` then ``fit`` with the same data and
         arguments continues bit-identically to a run that was never interrupted, even from the
         middle of an epoch.
-    checkpoint_every : int or None
-        Also checkpoint every this many optimizer steps (None: only at the end of each epoch).
-    comm : mpi4py communicator or None
+    checkpoint_every : int or None, default None
+        Also checkpoint every this many optimizer steps (None: only at the end of each epoch); needs
+        ``checkpoint``.
+    objective : {"elbo", "iwae"}, default "elbo"
+        The loss of every step (``VAE.loss_and_grads``): the negative ELBO, averaged over ``k`` samples
+        of z per example, or the negative importance-weighted bound with ``k`` samples (Burda et al. 2016).
+        For "iwae", beta (and warm-up) weight log p(z) - log q(z|x) inside each log-weight.
+    k : int, default 1
+        Samples of z per example and step, >= 1.
+    free_bits : float, default 0.0
+        "elbo" only, >= 0 (Kingma et al. 2016): the KL term of each step becomes sum_j max(free_bits, KL_j),
+        KL_j the batch mean of latent dimension j's KL, so no dimension is pushed below free_bits nats.
+    beta_schedule : callable (step, epoch) -> beta, or None, default None
+        The KL weight of every step, from the model's step and epoch counters (``purevae.schedules``:
+        ``constant``, ``linear`` per step, ``cyclical``, or your own function). It replaces ``beta`` and
+        ``warmup_epochs``, which give ``schedules.per_epoch_linear(warmup_epochs, beta)`` when it is None
+        and must be left at 1 and 0 when it is given. A returned beta that is negative or not finite raises
+        ValueError naming the step, before the step (``schedules.check_beta``).
+    comm : mpi4py communicator or None, default None
         Data-parallel training over its ranks (``purevae.parallel``): every rank is given the same x, model and
         arguments (checked at the start: ValueError on every rank naming what differs); ``batch_size`` is the
         global batch, of which each rank computes its share; one Allreduce per step sums the gradients, and
@@ -115,21 +119,38 @@ def fit(model, x, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, val
 
     Returns
     -------
-    history : dict of lists, accumulated over every call: epoch, beta (the epoch's KL weight; the mean
-        over its steps when a schedule changed it within the epoch), loss / recon / kl (training
-        negative ELBO with beta = 1 and its two terms, mean over the epoch's batches, nats per example;
-        for objective "iwae", loss is the mean of the steps' negative bounds at their beta, recon the
-        mean -log p(x|z) over the k samples and kl the closed-form KL),
-        val_loss / val_recon / val_kl, val_kl_per_dimension (a list of n_latent floats: each dimension's mean
-        KL, nats) and val_active_units (Burda et al.'s count, threshold 0.01; ``purevae.diagnostics``), all
-        from one pass over the validation data (None without it, or for epochs trained before they were
-        recorded), examples_per_sec, time (s).
+    dict of str to list
+        The model's ``history`` (``model.history`` itself), accumulated over every call, one value per
+        epoch under each key: epoch, beta (the epoch's KL weight; the mean over its steps when a schedule
+        changed it within the epoch), loss / recon / kl (training negative ELBO with beta = 1 and its two
+        terms, mean over the epoch's examples, nats per example; for objective "iwae", loss is the mean of
+        the steps' negative bounds at their beta, recon the mean -log p(x|z) over the k samples and kl the
+        closed-form KL), val_loss / val_recon / val_kl, val_kl_per_dimension (a list of n_latent floats:
+        each dimension's mean KL, nats) and val_active_units (Burda et al.'s count, threshold 0.01;
+        ``purevae.diagnostics``), all from one pass over the validation data (None without it, or for
+        epochs trained before they were recorded; the last two also None with fewer than 2 validation
+        examples), examples_per_sec, time (s: the training time so far, summed over
+        every epoch of every call).
 
     Raises
     ------
     TrainingDiverged
-        when a step's loss is NaN or inf (the parameters are those before that step), or when the validation
+        When a step's loss is NaN or inf (the parameters are those before that step), or when the validation
         loss is (the parameters, counters and history are the epoch's, the checkpoint is not written).
+    TypeError
+        When an argument has the wrong type (an int argument given a float or a bool, a flag that is not a
+        bool, a callback or beta_schedule that is not callable, a schedule that returns no number, ...).
+    ValueError
+        When an argument has a wrong value: out of range, ``batch_size`` larger than n (or smaller than the
+        number of ranks), ``binarize`` with a memory-mapped or sparse x, ``free_bits`` with "iwae",
+        ``beta_schedule`` with ``beta`` or ``warmup_epochs`` changed, ``checkpoint_every`` without
+        ``checkpoint``, ranks that disagree, a checkpoint resumed inside an epoch with other data, batch
+        size or shuffling, or a schedule's beta that is negative or not finite.
+
+    Notes
+    -----
+    Derivations: docs/derivations.md#elbo (the loss), docs/derivations.md#kl-schedules (beta),
+    docs/derivations.md#adam (the optimizers), docs/derivations.md#data-parallel-training (``comm``).
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
