@@ -1,7 +1,7 @@
-r"""Latent health: is the latent space in use, or did the posterior collapse onto the prior?
+r"""Latent health: whether the latent space is in use, or the posterior collapsed onto the prior.
 
 ``active_units(model, x, threshold=0.01)`` counts the latent dimensions whose posterior mean moves with
-the data: dimension j is *active* when
+the data: dimension j is *active* when::
 
     A_j = Cov_x( E_q[z_j | x] ) = Var_x( mu_j(x) ) > threshold
 
@@ -11,7 +11,7 @@ dimension's average KL(q(z_j|x) || N(0, 1)) over x (the same formula as the trai
 ``ops.kl_terms``, on the clamped log-variance).
 
 ``mutual_information(model, x)`` estimates I(x; z) under the aggregate posterior q(z) = (1/N) sum_n q(z|x_n)
-(Hoffman & Johnson 2016, "ELBO surgery"; the estimator of He et al. 2019, "Lagging inference networks"):
+(Hoffman & Johnson 2016, "ELBO surgery"; the estimator of He et al. 2019, "Lagging inference networks")::
 
     I(x; z) = E_x E_q(z|x) [ log q(z|x) ] - E_x E_q(z|x) [ log q(z) ]
 
@@ -40,7 +40,17 @@ __all__ = ["ActiveUnits", "active_units", "kl_per_dimension", "posterior_health"
 
 
 class ActiveUnits(NamedTuple):
-    """What ``active_units`` returns."""
+    r"""What ``active_units`` returns.
+
+    Parameters
+    ----------
+    count : int
+        The number of active dimensions.
+    variances : ndarray
+        The variances A_j = Var_x(mu_j(x)), float64, shape (n_latent,).
+    active : ndarray
+        Whether A_j > threshold, bool, shape (n_latent,).
+    """
 
     #: the number of active dimensions
     count: int  # type: ignore[assignment]  # the field shadows tuple.count (public API, on purpose)
@@ -50,19 +60,37 @@ class ActiveUnits(NamedTuple):
 
 def active_units(model: VAE, x: DataLike, threshold: float = 0.01, batch_size: int = 1000, *,
                  y: ArrayLike | None = None) -> ActiveUnits:
-    r"""The latent dimensions in use: A_j = Var_x(mu_j(x)) > threshold (Burda et al. 2016).
+    r"""Return the latent dimensions in use: A_j = Var_x(mu_j(x)) > threshold (Burda et al. 2016).
 
     Parameters
     ----------
     model : VAE
-    x : array (n, n_input), n >= 2
-    threshold : float >= 0, default 0.01 (Burda et al.'s)
-    batch_size : int, examples encoded at a time
-    y : a conditional model's labels of x (then of q(z|x, y)), as in ``VAE.encode``
+        The model whose encoder q(z|x) is measured.
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
+        The examples, n >= 2 (any values: the likelihood's support is not checked).
+    threshold : float, optional
+        The threshold on A_j (>= 0); default 0.01 (Burda et al.'s).
+    batch_size : int, optional
+        Examples encoded at a time (>= 1, default 1000).
+    y : array_like of int, shape (n,), or int, optional
+        A conditional model's labels of x (then of q(z|x, y)), as in ``VAE.encode``.
 
     Returns
     -------
-    ActiveUnits(count, variances, active)
+    ActiveUnits
+        ``ActiveUnits(count, variances, active)``, the variances over x with ddof 0.
+
+    Raises
+    ------
+    TypeError
+        If threshold is not a real number, batch_size not an integer, or x or y not of a type the model takes.
+    ValueError
+        If threshold is negative or not finite, batch_size < 1, x holds fewer than 2 examples or has a wrong
+        shape or a non-finite value, or y is wrong, missing (conditional model) or given (unconditional one).
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#latent-health
     """
     threshold = finite_float("threshold", threshold, 0.0)
     x, y = _examples(model, x, y, "to measure a variance")
@@ -87,19 +115,65 @@ def _active_units(mu: np.ndarray, threshold: float) -> ActiveUnits:
 
 
 def posterior_health(mu: np.ndarray, logvar: np.ndarray, threshold: float = 0.01) -> tuple[np.ndarray, ActiveUnits]:
-    """(KL per dimension, active units) from posteriors already computed: mu and logvar (n, n_latent), n >= 2.
+    r"""Return (KL per dimension, active units) from posteriors already computed: mu and logvar (n, n_latent).
 
     What ``fit`` records each epoch from its validation pass, without encoding the data again; the same
-    formulas as ``kl_per_dimension`` and ``active_units``.
+    formulas as ``kl_per_dimension`` and ``active_units``. Nothing is validated here: n >= 2 and a
+    threshold >= 0 are the caller's to ensure.
+
+    Parameters
+    ----------
+    mu : array_like, shape (n, n_latent)
+        The means of q(z|x) of n examples, n >= 2.
+    logvar : array_like, shape (n, n_latent)
+        Their log-variances (clamped here, ``ops.clamp_logvar``).
+    threshold : float, optional
+        The active-unit threshold on Var_x(mu_j(x)) (default 0.01).
+
+    Returns
+    -------
+    kl : ndarray float64, shape (n_latent,)
+        The mean over the n examples of KL(q(z_j|x) || N(0, 1)), nats.
+    units : ActiveUnits
+        As ``active_units`` returns.
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#latent-health
     """
     mu, logvar = np.asarray(mu, dtype=np.float64), ops.clamp_logvar(np.asarray(logvar, dtype=np.float64))
     return _kl_per_dimension(mu, logvar), _active_units(mu, threshold)
 
 
 def kl_per_dimension(model: VAE, x: DataLike, *, y: ArrayLike | None = None) -> np.ndarray:
-    """The average over x of KL(q(z_j|x) || N(0, 1)) for each latent dimension j, nats, float64 (n_latent,).
+    r"""Return the average over x of KL(q(z_j|x) || N(0, 1)) for each latent dimension j, in nats.
 
-    ``y``: a conditional model's labels of x, as in ``VAE.encode``.
+    The log-variance is clamped as in training (``ops.clamp_logvar``); x is encoded in one pass.
+
+    Parameters
+    ----------
+    model : VAE
+        The model whose encoder q(z|x) is measured.
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
+        The examples (validated by ``VAE.encode``).
+    y : array_like of int, shape (n,), or int, optional
+        A conditional model's labels of x, as in ``VAE.encode``.
+
+    Returns
+    -------
+    ndarray float64, shape (n_latent,)
+        The mean over x of each dimension's KL, nats.
+
+    Raises
+    ------
+    TypeError
+        If x or y is not of a type the model takes (``VAE.encode``).
+    ValueError
+        If x has a wrong shape or a non-finite value, or y is wrong, missing or refused (``VAE.encode``).
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#latent-health
     """
     mu, logvar = model.encode(x, y)
     return _kl_per_dimension(mu.astype(np.float64), ops.clamp_logvar(logvar.astype(np.float64)))
@@ -142,7 +216,7 @@ def _mutual_information(mu: np.ndarray, logvar: np.ndarray, rng: np.random.Gener
 
 def mutual_information(model: VAE, x: DataLike, rng: SeedLike = None, batch_size: int = 1000, *,
                        y: ArrayLike | None = None) -> float:
-    r"""Estimate of I(x; z) in nats under the aggregate posterior of the examples x (Hoffman & Johnson 2016).
+    r"""Estimate I(x; z) in nats under the aggregate posterior of the examples x (Hoffman & Johnson 2016).
 
     One draw z_i ~ q(z|x_i) per example; I ~= mean_i [ E_q log q(z|x_i) - log (1/N) sum_n q(z_i|x_n) ].
     The estimate is at most log N (the sum includes n = i) and is biased low when I(x; z) approaches log N;
@@ -152,14 +226,30 @@ def mutual_information(model: VAE, x: DataLike, rng: SeedLike = None, batch_size
     Parameters
     ----------
     model : VAE
-    x : array (n, n_input), n >= 2
-    rng : Generator, int seed, or None for a fixed stream derived from the model's seed
-    batch_size : int, examples encoded at a time
-    y : a conditional model's labels of x: the aggregate posterior is then of the q(z|x_n, y_n)
+        The model whose encoder q(z|x) is measured.
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
+        The examples, n >= 2 (any values: the likelihood's support is not checked).
+    rng : numpy.random.Generator, int, or None, optional
+        The draws z_i: a Generator (used as it is), a seed (anything ``numpy.random.default_rng`` takes), or
+        None (default) for a fixed stream derived from the model's seed.
+    batch_size : int, optional
+        Examples encoded at a time (>= 1, default 1000).
+    y : array_like of int, shape (n,), or int, optional
+        A conditional model's labels of x: the aggregate posterior is then of the q(z|x_n, y_n).
 
     Returns
     -------
-    float, nats
+    float
+        The estimate of I(x; z), nats.
+
+    Raises
+    ------
+    TypeError
+        If batch_size is not an integer, rng not a Generator, a seed or None, or x or y not of a type the model
+        takes.
+    ValueError
+        If batch_size < 1, rng is a negative or invalid seed, x holds fewer than 2 examples or has a wrong shape or a
+        non-finite value, or y is wrong, missing (conditional model) or given (unconditional one).
     """
     batch_size = positive_int("batch_size", batch_size)
     x, y = _examples(model, x, y, "to estimate the mutual information")
@@ -170,29 +260,51 @@ def mutual_information(model: VAE, x: DataLike, rng: SeedLike = None, batch_size
 
 def latent_report(model: VAE, x: DataLike, threshold: float = 0.01, rng: SeedLike = None, batch_size: int = 1000,
                   *, y: ArrayLike | None = None) -> dict[str, Any]:
-    r"""The health of the latent space on the examples x, in one call (one encoder pass).
+    r"""Return the health of the latent space on the examples x, in one call (one encoder pass).
 
     Parameters
     ----------
     model : VAE
-    x : array (n, n_input), n >= 2
-    threshold : float >= 0, the active-unit threshold on Var_x(mu_j(x)) (Burda et al. 2016: 0.01)
-    rng : Generator, int seed, or None: the draws of the mutual-information estimate (see ``mutual_information``)
-    batch_size : int, examples encoded at a time
-    y : a conditional model's labels of x (the posteriors are then q(z|x, y)), as in ``VAE.encode``
+        The model whose encoder q(z|x) is measured.
+    x : array_like or scipy.sparse matrix, shape (n, n_input)
+        The examples, n >= 2 (any values: the likelihood's support is not checked).
+    threshold : float, optional
+        The active-unit threshold on Var_x(mu_j(x)), >= 0 (default 0.01, Burda et al. 2016's).
+    rng : numpy.random.Generator, int, or None, optional
+        The draws of the mutual-information estimate (see ``mutual_information``).
+    batch_size : int, optional
+        Examples encoded at a time (>= 1, default 1000).
+    y : array_like of int, shape (n,), or int, optional
+        A conditional model's labels of x (the posteriors are then q(z|x, y)), as in ``VAE.encode``.
 
     Returns
     -------
-    dict with
-        ``n_examples`` : int, n
-        ``kl_per_dimension`` : ndarray float64 (n_latent,), the mean over x of KL(q(z_j|x) || N(0, 1)), nats
-        ``kl`` : float, their sum: the mean KL term of the ELBO, nats
-        ``active_units`` : int, the number of dimensions with Var_x(mu_j(x)) > threshold
-        ``active`` : ndarray bool (n_latent,), which ones
-        ``variances`` : ndarray float64 (n_latent,), Var_x(mu_j(x))
-        ``threshold`` : float
-        ``mutual_information`` : float, the estimate of I(x; z), nats
-        ``mutual_information_max`` : float, log n, the most the estimate can report
+    dict
+        With the keys:
+
+        - ``n_examples`` (int): n.
+        - ``kl_per_dimension`` (ndarray float64 (n_latent,)): the mean over x of KL(q(z_j|x) || N(0, 1)), nats.
+        - ``kl`` (float): their sum, the mean KL term of the ELBO, nats.
+        - ``active_units`` (int): the number of dimensions with Var_x(mu_j(x)) > threshold.
+        - ``active`` (ndarray bool (n_latent,)): which ones.
+        - ``variances`` (ndarray float64 (n_latent,)): Var_x(mu_j(x)).
+        - ``threshold`` (float): the threshold.
+        - ``mutual_information`` (float): the estimate of I(x; z), nats.
+        - ``mutual_information_max`` (float): log n, the most the estimate can report.
+
+    Raises
+    ------
+    TypeError
+        If threshold is not a real number, batch_size not an integer, rng not a Generator, a seed or None,
+        or x or y not of a type the model takes.
+    ValueError
+        If threshold is negative or not finite, batch_size < 1, rng is a negative or invalid seed, x holds fewer than 2
+        examples or has a wrong shape or a non-finite value, or y is wrong, missing (conditional model) or
+        given (unconditional one).
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#latent-health
     """
     threshold = finite_float("threshold", threshold, 0.0)
     batch_size = positive_int("batch_size", batch_size)

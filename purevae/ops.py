@@ -6,26 +6,25 @@ the *kernel twins*: ``purevae/_kernels.pyx`` holds compiled functions with the s
 same arguments and the same results, and ``purevae/backend.py`` picks one of the two. Twins write
 their results into output arrays the caller allocated (the Cython kernels must not allocate).
 
-Conventions
------------
+.. rubric:: Conventions
+
 Arrays are batch first and row-major. A dense layer computes ``a = x @ W + b`` with
 
-======================  =================  ===========================================
-symbol                  code name          shape
-======================  =================  ===========================================
-x                       ``x``              (batch, n_in)   input of a layer / the data
-W                       ``weight``         (n_in, n_out)   so that ``x @ W`` works
-b                       ``bias``           (n_out,)
-a = x W + b             ``pre``            (batch, n_out)  pre-activation
-h = f(a)                ``h``              (batch, n_out)  activation output
-mu, log sigma^2         ``mu, logvar``     (batch, n_latent)  q(z|x) = N(mu, diag e^logvar)
-[mu | logvar]           ``mu_logvar``      (batch, 2 n_latent) the encoder's last layer
-eps ~ N(0, I)           ``eps``            (batch, n_latent)
-z = mu + e^(logvar/2)   ``z``              (batch, n_latent)
-    * eps
-l                       ``logits``         (batch, n_input)  Bernoulli decoder output
-d loss / d name         ``grad_<name>``    the shape of <name>
-======================  =================  ===========================================
+=========================  ===============  ===================  ==================================
+symbol                     code name        shape                meaning
+=========================  ===============  ===================  ==================================
+x                          ``x``            (batch, n_in)        input of a layer / the data
+W                          ``weight``       (n_in, n_out)        so that ``x @ W`` works
+b                          ``bias``         (n_out,)
+a = x W + b                ``pre``          (batch, n_out)       pre-activation
+h = f(a)                   ``h``            (batch, n_out)       activation output
+mu, log sigma^2            ``mu, logvar``   (batch, n_latent)    q(z|x) = N(mu, diag e^logvar)
+[mu | logvar]              ``mu_logvar``    (batch, 2 n_latent)  the encoder's last layer
+eps ~ N(0, I)              ``eps``          (batch, n_latent)
+z = mu + e^(logvar/2) eps  ``z``            (batch, n_latent)
+l                          ``logits``       (batch, n_input)     Bernoulli decoder output
+d loss / d name            ``grad_<name>``  the shape of <name>
+=========================  ===============  ===================  ==================================
 
 The loss is the mean over the batch of per-example quantities, so the gradient of every
 per-example term carries a factor ``scale = 1 / batch``; kernels take it as an argument so the
@@ -49,7 +48,22 @@ LOGVAR_LIMIT = 30.0
 
 
 def clamp_logvar(logvar: np.ndarray) -> np.ndarray:
-    """logvar clipped to [-LOGVAR_LIMIT, LOGVAR_LIMIT] (a new array)."""
+    r"""Return logvar clipped to [-LOGVAR_LIMIT, LOGVAR_LIMIT] (a new array).
+
+    Parameters
+    ----------
+    logvar : ndarray
+        Log-variances, of any shape.
+
+    Returns
+    -------
+    ndarray
+        ``np.clip(logvar, -LOGVAR_LIMIT, LOGVAR_LIMIT)``, of logvar's shape.
+
+    Notes
+    -----
+    Beyond the limit the value is constant and its gradient 0. Derivation: docs/derivations.md#numerics
+    """
     return np.clip(logvar, -LOGVAR_LIMIT, LOGVAR_LIMIT)
 
 # Activation codes shared with the Cython kernels (which cannot take a Python string inside nogil).
@@ -60,7 +74,26 @@ _NAMES = {code: name for name, code in ACTIVATIONS.items()}
 
 
 def activation_name(activation: str | int) -> str:
-    """The name of an activation given by name or by code (a value of ``ACTIVATIONS``)."""
+    r"""Return the name of an activation given by name or by code (a value of ``ACTIVATIONS``).
+
+    Parameters
+    ----------
+    activation : str or int
+        A key of ``ACTIVATIONS`` ("identity", "relu", "tanh", "softplus", "leaky_relu", "elu") or its code,
+        0 to 5. Anything but a str is taken as a code through ``int()``.
+
+    Returns
+    -------
+    str
+        The key of ``ACTIVATIONS``.
+
+    Raises
+    ------
+    ValueError
+        If a str is not a key of ``ACTIVATIONS``, or ``int(activation)`` is not one of its codes.
+    TypeError
+        If activation is not a str and ``int()`` does not take it (None, for example).
+    """
     if isinstance(activation, str):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -74,17 +107,25 @@ def activation_name(activation: str | int) -> str:
 # Readable building blocks
 # ---------------------------------------------------------------------------------------------
 def linear_forward(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.ndarray:
-    r"""The matrix product of a dense layer, written into ``out`` by BLAS: out = x @ weight.
+    r"""Compute the matrix product of a dense layer, written into ``out`` by BLAS: out = x @ weight.
 
     On the model's path (``purevae.mlp.MLP.forward``) the bias and the activation follow in one fused
     pass, ``bias_activation_forward``; ``dense_forward`` is the whole layer in one readable line.
 
     Parameters
     ----------
-    x : ndarray, shape (batch, n_in), or a scipy.sparse CSR matrix (word counts): then a sparse-dense product
-        whose cost is that of x's nonzeros times n_out
+    x : ndarray or scipy.sparse CSR matrix, shape (batch, n_in)
+        IN: the layer's input. A CSR matrix (word counts) gives a sparse-dense product whose cost is that of
+        x's nonzeros times n_out.
     weight : ndarray, shape (n_in, n_out)
-    out : ndarray, shape (batch, n_out), OUT
+        IN: the weight matrix W.
+    out : ndarray, shape (batch, n_out)
+        OUT: where the product is written.
+
+    Returns
+    -------
+    ndarray, shape (batch, n_out)
+        ``out``, holding x @ weight.
 
     Notes
     -----
@@ -98,7 +139,9 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.nda
 
 def linear_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray, grad_weight: np.ndarray,
                     grad_x: np.ndarray | None = None) -> None:
-    r"""The two matrix products of a dense layer's backward pass, written into the outputs by BLAS.
+    r"""Compute the two matrix products of a dense layer's backward pass, written into the outputs by BLAS.
+
+    ::
 
         grad_weight = x.T @ grad_pre           (pre_bj = sum_i x_bi W_ij + b_j)
         grad_x      = grad_pre @ weight.T      (skipped when grad_x is None: the first layer's input is data)
@@ -108,8 +151,16 @@ def linear_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray, gra
 
     Parameters
     ----------
-    x : (batch, n_in), weight : (n_in, n_out), grad_pre : (batch, n_out), IN
-    grad_weight : (n_in, n_out), grad_x : (batch, n_in) or None, OUT
+    x : ndarray or scipy.sparse CSR matrix, shape (batch, n_in)
+        IN: the layer's input (a CSR matrix: x.T @ grad_pre visits its nonzeros only).
+    weight : ndarray, shape (n_in, n_out)
+        IN: the weight matrix W.
+    grad_pre : ndarray, shape (batch, n_out)
+        IN: d loss / d pre.
+    grad_weight : ndarray, shape (n_in, n_out)
+        OUT: d loss / d weight.
+    grad_x : ndarray, shape (batch, n_in), optional
+        OUT: d loss / d x; None (default) skips it.
 
     Notes
     -----
@@ -124,19 +175,25 @@ def linear_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray, gra
 
 
 def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    r"""Affine map of a batch, in one line (the model splits it: ``linear_forward``, then the fused bias).
+    r"""Compute the affine map of a batch in one line (the model splits it: ``linear_forward``, then the fused bias).
+
+    ::
 
         pre = x @ weight + bias
 
     Parameters
     ----------
     x : ndarray, shape (batch, n_in)
+        The layer's input.
     weight : ndarray, shape (n_in, n_out)
+        The weight matrix W.
     bias : ndarray, shape (n_out,)
+        The bias b.
 
     Returns
     -------
-    pre : ndarray, shape (batch, n_out)
+    ndarray, shape (batch, n_out)
+        The pre-activation ``pre`` (a new array).
 
     Notes
     -----
@@ -148,15 +205,31 @@ def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.nda
 
 def dense_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Gradients of a dense layer, given grad_pre = d loss / d pre: ``linear_backward`` plus the bias.
+    r"""Compute the gradients of a dense layer, given grad_pre = d loss / d pre: ``linear_backward`` plus the bias.
+
+    ::
 
         grad_weight = x.T @ grad_pre           (pre_bj = sum_i x_bi W_ij + b_j)
         grad_bias   = sum_b grad_pre[b, :]     (b_j is added to every row)
         grad_x      = grad_pre @ weight.T
 
+    Parameters
+    ----------
+    x : ndarray, shape (batch, n_in)
+        The layer's input.
+    weight : ndarray, shape (n_in, n_out)
+        The weight matrix W.
+    grad_pre : ndarray, shape (batch, n_out)
+        The gradient d loss / d pre.
+
     Returns
     -------
-    grad_x : (batch, n_in), grad_weight : (n_in, n_out), grad_bias : (n_out,)
+    grad_x : ndarray, shape (batch, n_in)
+        The gradient d loss / d x.
+    grad_weight : ndarray, shape (n_in, n_out)
+        The gradient d loss / d weight.
+    grad_bias : ndarray, shape (n_out,)
+        The gradient d loss / d bias.
 
     Notes
     -----
@@ -169,7 +242,9 @@ def dense_backward(x: np.ndarray, weight: np.ndarray, grad_pre: np.ndarray
 
 
 def activation_forward(pre: np.ndarray, activation: str | int, alpha: float | None = None) -> np.ndarray:
-    r"""Elementwise non-linearity h = f(pre).
+    r"""Apply the elementwise non-linearity h = f(pre).
+
+    ::
 
         identity    h = a
         relu        h = max(a, 0)
@@ -177,6 +252,28 @@ def activation_forward(pre: np.ndarray, activation: str | int, alpha: float | No
         softplus    h = log(1 + e^a)
         leaky_relu  h = a if a > 0 else alpha * a        (alpha defaults to 0.01)
         elu         h = a if a > 0 else alpha (e^a - 1)  (alpha defaults to 1)
+
+    Parameters
+    ----------
+    pre : ndarray
+        The pre-activation a, of any shape.
+    activation : str or int
+        The activation's name or code (``activation_name``).
+    alpha : float, optional
+        The slope of leaky_relu for a < 0, or the scale of elu for a < 0; unused by the others. None
+        (default) takes ``DEFAULT_ALPHA``.
+
+    Returns
+    -------
+    ndarray
+        The output h = f(pre), a new array of pre's shape.
+
+    Raises
+    ------
+    ValueError
+        If activation is not a name or code of ``ACTIVATIONS`` (``activation_name``).
+    TypeError
+        If activation is neither a str nor an int (``activation_name``).
 
     Notes
     -----
@@ -200,7 +297,9 @@ def activation_forward(pre: np.ndarray, activation: str | int, alpha: float | No
 
 
 def activation_derivative(h: np.ndarray, activation: str | int, alpha: float | None = None) -> np.ndarray:
-    r"""f'(a) written as a function of the output h = f(a).
+    r"""Compute f'(a) written as a function of the output h = f(a).
+
+    ::
 
         identity    1
         relu        1 if h > 0 else 0          (f'(0) taken as 0)
@@ -208,6 +307,27 @@ def activation_derivative(h: np.ndarray, activation: str | int, alpha: float | N
         softplus    sigmoid(a) = 1 - e^-h = -expm1(-h)
         leaky_relu  1 if h > 0 else alpha      (needs alpha > 0 so that sign(h) = sign(a))
         elu         1 if h > 0 else h + alpha  (alpha e^a = h + alpha)
+
+    Parameters
+    ----------
+    h : ndarray
+        The activation's output h = f(a), of any shape.
+    activation : str or int
+        The activation's name or code (``activation_name``).
+    alpha : float, optional
+        The activation's parameter, as in ``activation_forward``; None (default) takes ``DEFAULT_ALPHA``.
+
+    Returns
+    -------
+    ndarray
+        The derivative f'(a), a new array of h's shape and dtype.
+
+    Raises
+    ------
+    ValueError
+        If activation is not a name or code of ``ACTIVATIONS`` (``activation_name``).
+    TypeError
+        If activation is neither a str nor an int (``activation_name``).
 
     Notes
     -----
@@ -230,29 +350,66 @@ def activation_derivative(h: np.ndarray, activation: str | int, alpha: float | N
 
 def activation_backward(grad_h: np.ndarray, h: np.ndarray, activation: str | int,
                         alpha: float | None = None) -> np.ndarray:
-    r"""grad_pre = grad_h * f'(pre), with f'(pre) computed from h (see ``activation_derivative``)."""
+    r"""Return grad_pre = grad_h * f'(pre), with f'(pre) computed from h (see ``activation_derivative``).
+
+    Parameters
+    ----------
+    grad_h : ndarray
+        The gradient d loss / d h.
+    h : ndarray
+        The activation's output h = f(pre), of grad_h's shape.
+    activation : str or int
+        The activation's name or code (``activation_name``).
+    alpha : float, optional
+        The activation's parameter, as in ``activation_forward``; None (default) takes ``DEFAULT_ALPHA``.
+
+    Returns
+    -------
+    ndarray
+        The gradient d loss / d pre, a new array.
+
+    Raises
+    ------
+    ValueError
+        If activation is not a name or code of ``ACTIVATIONS`` (``activation_name``).
+    TypeError
+        If activation is neither a str nor an int (``activation_name``).
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#activations
+    """
     return grad_h * activation_derivative(h, activation, alpha)
 
 
 def reparameterize(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     r"""Draw z from q(z|x) = N(mu, diag(exp(logvar))) so that z stays differentiable.
 
+    ::
+
         z = mu + exp(logvar / 2) * eps,    eps ~ N(0, I)
 
     Parameters
     ----------
     mu, logvar : ndarray, shape (batch, n_latent)
-    eps : ndarray, shape (batch, n_latent) or (k, batch, n_latent) (mu and logvar broadcast)
-    out : ndarray of eps's shape, optional: where z is written
+        The mean and the log-variance of q(z|x).
+    eps : ndarray, shape (batch, n_latent) or (k, batch, n_latent)
+        Standard normal noise; mu and logvar broadcast against it.
+    out : ndarray of eps's shape, optional
+        Where z is written; None (default) makes a new array.
 
     Returns
     -------
-    z : ndarray, shape of eps (``out`` when given)
+    ndarray, shape of eps
+        The draws z (``out`` when given).
 
     Notes
     -----
-    grad_mu     = grad_z                   (z is mu plus a term free of mu)
-    grad_logvar = grad_z * eps * exp(logvar / 2) / 2    (d/dv exp(v/2) = exp(v/2) / 2)
+    The gradients::
+
+        grad_mu     = grad_z                   (z is mu plus a term free of mu)
+        grad_logvar = grad_z * eps * exp(logvar / 2) / 2    (d/dv exp(v/2) = exp(v/2) / 2)
+
     Derivation: docs/derivations.md#reparameterization
     """
     z = np.multiply(np.exp(0.5 * logvar), eps, out=out)  # exp(logvar / 2) is the standard deviation
@@ -261,29 +418,52 @@ def reparameterize(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray, out: np.
 
 
 def kl_terms(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
-    r"""KL(N(mu, e^logvar) || N(0, 1)) of each latent dimension separately, in nats (elementwise).
+    r"""Compute KL(N(mu, e^logvar) || N(0, 1)) of each latent dimension separately, in nats (elementwise).
+
+    ::
 
         kl_bk = 0.5 * (mu_bk^2 + e^logvar_bk - logvar_bk - 1)
 
     ``logvar`` is used as given: callers pass it through ``clamp_logvar`` first, as the model does.
 
+    Parameters
+    ----------
+    mu, logvar : ndarray
+        The mean and the log-variance of q(z|x), e.g. of shape (batch, n_latent); they broadcast.
+
+    Returns
+    -------
+    ndarray
+        The terms kl_bk, of the broadcast shape of mu and logvar.
+
     Notes
     -----
-    d kl_bk / d mu_bk     = mu_bk
-    d kl_bk / d logvar_bk = (e^logvar_bk - 1) / 2
+    The derivatives::
+
+        d kl_bk / d mu_bk     = mu_bk
+        d kl_bk / d logvar_bk = (e^logvar_bk - 1) / 2
+
     Derivation: docs/derivations.md#kl (Kingma & Welling 2014, appendix B)
     """
     return 0.5 * (mu * mu + np.exp(logvar) - logvar - 1)
 
 
 def kl_divergence(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
-    r"""Closed-form KL(N(mu, diag e^logvar) || N(0, I)) per example, in nats: the sum of ``kl_terms``.
+    r"""Compute the closed-form KL(N(mu, diag e^logvar) || N(0, I)) per example, in nats: the sum of ``kl_terms``.
+
+    ::
 
         kl_b = 0.5 * sum_k (mu_bk^2 + e^logvar_bk - logvar_bk - 1)
 
+    Parameters
+    ----------
+    mu, logvar : ndarray, shape (..., n_latent)
+        The mean and the log-variance of q(z|x); they broadcast. ``logvar`` is used as given (``kl_terms``).
+
     Returns
     -------
-    kl : ndarray, shape mu.shape[:-1]
+    ndarray, shape mu.shape[:-1]
+        The KL kl_b, the sum over the last axis (the latent dimensions).
 
     Notes
     -----
@@ -293,21 +473,51 @@ def kl_divergence(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
 
 
 def log_prior(z: np.ndarray) -> np.ndarray:
-    r"""log N(z; 0, I) summed over the last axis (the latent dimensions), in nats.
+    r"""Compute log N(z; 0, I) summed over the last axis (the latent dimensions), in nats.
+
+    ::
 
         log p(z) = -0.5 * sum_k (log 2 pi + z_k^2)
 
+    Parameters
+    ----------
+    z : ndarray, shape (..., n_latent)
+        Latent codes.
+
+    Returns
+    -------
+    ndarray, shape z.shape[:-1]
+        The log-density log p(z) of each code.
+
+    Notes
+    -----
     Derivation: docs/derivations.md#iwae
     """
     return -0.5 * np.sum(LOG_2PI + z * z, axis=-1)
 
 
 def log_posterior(logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    r"""log q(z|x) = log N(z; mu, diag e^logvar) at z = mu + e^(logvar/2) eps, summed over the last axis.
+    r"""Compute log q(z|x) = log N(z; mu, diag e^logvar) at z = mu + e^(logvar/2) eps, summed over the last axis.
+
+    ::
 
         log q(z|x) = -0.5 * sum_k (log 2 pi + logvar_k + eps_k^2)      ((z - mu)^2 / sigma^2 = eps^2)
 
-    ``logvar`` broadcasts against ``eps`` (one q per example, several draws). Derivation: docs/derivations.md#iwae
+    Parameters
+    ----------
+    logvar : ndarray, shape (..., n_latent)
+        The log-variance of q(z|x); it broadcasts against ``eps`` (one q per example, several draws).
+    eps : ndarray, shape (..., n_latent)
+        The standard normal noise that made z.
+
+    Returns
+    -------
+    ndarray
+        The log-density log q(z|x), of the broadcast shape of logvar and eps without its last axis.
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#iwae
     """
     return -0.5 * np.sum(LOG_2PI + logvar + eps * eps, axis=-1)
 
@@ -316,81 +526,132 @@ def log_posterior(logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
 # Kernel twins: same names, arguments and results as purevae/_kernels.pyx
 # ---------------------------------------------------------------------------------------------
 def bias_activation_forward(h: np.ndarray, bias: np.ndarray, activation: int, alpha: float) -> None:
-    r"""In place on the GEMM output: h <- f(h + bias).
+    r"""Apply h <- f(h + bias) in place on the GEMM output.
 
     Parameters
     ----------
-    h : ndarray, shape (batch, n_out), IN the product x @ W, OUT the activation
+    h : ndarray, shape (batch, n_out)
+        IN the product x @ W, OUT the activation.
     bias : ndarray, shape (n_out,)
-    activation : int, a value of ``ACTIVATIONS``
-    alpha : float, the activation's parameter (see ``activation_forward``)
+        The bias b.
+    activation : int
+        A value of ``ACTIVATIONS`` (this twin also takes the name).
+    alpha : float
+        The activation's parameter (see ``activation_forward``).
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#activations
     """
     h[...] = activation_forward(h + bias, activation, alpha)
 
 
 def activation_backward_bias(grad_h: np.ndarray, h: np.ndarray, activation: int, alpha: float,
                              grad_pre: np.ndarray, grad_bias: np.ndarray) -> None:
-    r"""One pass: grad_pre = grad_h * f'(pre) and grad_bias = sum_b grad_pre[b, :].
+    r"""Compute grad_pre = grad_h * f'(pre) and grad_bias = sum_b grad_pre[b, :] in one pass.
 
     Parameters
     ----------
-    grad_h, h : ndarray, shape (batch, n_out), IN (h is the forward output f(pre))
-    grad_pre : ndarray, shape (batch, n_out), OUT (may be the same array as grad_h)
-    grad_bias : ndarray, shape (n_out,), OUT
+    grad_h : ndarray, shape (batch, n_out)
+        IN: the gradient d loss / d h.
+    h : ndarray, shape (batch, n_out)
+        IN: the forward output f(pre).
+    activation : int
+        A value of ``ACTIVATIONS`` (this twin also takes the name).
+    alpha : float
+        The activation's parameter (see ``activation_forward``).
+    grad_pre : ndarray, shape (batch, n_out)
+        OUT: d loss / d pre (may be the same array as grad_h).
+    grad_bias : ndarray, shape (n_out,)
+        OUT: d loss / d bias.
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#activations
     """
     grad_pre[...] = activation_backward(grad_h, h, activation, alpha)
     grad_bias[...] = grad_pre.sum(axis=0)
 
 
 def label_rows_forward(h: np.ndarray, label_weight: np.ndarray, labels: np.ndarray) -> None:
-    r"""In place on the GEMM output of a conditional first layer: h[r] <- h[r] + T[y_r], T = ``label_weight``.
+    r"""Add the label rows to the GEMM output of a conditional first layer, in place: h[r] <- h[r] + T[y_r].
 
-    The label term of pre = x W + b + T[y]: a row lookup, what one_hot(y) @ T computes without the GEMM
-    (docs/derivations.md#conditional-vae).
+    T is ``label_weight``. The label term of pre = x W + b + T[y]: a row lookup, what one_hot(y) @ T
+    computes without the GEMM (docs/derivations.md#conditional-vae).
 
     Parameters
     ----------
-    h : ndarray, shape (rows, n_out), IN x @ W, OUT x @ W + T[y]
+    h : ndarray, shape (rows, n_out)
+        IN x @ W, OUT x @ W + T[y].
     label_weight : ndarray, shape (n_classes, n_out)
-    labels : ndarray of intp, shape (rows,), each in 0 .. n_classes - 1
+        The label rows T.
+    labels : ndarray of intp, shape (rows,)
+        The label y_r of each row, each in 0 .. n_classes - 1.
     """
     h += label_weight[labels]
 
 
 def label_rows_backward(grad_pre: np.ndarray, labels: np.ndarray, grad_label_weight: np.ndarray) -> None:
-    r"""The gradient of the label rows: T_bar[c] = sum of grad_pre[r] over the rows r with y_r = c.
+    r"""Compute the gradient of the label rows: T_bar[c] = sum of grad_pre[r] over the rows r with y_r = c.
 
     A scatter-add, the transpose of the lookup (= one_hot(y)^T grad_pre); a class no row has gets 0.
 
     Parameters
     ----------
-    grad_pre : ndarray, shape (rows, n_out), IN d loss / d pre of the first layer
+    grad_pre : ndarray, shape (rows, n_out)
+        IN: d loss / d pre of the first layer.
     labels : ndarray of intp, shape (rows,)
-    grad_label_weight : ndarray, shape (n_classes, n_out), OUT
+        The label y_r of each row, each in 0 .. n_classes - 1.
+    grad_label_weight : ndarray, shape (n_classes, n_out)
+        OUT: d loss / d label_weight.
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#conditional-vae
     """
     grad_label_weight[...] = 0
     np.add.at(grad_label_weight, labels, grad_pre)
 
 
 def as_blocks(out: np.ndarray, batch: int) -> np.ndarray:
-    """The decoder's output (R, D), R = k B, as a view of shape (k, B, D): block i holds sample i of every example.
+    r"""Return the decoder's output (R, D), R = k B, as a (k, B, D) view: block i holds sample i of every example.
 
     The likelihood twins pair x (B, D) with every block by broadcasting: row r of out goes with x[r % B].
+
+    Parameters
+    ----------
+    out : ndarray, shape (R, D)
+        Rows in sample-major order (row i B + b is sample i of example b).
+    batch : int
+        B, the number of examples; 0 gives k = 0.
+
+    Returns
+    -------
+    ndarray, shape (k, B, D)
+        ``out.reshape(k, B, D)``: a view of a C-contiguous out, so writing into it writes into out.
+
+    Raises
+    ------
+    ValueError
+        If R is not a multiple k B of batch.
     """
     return out.reshape(out.shape[0] // batch if batch else 0, batch, out.shape[-1])
 
 
 def bernoulli_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
-    r"""-log p(x|z) of a Bernoulli on logits, per row: nll_r = sum_j log(1 + e^l_rj) - x_bj l_rj, b = r % B.
+    r"""Compute -log p(x|z) of a Bernoulli on logits, per row: nll_r = sum_j log(1 + e^l_rj) - x_bj l_rj, b = r % B.
 
     The value alone (evaluation, the IWAE bound's weights); ``bernoulli_nll_grad`` computes it with this
     function and adds the gradient.
 
     Parameters
     ----------
-    x : ndarray, shape (B, n_input), targets in [0, 1] (grey values allowed)
-    logits : ndarray, shape (R, n_input), R = k B: k blocks of rows, each paired with x (``as_blocks``)
-    nll : ndarray, shape (R,), OUT
+    x : ndarray, shape (B, n_input)
+        The targets, in [0, 1] (grey values allowed).
+    logits : ndarray, shape (R, n_input)
+        R = k B: k blocks of rows, each paired with x (``as_blocks``).
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row.
 
     Notes
     -----
@@ -403,19 +664,26 @@ def bernoulli_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
 
 def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
                        nll: np.ndarray, grad_logits: np.ndarray) -> None:
-    r"""-log p(x|z) of a Bernoulli on logits, per row, and its gradient.
+    r"""Compute -log p(x|z) of a Bernoulli on logits, per row, and its gradient.
+
+    ::
 
         nll_r = sum_j log(1 + e^l_rj) - x_bj l_rj
         grad_logits_r = scale_r * (sigmoid(l_r) - x_b),        b = r % B
 
     Parameters
     ----------
-    x : ndarray, shape (B, n_input), targets in [0, 1] (grey values allowed)
-    logits : ndarray, shape (R, n_input), R = k B (k blocks of rows paired with x; k = 1 in the ELBO step)
-    scale : ndarray float64, shape (R,), the weight of each row's term in the loss: 1 / B for the
-        mean of the ELBO, the normalised importance weight / B for the IWAE bound
-    nll : ndarray, shape (R,), OUT
-    grad_logits : ndarray, shape (R, n_input), OUT
+    x : ndarray, shape (B, n_input)
+        The targets, in [0, 1] (grey values allowed).
+    logits : ndarray, shape (R, n_input)
+        R = k B (k blocks of rows paired with x; k = 1 in the ELBO step).
+    scale : ndarray float64, shape (R,)
+        The weight of each row's term in the loss: 1 / B for the mean of the ELBO, the normalised
+        importance weight / B for the IWAE bound. Rounded to x's dtype, as the kernel does.
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row.
+    grad_logits : ndarray, shape (R, n_input)
+        OUT: the gradient of sum_r scale_r nll_r w.r.t. the logits.
 
     Notes
     -----
@@ -428,17 +696,25 @@ def bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
 
 
 def gaussian_nll(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, nll: np.ndarray) -> None:
-    r"""-log p(x|z) of a diagonal Gaussian, per row: nll_r = 0.5 sum_j (log 2 pi + lv_j + (x_bj - m_rj)^2 e^-lv_j).
+    r"""Compute -log p(x|z) of a diagonal Gaussian, per row: the value alone.
 
-    lv = clamp(logvar, -30, 30) (``LOGVAR_LIMIT``), b = r % B. The value alone; ``gaussian_nll_grad``
-    computes it with this function and adds the gradients.
+    ::
+
+        nll_r = 0.5 sum_j (log 2 pi + lv_j + (x_bj - m_rj)^2 e^-lv_j)
+
+    lv = clamp(logvar, -30, 30) (``LOGVAR_LIMIT``), b = r % B. ``gaussian_nll_grad`` computes it with this
+    function and adds the gradients.
 
     Parameters
     ----------
     x : ndarray, shape (B, n_input)
-    mean : ndarray, shape (R, n_input), R = k B (k blocks of rows paired with x)
+        The data.
+    mean : ndarray, shape (R, n_input)
+        R = k B (k blocks of rows paired with x): the decoder's mean m_r.
     logvar : ndarray, shape (n_input,)
-    nll : ndarray, shape (R,), OUT
+        The pixels' log-variance, shared by all rows.
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row.
 
     Notes
     -----
@@ -451,19 +727,32 @@ def gaussian_nll(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, nll: np.nd
 
 def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale: np.ndarray,
                       nll: np.ndarray, grad_mean: np.ndarray, grad_logvar: np.ndarray) -> None:
-    r"""-log p(x|z) of a diagonal Gaussian with per-pixel log-variance shared by all examples.
+    r"""Compute -log p(x|z) of a diagonal Gaussian, per-pixel log-variance shared by all examples, and its gradients.
+
+    ::
 
         nll_r          = 0.5 * sum_j (log 2 pi + logvar_j + (x_bj - m_rj)^2 e^-logvar_j)
         grad_mean_r    = scale_r * (m_r - x_b) e^-logvar                       b = r % B
         grad_logvar_j  = sum_r scale_r 0.5 (1 - (x_bj - m_rj)^2 e^-logvar_j)
 
+    logvar is clamped to [-30, 30] (``LOGVAR_LIMIT``); grad_logvar_j is 0 where logvar_j is beyond the clamp.
+
     Parameters
     ----------
     x : ndarray, shape (B, n_input)
-    mean : ndarray, shape (R, n_input), R = k B (k blocks of rows paired with x)
-    logvar : ndarray, shape (n_input,), fixed (a constant) or the learned ``decoder.logvar``
-    scale : ndarray float64, shape (R,), each row's weight in the loss (1 / B for a batch mean)
-    nll : (R,), grad_mean : (R, n_input), grad_logvar : (n_input,), OUT
+        The data.
+    mean : ndarray, shape (R, n_input)
+        R = k B (k blocks of rows paired with x): the decoder's mean m_r.
+    logvar : ndarray, shape (n_input,)
+        Fixed (a constant) or the learned ``decoder.logvar``.
+    scale : ndarray float64, shape (R,)
+        Each row's weight in the loss (1 / B for a batch mean); rounded to x's dtype, as the kernel does.
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row.
+    grad_mean : ndarray, shape (R, n_input)
+        OUT: the gradient w.r.t. mean.
+    grad_logvar : ndarray, shape (n_input,)
+        OUT: the gradient w.r.t. logvar.
 
     Notes
     -----
@@ -481,7 +770,9 @@ def gaussian_nll_grad(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, scale
 
 
 def multinomial_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
-    r"""-log p(x|z) of a multinomial over the vocabulary on logits, per row, without the coefficient:
+    r"""Compute -log p(x|z) of a multinomial over the vocabulary on logits, per row, without the coefficient.
+
+    ::
 
         nll_r = -sum_w x_bw log softmax(l_r)_w = N_b LSE(l_r) - sum_w x_bw l_rw,   N_b = sum_w x_bw,  b = r % B
 
@@ -491,9 +782,12 @@ def multinomial_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
 
     Parameters
     ----------
-    x : ndarray, shape (B, V), word counts (non-negative integers stored as floats)
-    logits : ndarray, shape (R, V), R = k B (k blocks of rows paired with x, ``as_blocks``)
-    nll : ndarray, shape (R,), OUT
+    x : ndarray, shape (B, V)
+        Word counts (non-negative integers stored as floats).
+    logits : ndarray, shape (R, V)
+        R = k B (k blocks of rows paired with x, ``as_blocks``).
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row; all 0 when logits is empty.
 
     Notes
     -----
@@ -510,12 +804,20 @@ def multinomial_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
 
 def multinomial_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
                          nll: np.ndarray, grad_logits: np.ndarray) -> None:
-    r"""``multinomial_nll`` and its gradient: grad_logits_r = scale_r * (N_b softmax(l_r) - x_b), b = r % B.
+    r"""Compute ``multinomial_nll`` and its gradient: grad_logits_r = scale_r * (N_b softmax(l_r) - x_b), b = r % B.
 
     Parameters
     ----------
-    x : (B, V) word counts; logits : (R, V), R = k B; scale : float64 (R,), each row's weight in the loss
-    nll : (R,), grad_logits : (R, V), OUT
+    x : ndarray, shape (B, V)
+        Word counts.
+    logits : ndarray, shape (R, V)
+        R = k B (k blocks of rows paired with x).
+    scale : ndarray float64, shape (R,)
+        Each row's weight in the loss; rounded to x's dtype.
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row.
+    grad_logits : ndarray, shape (R, V)
+        OUT: the gradient of sum_r scale_r nll_r w.r.t. the logits (left as it is when logits is empty).
 
     Notes
     -----
@@ -531,8 +833,24 @@ def multinomial_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
 
 
 def csr_parts(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (data, indices, indptr) of a canonical CSR matrix x that the ``_csr`` kernels take, the index arrays
-    as intp (scipy may store them as int32)."""
+    r"""Return the (data, indices, indptr) of a canonical CSR matrix x that the ``_csr`` kernels take.
+
+    The index arrays come as intp (scipy may store them as int32).
+
+    Parameters
+    ----------
+    x : scipy.sparse CSR matrix, shape (B, V)
+        The counts, in canonical form (sorted indices, no duplicates); this function does not check it.
+
+    Returns
+    -------
+    data : ndarray, shape (nnz,)
+        ``x.data`` itself (not a copy).
+    indices : ndarray of intp, shape (nnz,)
+        The column (word) of each stored entry.
+    indptr : ndarray of intp, shape (B + 1,)
+        Row b's entries are ``data[indptr[b]:indptr[b + 1]]``.
+    """
     return x.data, np.asarray(x.indices, np.intp), np.asarray(x.indptr, np.intp)
 
 
@@ -543,14 +861,28 @@ def _csr_rows(indptr: np.ndarray) -> np.ndarray:
 
 def multinomial_nll_csr(x_data: np.ndarray, x_indices: np.ndarray, x_indptr: np.ndarray, logits: np.ndarray,
                         nll: np.ndarray) -> None:
-    r"""``multinomial_nll`` for counts x stored as CSR (data, indices, indptr): the x-weighted sum over nonzeros.
+    r"""Compute ``multinomial_nll`` for counts x stored as CSR (data, indices, indptr): an x-weighted sum over nonzeros.
+
+    ::
 
         nll_r = N_b LSE(l_r) - sum_{stored (b, w)} x_bw l_rw,     N_b = the sum of row b's stored counts
 
     Parameters
     ----------
-    x_data : (nnz,) counts, x_indices : intp (nnz,) their words, x_indptr : intp (B + 1,) (canonical CSR of B rows)
-    logits : (R, V), R = k B; nll : (R,), OUT
+    x_data : ndarray, shape (nnz,)
+        The stored counts.
+    x_indices : ndarray of intp, shape (nnz,)
+        Their words (columns).
+    x_indptr : ndarray of intp, shape (B + 1,)
+        The row pointers of a canonical CSR matrix of B rows.
+    logits : ndarray, shape (R, V)
+        R = k B (k blocks of rows paired with x).
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row; all 0 when logits is empty.
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#multinomial
     """
     if logits.size == 0:
         nll[...] = 0
@@ -566,9 +898,32 @@ def multinomial_nll_csr(x_data: np.ndarray, x_indices: np.ndarray, x_indptr: np.
 
 def multinomial_nll_grad_csr(x_data: np.ndarray, x_indices: np.ndarray, x_indptr: np.ndarray, logits: np.ndarray,
                              scale: np.ndarray, nll: np.ndarray, grad_logits: np.ndarray) -> None:
-    r"""``multinomial_nll_csr`` and its gradient: scale_r N_b softmax(l_r), minus scale_r x_bw at the stored (b, w).
+    r"""Compute ``multinomial_nll_csr`` and its gradient.
 
-    Parameters: those of ``multinomial_nll_csr``, and scale float64 (R,), grad_logits (R, V), OUT.
+    ::
+
+        grad_logits_r = scale_r N_b softmax(l_r), minus scale_r x_bw at the stored (b, w)
+
+    Parameters
+    ----------
+    x_data : ndarray, shape (nnz,)
+        The stored counts.
+    x_indices : ndarray of intp, shape (nnz,)
+        Their words (columns).
+    x_indptr : ndarray of intp, shape (B + 1,)
+        The row pointers of a canonical CSR matrix of B rows.
+    logits : ndarray, shape (R, V)
+        R = k B (k blocks of rows paired with x).
+    scale : ndarray float64, shape (R,)
+        Each row's weight in the loss; rounded to logits' dtype.
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row.
+    grad_logits : ndarray, shape (R, V)
+        OUT: the gradient of sum_r scale_r nll_r w.r.t. the logits (left as it is when logits is empty).
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#multinomial
     """
     multinomial_nll_csr(x_data, x_indices, x_indptr, logits, nll)
     if logits.size == 0:
@@ -584,11 +939,30 @@ def multinomial_nll_grad_csr(x_data: np.ndarray, x_indices: np.ndarray, x_indptr
 
 
 def log_pz_minus_log_qz(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray) -> np.ndarray:
-    r"""log p(z) - log q(z|x) per sample, in float64, for z = mu + e^(lv/2) eps of shape (s, B, L):
+    r"""Compute log p(z) - log q(z|x) per sample, in float64, for z = mu + e^(lv/2) eps of shape (s, B, L).
+
+    ::
 
         log p(z) - log q(z|x) = 0.5 * sum_j (lv_bj + eps_ibj^2 - z_ibj^2)          (the log 2 pi cancel)
 
-    ``log_prior(z) - log_posterior(lv, eps)`` written as one sum, lv = clamp(logvar). Shape (s, B).
+    ``log_prior(z) - log_posterior(lv, eps)`` written as one sum, lv = clamp(logvar).
+
+    Parameters
+    ----------
+    mu_logvar : ndarray, shape (B, 2 L)
+        The encoder's output [mu | logvar].
+    eps : ndarray, shape (s, B, L)
+        The noise that made z.
+    z : ndarray, shape (s, B, L)
+        The draws z_ib = mu_b + e^(lv_b / 2) eps_ib.
+
+    Returns
+    -------
+    ndarray float64, shape (s, B)
+        The difference log p(z_ib) - log q(z_ib | x_b).
+
+    Notes
+    -----
     Derivation: docs/derivations.md#iwae
     """
     n_latent = eps.shape[-1]
@@ -599,17 +973,29 @@ def log_pz_minus_log_qz(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray) -
 
 def bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
                           z: np.ndarray, log_w: np.ndarray) -> None:
-    r"""log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the Bernoulli likelihood, float64.
+    r"""Compute log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the Bernoulli likelihood.
+
+    ``-bernoulli_nll + log_pz_minus_log_qz``, stored in float64 (the row sums of ``bernoulli_nll`` are in
+    logits' dtype).
 
     Parameters
     ----------
-    x : (B, n_input); logits : (s B, n_input), row i B + b the decoder's output at z_ib
-    mu_logvar : (B, 2 L); eps, z : (s, B, L), z = mu + e^(logvar/2) eps
-    log_w : ndarray float64, shape (s, B), OUT
+    x : ndarray, shape (B, n_input)
+        The data, in [0, 1].
+    logits : ndarray, shape (s B, n_input)
+        Row i B + b the decoder's output at z_ib.
+    mu_logvar : ndarray, shape (B, 2 L)
+        The encoder's output [mu | logvar].
+    eps : ndarray, shape (s, B, L)
+        The noise that made z.
+    z : ndarray, shape (s, B, L)
+        The draws z = mu + e^(logvar/2) eps.
+    log_w : ndarray float64, shape (s, B)
+        OUT: the log-weights.
 
     Notes
     -----
-    ``-bernoulli_nll + log_pz_minus_log_qz``. Derivation: docs/derivations.md#iwae
+    Derivation: docs/derivations.md#iwae
     """
     nll = np.empty(logits.shape[0], logits.dtype)
     bernoulli_nll(x, logits, nll)
@@ -618,10 +1004,30 @@ def bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logvar: np.ndarr
 
 def gaussian_log_weights(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, mu_logvar: np.ndarray,
                          eps: np.ndarray, z: np.ndarray, log_w: np.ndarray) -> None:
-    r"""log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the Gaussian likelihood, float64.
+    r"""Compute log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the Gaussian likelihood.
 
-    As ``bernoulli_log_weights``, with mean (s B, n_input) and the pixels' logvar (n_input,):
-    ``-gaussian_nll + log_pz_minus_log_qz``. Derivation: docs/derivations.md#iwae
+    As ``bernoulli_log_weights``: ``-gaussian_nll + log_pz_minus_log_qz``, stored in float64.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, n_input)
+        The data.
+    mean : ndarray, shape (s B, n_input)
+        Row i B + b the decoder's mean at z_ib.
+    logvar : ndarray, shape (n_input,)
+        The pixels' log-variance.
+    mu_logvar : ndarray, shape (B, 2 L)
+        The encoder's output [mu | logvar].
+    eps : ndarray, shape (s, B, L)
+        The noise that made z.
+    z : ndarray, shape (s, B, L)
+        The draws z = mu + e^(logvar/2) eps.
+    log_w : ndarray float64, shape (s, B)
+        OUT: the log-weights.
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#iwae
     """
     nll = np.empty(mean.shape[0], mean.dtype)
     gaussian_nll(x, mean, logvar, nll)
@@ -631,6 +1037,8 @@ def gaussian_log_weights(x: np.ndarray, mean: np.ndarray, logvar: np.ndarray, mu
 def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, kl: np.ndarray) -> None:
     r"""Sample z and compute the closed-form KL in one pass.
 
+    ::
+
         mu, logvar = mu_logvar[:, :L], clamp(mu_logvar[:, L:], -30, 30)     (see LOGVAR_LIMIT)
         z    = mu + exp(logvar / 2) * eps
         kl_b = 0.5 * sum_k (mu^2 + e^logvar - logvar - 1)
@@ -638,9 +1046,17 @@ def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndar
     Parameters
     ----------
     mu_logvar : ndarray, shape (batch, 2 L)
+        IN: the encoder's output [mu | logvar].
     eps : ndarray, shape (batch, L)
-    z : ndarray, shape (batch, L), OUT
-    kl : ndarray, shape (batch,), OUT
+        IN: standard normal noise.
+    z : ndarray, shape (batch, L)
+        OUT: the draws.
+    kl : ndarray, shape (batch,)
+        OUT: KL(q(z|x_b) || N(0, I)) of each row, in nats.
+
+    Notes
+    -----
+    Derivations: docs/derivations.md#reparameterization and docs/derivations.md#kl
     """
     n_latent = eps.shape[1]
     mu, logvar = mu_logvar[:, :n_latent], clamp_logvar(mu_logvar[:, n_latent:])
@@ -650,17 +1066,36 @@ def reparameterize_kl_forward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndar
 
 def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: np.ndarray, beta: np.ndarray,
                                scale: float, grad_mu_logvar: np.ndarray) -> None:
-    r"""Gradient w.r.t. [mu | logvar] of the loss, through z and through scale * sum_b sum_k beta_k kl_bk.
+    r"""Compute the gradient w.r.t. [mu | logvar] of the loss, through z and through scale * sum_b sum_k beta_k kl_bk.
+
+    ::
 
         grad_mu_k     = grad_z_k + beta_k * scale * mu_k
         grad_logvar_k = grad_z_k * eps_k * exp(logvar_k / 2) / 2 + beta_k * scale * (e^logvar_k - 1) / 2
 
+    logvar is clamped to [-30, 30] (``LOGVAR_LIMIT``); grad_logvar is 0 where logvar is beyond the clamp
+    (z and the KL are flat there).
+
     Parameters
     ----------
-    mu_logvar : (batch, 2 L), eps : (batch, L), grad_z : (batch, L), IN
-    beta : ndarray float64, shape (L,), the KL weight of each latent dimension: beta everywhere for the
-        ELBO; 0 for the dimensions below their free bits (``free_bits``), where the KL term is constant
-    grad_mu_logvar : (batch, 2 L), OUT
+    mu_logvar : ndarray, shape (batch, 2 L)
+        IN: the encoder's output [mu | logvar].
+    eps : ndarray, shape (batch, L)
+        IN: the noise of the forward pass.
+    grad_z : ndarray, shape (batch, L)
+        IN: d loss / d z, from the decoder.
+    beta : ndarray float64, shape (L,)
+        The KL weight of each latent dimension: beta everywhere for the ELBO; 0 for the dimensions
+        below their free bits (``free_bits``), where the KL term is constant.
+    scale : float
+        The weight of each row's KL in the loss (1 / rows for the batch mean).
+    grad_mu_logvar : ndarray, shape (batch, 2 L)
+        OUT: d loss / d [mu | logvar].
+
+    Notes
+    -----
+    Derivations: docs/derivations.md#reparameterization, docs/derivations.md#kl and
+    docs/derivations.md#free-bits
     """
     n_latent = eps.shape[1]
     mu, logvar = mu_logvar[:, :n_latent], mu_logvar[:, n_latent:]
@@ -675,7 +1110,9 @@ def reparameterize_kl_backward(mu_logvar: np.ndarray, eps: np.ndarray, grad_z: n
 
 def iwae_weights(nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, beta: float,
                  scale: float, loss: np.ndarray, weights: np.ndarray) -> None:
-    r"""The importance-weighted bound of each example and the normalised weights of its k samples, one pass.
+    r"""Compute the importance-weighted bound of each example and the normalised weights of its k samples, one pass.
+
+    ::
 
         log w_ib = -nll_ib + beta * (log p(z_ib) - log q(z_ib | x_b))
                  = -nll_ib + beta * 0.5 * sum_j (logvar_bj + eps_ibj^2 - z_ibj^2)      (the log 2 pi cancel)
@@ -684,12 +1121,22 @@ def iwae_weights(nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.
 
     Parameters
     ----------
-    nll : (k, B), -log p(x_b | z_ib), the likelihood's value
-    mu_logvar : (B, 2 L), eps : (k, B, L), z : (k, B, L), z = mu + e^(logvar/2) eps, IN
-    beta : float, weight of log p(z) - log q(z|x) in each log-weight
-    scale : float, 1 / B for the batch mean
-    loss : ndarray float64, shape (B,), OUT
-    weights : ndarray float64, shape (k, B), OUT: d loss_mean / d (-log w_ib) = scale * softmax
+    nll : ndarray, shape (k, B)
+        IN: -log p(x_b | z_ib), the likelihood's value.
+    mu_logvar : ndarray, shape (B, 2 L)
+        IN: the encoder's output [mu | logvar].
+    eps : ndarray, shape (k, B, L)
+        IN: the noise that made z.
+    z : ndarray, shape (k, B, L)
+        IN: the draws z = mu + e^(logvar/2) eps.
+    beta : float
+        The weight of log p(z) - log q(z|x) in each log-weight.
+    scale : float
+        1 / B for the batch mean.
+    loss : ndarray float64, shape (B,)
+        OUT: loss_b.
+    weights : ndarray float64, shape (k, B)
+        OUT: d loss_mean / d (-log w_ib) = scale * softmax.
 
     Notes
     -----
@@ -707,7 +1154,9 @@ def iwae_weights(nll: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray, z: np.
 
 def iwae_backward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, grad_z: np.ndarray, weights: np.ndarray,
                   beta: float, grad_mu_logvar: np.ndarray) -> None:
-    r"""Gradient of the IWAE loss w.r.t. [mu | logvar], from grad_z of the decoder path and the weights.
+    r"""Compute the gradient of the IWAE loss w.r.t. [mu | logvar], from grad_z of the decoder path and the weights.
+
+    ::
 
         g_ib        = grad_z_ib + beta * weights_ib * z_ib             (+ the path through -log p(z_ib))
         grad_mu_b   = sum_i g_ib                                       (dz / dmu = 1)
@@ -718,8 +1167,20 @@ def iwae_backward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, grad_z:
 
     Parameters
     ----------
-    mu_logvar : (B, 2 L), eps, z, grad_z : (k, B, L), weights : (k, B) float64 (from ``iwae_weights``), IN
-    grad_mu_logvar : (B, 2 L), OUT
+    mu_logvar : ndarray, shape (B, 2 L)
+        IN: the encoder's output [mu | logvar].
+    eps : ndarray, shape (k, B, L)
+        IN: the noise that made z.
+    z : ndarray, shape (k, B, L)
+        IN: the draws z = mu + e^(logvar/2) eps.
+    grad_z : ndarray, shape (k, B, L)
+        IN: d loss / d z through the decoder.
+    weights : ndarray float64, shape (k, B)
+        IN: the weights of ``iwae_weights``.
+    beta : float
+        The weight of log p(z) - log q(z|x) in each log-weight.
+    grad_mu_logvar : ndarray, shape (B, 2 L)
+        OUT: d loss / d [mu | logvar].
 
     Notes
     -----
@@ -738,7 +1199,9 @@ def iwae_backward(mu_logvar: np.ndarray, eps: np.ndarray, z: np.ndarray, grad_z:
 
 def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float,
                 beta1: float, beta2: float, eps: float, step: int) -> None:
-    r"""One bias-corrected Adam step, in place on param, m and v (Kingma & Ba 2015, Algorithm 1).
+    r"""Apply one bias-corrected Adam step, in place on param, m and v (Kingma & Ba 2015, Algorithm 1).
+
+    ::
 
         m     = beta1 m + (1 - beta1) g
         v     = beta2 v + (1 - beta2) g^2
@@ -746,16 +1209,32 @@ def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarra
 
     Parameters
     ----------
-    param, grad, m, v : ndarray, shape (n,), one flattened parameter array and its state
-    step : int, t >= 1, the number of this step (for the bias correction)
+    param : ndarray, shape (n,)
+        One flattened parameter array, updated in place.
+    grad : ndarray, shape (n,)
+        Its gradient g.
+    m : ndarray, shape (n,)
+        The running mean of g, updated in place.
+    v : ndarray, shape (n,)
+        The running mean of g^2, updated in place.
+    lr : float
+        The learning rate.
+    beta1 : float
+        The decay of m.
+    beta2 : float
+        The decay of v.
+    eps : float
+        Added to sqrt(v_hat) in the denominator.
+    step : int
+        The number t >= 1 of this step (for the bias correction).
 
     Notes
     -----
     Derivation: docs/derivations.md#adam
 
-    Subnormals: the Cython twin sets m (v) to 0 once |m| (v) falls below the smallest normal float of the
+    Subnormals: the Cython twin sets m (v) to 0 once ``|m|`` (v) falls below the smallest normal float of the
     dtype (subnormal arithmetic is slow on many CPUs; after one gradient g and then zeros, float32 m gets
-    there after ~740 steps at |g| = 1e-3, v only after ~66,600); this reference keeps IEEE subnormals. A
+    there after ~740 steps at ``|g| = 1e-3``, v only after ~66,600); this reference keeps IEEE subnormals. A
     flushed m removes a step below lr * 1.2e-30 / (1 - beta1^t) in float32; a flushed v changes the step
     by less than 1.1e-11 / sqrt(1 - beta2^t) of itself (derived in docs/derivations.md#numerics).
     tests/test_kernels.py::test_adam_flush_matches_twin_over_many_steps shows the two agree within float
@@ -772,10 +1251,29 @@ def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarra
 
 def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float,
                         momentum: float) -> None:
-    r"""SGD with momentum, PyTorch's convention, in place on param and velocity.
+    r"""Apply SGD with momentum, PyTorch's convention, in place on param and velocity.
+
+    ::
 
         velocity = momentum * velocity + g
         param    = param - lr * velocity
+
+    Parameters
+    ----------
+    param : ndarray
+        One parameter array, updated in place.
+    grad : ndarray
+        Its gradient g, of param's shape.
+    velocity : ndarray
+        The running velocity, of param's shape, updated in place.
+    lr : float
+        The learning rate.
+    momentum : float
+        The decay of the velocity.
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#adam (its SGD paragraph)
     """
     velocity *= momentum
     velocity += grad
@@ -819,22 +1317,51 @@ def _cb_g(l: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 def cb_log_normalizer(logits) -> np.ndarray:
-    r"""log C(l) of the continuous Bernoulli on logits, float64: C = l / tanh(l / 2), C(0) = 2.
+    r"""Compute log C(l) of the continuous Bernoulli on logits, float64: C = l / tanh(l / 2), C(0) = 2.
+
+    ::
 
         log C(l) = H(a) + log(1 + e^-a),   H(a) = log(a / (1 - e^-a)),   a = |l|
 
     (C is even in l.) Accurate to 3 ulps for every finite l (docs/derivations.md#continuous-bernoulli).
+
+    Parameters
+    ----------
+    logits : array_like
+        The logits l, of any shape.
+
+    Returns
+    -------
+    ndarray float64
+        The log-normalizer log C(l), of logits' shape.
     """
     _, h, e = _cb_parts(logits)
     return h + np.log1p(e)
 
 
 def cb_mean(logits) -> np.ndarray:
-    r"""The mean of the continuous Bernoulli with logits l, float64: E[x] = sigmoid(l) - g(l), in (0, 1),
+    r"""Compute the mean of the continuous Bernoulli with logits l, float64: E[x] = sigmoid(l) - g(l), in (0, 1).
 
-        g(l) = d log C / dl = 1/l - 1/sinh(l)        (1/2 at l = 0; 1 - 1/l as l -> inf; -1/l as l -> -inf)
+    ::
 
-    which is not lambda = sigmoid(l). Derivation: docs/derivations.md#continuous-bernoulli.
+        E[x] = sigmoid(l) - g(l)     (1/2 at l = 0; 1 - 1/l as l -> inf; -1/l as l -> -inf)
+        g(l) = d log C / dl = 1/l - 1/sinh(l)
+
+    which is not lambda = sigmoid(l).
+
+    Parameters
+    ----------
+    logits : array_like
+        The logits l, of any shape.
+
+    Returns
+    -------
+    ndarray float64
+        E[x], of logits' shape.
+
+    Notes
+    -----
+    Derivation: docs/derivations.md#continuous-bernoulli.
     """
     l, _, e = _cb_parts(logits)
     sigmoid = np.where(l >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -842,7 +1369,9 @@ def cb_mean(logits) -> np.ndarray:
 
 
 def continuous_bernoulli_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
-    r"""-log p(x|z) of the continuous Bernoulli on logits, per row, b = r % B:
+    r"""Compute -log p(x|z) of the continuous Bernoulli on logits, per row, b = r % B.
+
+    ::
 
         nll_r = sum_j softplus(l_rj) - x_bj l_rj - log C(l_rj) = sum_j max(l_rj, 0) - x_bj l_rj - H(|l_rj|)
 
@@ -850,9 +1379,12 @@ def continuous_bernoulli_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray)
 
     Parameters
     ----------
-    x : ndarray, shape (B, n_input), values in [0, 1]
-    logits : ndarray, shape (R, n_input), R = k B (``as_blocks``)
-    nll : ndarray, shape (R,), OUT
+    x : ndarray, shape (B, n_input)
+        The data, values in [0, 1].
+    logits : ndarray, shape (R, n_input)
+        R = k B (``as_blocks``).
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row.
 
     Notes
     -----
@@ -866,11 +1398,29 @@ def continuous_bernoulli_nll(x: np.ndarray, logits: np.ndarray, nll: np.ndarray)
 
 def continuous_bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.ndarray,
                                   nll: np.ndarray, grad_logits: np.ndarray) -> None:
-    r"""-log p(x|z) of the continuous Bernoulli per row, and its gradient: the mean minus the data,
+    r"""Compute -log p(x|z) of the continuous Bernoulli per row, and its gradient: the mean minus the data.
+
+    ::
 
         grad_logits_r = scale_r * (E[x | l_r] - x_b) = scale_r * (sigmoid(l_r) - g(l_r) - x_b),   b = r % B
 
-    computed in float64 and stored in grad_logits' dtype. Arguments as ``bernoulli_nll_grad``.
+    computed in float64 and stored in grad_logits' dtype.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, n_input)
+        The data, values in [0, 1].
+    logits : ndarray, shape (R, n_input)
+        R = k B (k blocks of rows paired with x).
+    scale : ndarray float64, shape (R,)
+        Each row's weight in the loss (as in ``bernoulli_nll_grad``), used in float64.
+    nll : ndarray, shape (R,)
+        OUT: -log p(x_b | z_r) of each row (``continuous_bernoulli_nll``).
+    grad_logits : ndarray, shape (R, n_input)
+        OUT: the gradient of sum_r scale_r nll_r w.r.t. the logits.
+
+    Notes
+    -----
     Derivation: docs/derivations.md#continuous-bernoulli
     """
     continuous_bernoulli_nll(x, logits, nll)
@@ -881,10 +1431,29 @@ def continuous_bernoulli_nll_grad(x: np.ndarray, logits: np.ndarray, scale: np.n
 
 def continuous_bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logvar: np.ndarray, eps: np.ndarray,
                                      z: np.ndarray, log_w: np.ndarray) -> None:
-    r"""log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the continuous Bernoulli, float64.
+    r"""Compute log w_ib = log p(x_b | z_ib) + log p(z_ib) - log q(z_ib | x_b) for the continuous Bernoulli.
 
     As ``bernoulli_log_weights``: ``-continuous_bernoulli_nll + log_pz_minus_log_qz``, the row sums kept in
-    float64. Derivation: docs/derivations.md#iwae
+    float64.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, n_input)
+        The data, values in [0, 1].
+    logits : ndarray, shape (s B, n_input)
+        Row i B + b the decoder's output at z_ib.
+    mu_logvar : ndarray, shape (B, 2 L)
+        The encoder's output [mu | logvar].
+    eps : ndarray, shape (s, B, L)
+        The noise that made z.
+    z : ndarray, shape (s, B, L)
+        The draws z = mu + e^(logvar/2) eps.
+    log_w : ndarray float64, shape (s, B)
+        OUT: the log-weights.
+
+    Notes
+    -----
+    Derivations: docs/derivations.md#iwae and docs/derivations.md#continuous-bernoulli
     """
     nll = np.empty(logits.shape[0], np.float64)
     continuous_bernoulli_nll(x, logits, nll)
@@ -892,10 +1461,28 @@ def continuous_bernoulli_log_weights(x: np.ndarray, logits: np.ndarray, mu_logva
 
 
 def log_mean_exp_inplace(log_w: np.ndarray) -> np.ndarray:
-    r"""log (1/k) sum_i e^(log w_i) along axis 0 of a (k, b) float64 array, overwriting it (no temporary of its
-    size): m + log sum_i e^(log w_i - m) - log k with m = max_i log w_i, the usual shift that keeps every
-    exponent <= 0. A column whose maximum is not finite goes to ``scipy.special.logsumexp``'s rules.
-    The importance-weighted estimate's last step (docs/derivations.md#iwae)."""
+    r"""Compute log (1/k) sum_i e^(log w_i) along axis 0 of a (k, b) float64 array, overwriting it.
+
+    No temporary of its size: m + log sum_i e^(log w_i - m) - log k with m = max_i log w_i, the usual shift
+    that keeps every exponent <= 0. A column whose maximum is not finite sends the whole array to
+    ``scipy.special.logsumexp``'s rules (and leaves log_w as it was). The importance-weighted estimate's last
+    step (docs/derivations.md#iwae).
+
+    Parameters
+    ----------
+    log_w : ndarray float64, shape (k, b)
+        The log-weights, k >= 1; overwritten with e^(log w_i - m) when every column's maximum is finite.
+
+    Returns
+    -------
+    ndarray float64, shape (b,)
+        The log of the mean of e^(log w_i) over axis 0.
+
+    Raises
+    ------
+    ValueError
+        If k = 0 (the maximum of an empty axis).
+    """
     k = log_w.shape[0]
     top = log_w.max(axis=0)
     if not np.all(np.isfinite(top)):

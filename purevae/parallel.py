@@ -39,7 +39,34 @@ def _mpi() -> Any:
 
 
 class Parallel:
-    """One communicator's view of a data-parallel computation (see the module docstring)."""
+    r"""One communicator's view of a data-parallel computation (see the module docstring).
+
+    Every rank of ``comm`` makes one, with the same arguments; the collectives (``sum_inplace``, ``agree``,
+    ``check_in_step``) must then be called by every rank in the same order.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+        An intracommunicator: ``mpi4py.MPI.COMM_WORLD`` or one split from it.
+
+    Attributes
+    ----------
+    MPI : module
+        The ``mpi4py.MPI`` module.
+    comm : mpi4py.MPI.Comm
+        The communicator given.
+    rank : int
+        This process's rank r in ``comm``, 0 .. size - 1.
+    size : int
+        The number p of ranks in ``comm``.
+
+    Raises
+    ------
+    ImportError
+        If mpi4py (or an MPI library) is not installed.
+    TypeError
+        If ``comm`` is not an mpi4py communicator, or is an intercommunicator.
+    """
 
     def __init__(self, comm: Any) -> None:
         MPI = _mpi()
@@ -53,24 +80,79 @@ class Parallel:
 
     # -- the data each rank takes ---------------------------------------------------------------
     def share(self, n: int) -> slice:
-        """Rank r's contiguous share of n rows: [n r / p, n (r + 1) / p) (sizes differ by at most one)."""
+        r"""Return rank r's contiguous share of n rows: [n r / p, n (r + 1) / p), both ends rounded down.
+
+        The p shares cover 0 .. n - 1 in order, without overlap; their sizes differ by at most one.
+        Derivation: docs/derivations.md#data-parallel-training.
+
+        Parameters
+        ----------
+        n : int
+            The number of rows to share out (a global batch).
+
+        Returns
+        -------
+        slice
+            The rows of this rank, ``slice(n * rank // size, n * (rank + 1) // size)``.
+        """
         return slice(n * self.rank // self.size, n * (self.rank + 1) // self.size)
 
     def mine(self, chunk_index: int) -> bool:
-        """Whether this rank computes evaluation chunk ``chunk_index`` (dealt round-robin)."""
+        r"""Return whether this rank computes evaluation chunk ``chunk_index`` (dealt round-robin).
+
+        Derivation: docs/derivations.md#data-parallel-training.
+
+        Parameters
+        ----------
+        chunk_index : int
+            The index i >= 0 of the chunk.
+
+        Returns
+        -------
+        bool
+            True when i mod p is this rank.
+        """
         return chunk_index % self.size == self.rank
 
     # -- collectives ------------------------------------------------------------------------------
     def sum_inplace(self, buffer: np.ndarray) -> np.ndarray:
-        """Allreduce(SUM) of a C-contiguous float64 buffer, in place, on every rank."""
+        r"""Sum a C-contiguous float64 buffer over the ranks, in place, on every rank (Allreduce SUM).
+
+        A collective: every rank must call it, with a buffer of the same shape and dtype.
+        Derivation: docs/derivations.md#data-parallel-training.
+
+        Parameters
+        ----------
+        buffer : ndarray
+            A C-contiguous array (float64 in every purevae call): this rank's terms, overwritten with the sum.
+
+        Returns
+        -------
+        ndarray
+            ``buffer`` itself, now holding the sum over the ranks.
+        """
         self.comm.Allreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
         return buffer
 
     def agree(self, what: str, **fields: Any) -> None:
-        """Raise ValueError on every rank when the ranks were given different ``fields`` (one small allreduce).
+        r"""Raise ValueError on every rank when the ranks were given different ``fields`` (one small allreduce).
 
         Each field is reduced to a 63-bit digest of its JSON (arrays: of their bytes); the minimum and the
-        maximum over the ranks differ exactly where some rank disagrees.
+        maximum over the ranks differ exactly where some rank disagrees. A collective: every rank must call it,
+        with the same field names.
+
+        Parameters
+        ----------
+        what : str
+            What is being checked, the start of the error message (e.g. ``"fit"``).
+        **fields : object
+            The values to compare, by name: JSON-serialisable values (others by their ``repr``), ndarrays (their
+            shape, dtype and bytes) or dicts of ndarrays (their names and bytes).
+
+        Raises
+        ------
+        ValueError
+            On every rank, if some field's digest is not the same on every rank; the message names those fields.
         """
         names = sorted(fields)
         digests = np.array([_digest(fields[name]) for name in names], dtype=np.int64)
@@ -83,7 +165,22 @@ class Parallel:
                              f"(every rank must be given the same data, seed and arguments)")
 
     def check_in_step(self, params: dict[str, np.ndarray], step: int) -> None:
-        """Every ``DRIFT_CHECK_EVERY`` steps, raise on every rank if the parameters differ between ranks."""
+        r"""Every ``DRIFT_CHECK_EVERY`` steps, raise on every rank if the parameters differ between ranks.
+
+        A collective on those steps (``agree``); every other step returns at once.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            The model's parameters.
+        step : int
+            The number of the step just taken: the check runs when it is a multiple of ``DRIFT_CHECK_EVERY``.
+
+        Raises
+        ------
+        ValueError
+            On every rank, if the parameters are not the same on every rank at a checked step.
+        """
         if step % DRIFT_CHECK_EVERY == 0:
             self.agree(f"after step {step}, the parameters drifted apart", parameters=params)
 
@@ -103,10 +200,39 @@ def _digest(value: Any) -> int:
 
 
 def world() -> Any:
-    """``mpi4py.MPI.COMM_WORLD`` (ImportError saying what to install without mpi4py): what ``--mpi`` uses."""
+    r"""Return ``mpi4py.MPI.COMM_WORLD``: what ``--mpi`` uses.
+
+    Returns
+    -------
+    mpi4py.MPI.Intracomm
+        The communicator of every process of the MPI job.
+
+    Raises
+    ------
+    ImportError
+        If mpi4py (or an MPI library) is not installed; the message says what to install.
+    """
     return _mpi().COMM_WORLD
 
 
 def make_parallel(comm: Any) -> Parallel | None:
-    """None for ``comm=None`` (one process), else a ``Parallel`` (TypeError/ImportError for a bad comm)."""
+    r"""Return None for ``comm=None`` (one process), else a ``Parallel``.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm or None
+        The communicator, or None for one process.
+
+    Returns
+    -------
+    Parallel or None
+        ``Parallel(comm)``, or None when ``comm`` is None.
+
+    Raises
+    ------
+    ImportError
+        If ``comm`` is given and mpi4py is not installed.
+    TypeError
+        If ``comm`` is not an mpi4py intracommunicator (see ``Parallel``).
+    """
     return None if comm is None else Parallel(comm)

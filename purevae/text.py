@@ -1,6 +1,6 @@
 r"""Text to bag-of-words counts: a tokenizer, a stop-word list, a vocabulary, a sparse count matrix.
 
-The pipeline a text corpus goes through (``purevae.data.load_wordnet_glosses`` uses exactly this):
+The pipeline a text corpus goes through (``purevae.data.load_wordnet_glosses`` uses exactly this)::
 
     tokens[d]  = tokenize(texts[d])                                  list of str
     vocabulary = build_vocabulary(tokens_of_training_docs, V)        tuple of V str, sorted: column w is vocabulary[w]
@@ -60,6 +60,8 @@ _WORD = re.compile(r"[A-Za-z]+")   # ASCII letters only: the class is spelled ou
 def tokenize(text: str) -> list[str]:
     r"""Split ``text`` into lower-case words, dropping short words and stop words.
 
+    ::
+
         words  = maximal runs of ASCII letters A-Z, a-z in text    (anything else separates words)
         tokens = [w.lower() for w in words if len(w) >= 2 and w.lower() not in STOP_WORDS]
 
@@ -69,11 +71,12 @@ def tokenize(text: str) -> list[str]:
     Parameters
     ----------
     text : str
+        The raw text.
 
     Returns
     -------
-    tokens : list of str
-        In the order they occur, repeats kept.
+    list of str
+        The tokens, in the order they occur, repeats kept.
 
     Raises
     ------
@@ -82,6 +85,7 @@ def tokenize(text: str) -> list[str]:
 
     Examples
     --------
+    >>> from purevae.text import tokenize
     >>> tokenize("The dog's bone, 2 feet long!")
     ['dog', 'bone', 'feet', 'long']
     """
@@ -96,7 +100,9 @@ def tokenize(text: str) -> list[str]:
 
 
 def build_vocabulary(documents: Iterable[list[str]], max_size: int, min_df: int = 2) -> tuple[str, ...]:
-    r"""The ``max_size`` words of highest document frequency, sorted alphabetically.
+    r"""Return the ``max_size`` words of highest document frequency, sorted alphabetically.
+
+    ::
 
         df(w)      = number of documents in which w occurs at least once
         candidates = {w : df(w) >= min_df}
@@ -114,8 +120,8 @@ def build_vocabulary(documents: Iterable[list[str]], max_size: int, min_df: int 
 
     Returns
     -------
-    vocabulary : tuple of str
-        Sorted alphabetically, no duplicates; empty when no word reaches ``min_df``.
+    tuple of str
+        The vocabulary, sorted alphabetically, no duplicates; empty when no word reaches ``min_df``.
 
     Raises
     ------
@@ -146,7 +152,9 @@ def build_vocabulary(documents: Iterable[list[str]], max_size: int, min_df: int 
 
 def count_matrix(texts: Iterable[str], vocabulary: Iterable[str],
                  dtype: object = np.float32) -> scipy.sparse.csr_matrix:
-    r"""Bag-of-words counts of ``texts`` over ``vocabulary``, as a canonical sparse CSR matrix.
+    r"""Count the words of ``texts`` over ``vocabulary``, as a canonical sparse CSR matrix of bag-of-words counts.
+
+    ::
 
         x[d, w] = number of times vocabulary[w] occurs in tokenize(texts[d])
 
@@ -158,24 +166,26 @@ def count_matrix(texts: Iterable[str], vocabulary: Iterable[str],
     ----------
     texts : iterable of str, length n_docs
         Raw texts (not token lists): they go through :func:`tokenize`.
-    vocabulary : sequence of str, length V
+    vocabulary : iterable of str, length V
         Column order; usually from :func:`build_vocabulary`. An entry that :func:`tokenize` never yields (with
         a capital, a digit, a stop word) is allowed and gives an all-zero column.
-    dtype : float32, float64, int32 or int64
+    dtype : {"float32", "float64", "int32", "int64"} or the matching numpy dtype or type, optional
         Of the stored counts (:data:`COUNT_DTYPES`); default float32.
 
     Returns
     -------
-    x : scipy.sparse.csr_matrix, shape (n_docs, V), dtype ``dtype``
-        int32 ``indices``/``indptr`` (int64 beyond 2**31 - 1 stored counts).
+    scipy.sparse.csr_matrix, shape (n_docs, V), dtype ``dtype``
+        The counts, with int32 ``indices``/``indptr`` (int64 beyond 2**31 - 1 stored counts).
 
     Raises
     ------
     TypeError
-        ``texts`` or ``vocabulary`` is a str or not iterable, a text is not a str (named ``texts[d]``), or
-        ``dtype`` is not a dtype.
+        ``texts`` or ``vocabulary`` is a str or not iterable, a text is not a str (named ``texts[d]``), a
+        vocabulary entry is not a str (named ``vocabulary[w]``), or ``dtype`` is neither a str nor a dtype nor a
+        type.
     ValueError
-        ``vocabulary`` holds a non-str entry or a duplicate (both named), or ``dtype`` is another dtype.
+        ``vocabulary`` holds a duplicate (named, with both positions), or ``dtype`` is another dtype (or a string
+        that names none).
     """
     dtype = float_dtype("dtype", dtype, options=COUNT_DTYPES)
     if isinstance(vocabulary, (str, bytes)) or not isinstance(vocabulary, Iterable):
@@ -222,7 +232,7 @@ def _vocabulary_of(model) -> tuple[str, ...]:
 
 def encode_texts(model: VAE, texts: Sequence[str], *, y: ArrayLike | None = None, allow_empty: bool = False
                  ) -> np.ndarray:
-    r"""The posterior means of texts under a bag-of-words model: mu of q(z|x) (q(z|x, y) when conditional).
+    r"""Return the posterior means of texts under a bag-of-words model: mu of q(z|x) (q(z|x, y) when conditional).
 
     Each text is tokenized (:func:`tokenize`) and counted over the model's own vocabulary (``model.vocabulary``,
     kept in its file), the counts go through ``model.encode``. Words outside the vocabulary are ignored.
@@ -232,21 +242,27 @@ def encode_texts(model: VAE, texts: Sequence[str], *, y: ArrayLike | None = None
     model : VAE
         A model with a vocabulary (``likelihood="multinomial"``, e.g. from ``purevae train --data wordnet``).
     texts : sequence of str
-    y : a conditional model's labels, as in ``VAE.encode``
-    allow_empty : bool
-        A text with no vocabulary word has no evidence: by default it raises ValueError naming it; with True its
-        row is the encoder's output at zero counts (the same vector for every such text).
+        The raw texts, one per row of the result (any iterable of str but a single str).
+    y : array_like of int, int or None, optional
+        A conditional model's labels, as in ``VAE.encode``: one per text, or one integer for all of them; None
+        (the default) for an unconditional model.
+    allow_empty : bool, optional
+        A text with no vocabulary word has no evidence: by default (False) it raises ValueError naming it; with
+        True its row is the encoder's output at zero counts (the same vector for every such text).
 
     Returns
     -------
-    ndarray (len(texts), n_latent), the model's dtype
+    ndarray, shape (len(texts), n_latent)
+        The posterior means mu, of the model's dtype.
 
     Raises
     ------
     TypeError
-        texts is a single str, or holds something else than str.
+        ``texts`` is a single str or not iterable, or holds something else than str; ``allow_empty`` is not a
+        bool; ``y`` is of a wrong type (as in ``VAE.encode``).
     ValueError
-        the model has no vocabulary; texts is empty; a text has no vocabulary word (unless ``allow_empty``).
+        The model has no vocabulary; texts is empty; a text has no vocabulary word (unless ``allow_empty``);
+        ``y`` is wrong for the model (as in ``VAE.encode``).
     """
     vocabulary = _vocabulary_of(model)
     if isinstance(texts, (str, bytes)):
@@ -269,7 +285,9 @@ def encode_texts(model: VAE, texts: Sequence[str], *, y: ArrayLike | None = None
 
 def top_words(model: VAE, n_words: int = 10, delta: float = 2.0, *, z: ArrayLike | None = None
               ) -> tuple[list[list[str]], np.ndarray]:
-    r"""For each latent dimension j, the words whose logits rise most as z_j goes from -delta to +delta.
+    r"""Return, for each latent dimension j, the words whose logits rise most as z_j goes from -delta to +delta.
+
+    ::
 
         rise_jw = l_w(z + delta e_j) - l_w(z - delta e_j),    l = the decoder's logits, z = 0 by default
 
@@ -277,15 +295,29 @@ def top_words(model: VAE, n_words: int = 10, delta: float = 2.0, *, z: ArrayLike
 
     Parameters
     ----------
-    model : VAE with a vocabulary (unconditional)
-    n_words : int >= 1, words per dimension (at most the vocabulary)
-    delta : float > 0
-    z : array (n_latent,), optional, the point the dimensions move from (default: the prior's mean 0)
+    model : VAE
+        An unconditional model with a vocabulary.
+    n_words : int, >= 1, optional
+        Words per dimension, at most the vocabulary (a larger value gives the whole vocabulary); default 10.
+    delta : float, > 0, optional
+        How far z_j moves each way; default 2.0.
+    z : array_like, shape (n_latent,), optional
+        The point the dimensions move from, real numbers; default None, the prior's mean 0.
 
     Returns
     -------
-    words : list of n_latent lists of str, most rising first
-    rises : ndarray float64 (n_latent, n_words), their rises in logit units
+    words : list of list of str
+        For each of the n_latent dimensions, its words, most rising first.
+    rises : ndarray of float64, shape (n_latent, n_words)
+        Their rises in logit units.
+
+    Raises
+    ------
+    TypeError
+        ``n_words`` is not an int, ``delta`` is not a real number, or ``z`` is not real numbers.
+    ValueError
+        The model has no vocabulary or is conditional; ``n_words`` < 1; ``delta`` is not a finite number > 0; ``z``
+        is not of shape (n_latent,) or holds NaN or inf.
     """
     from . import backend
     from .validation import finite_float, positive_int

@@ -38,12 +38,33 @@ DataLike = Union[ArrayLike, "spmatrix", "sparray"]
 
 @runtime_checkable
 class ArraySource(Protocol):
-    """Where a step's arrays come from: ``FRESH`` (new arrays) or a ``Workspace`` (arrays kept for reuse).
+    r"""Where a step's arrays come from: ``FRESH`` (new arrays) or a ``Workspace`` (arrays kept for reuse).
 
     Every piece of a step asks its ``ws`` argument for the arrays it writes; any object with this method will do
     (``tests/test_typing.py`` passes one that records every request).
+
+    Parameters
+    ----------
+    *args, **kwargs : object
+        None are taken: a protocol is not instantiated (``ArraySource()`` raises TypeError); it is implemented
+        by any class with the method ``array``, such as ``purevae.workspace.Workspace``.
     """
 
     def array(self, key: str, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
-        """An array of ``shape`` and ``dtype`` for the result named ``key``; its contents are undefined."""
+        r"""Return an array of ``shape`` and ``dtype`` for the result named ``key``; its contents are undefined.
+
+        Parameters
+        ----------
+        key : str
+            The name of the result (a ``Workspace`` hands out the same array again for the same key, shape and dtype).
+        shape : tuple of int
+            The shape of the array.
+        dtype : data-type
+            The dtype of the array.
+
+        Returns
+        -------
+        ndarray
+            An array of that shape and dtype, to be overwritten by the caller.
+        """
         ...
