@@ -62,7 +62,7 @@ def numeric_gradient(f: Callable[[], float], array: np.ndarray, indices: Sequenc
 
     Cancelling the h^2 term of the plain (f(+h) - f(-h)) / 2h lets h be large (1e-4), which shrinks
     the round-off error ``u |f| / h``; so even gradient entries of 1e-5 come out with ~1e-7 relative error.
-    ``array`` is changed in place during the evaluation and restored (not if f raises).
+    ``array`` is changed in place during the evaluation and restored, also when f raises.
 
     Parameters
     ----------
@@ -81,19 +81,34 @@ def numeric_gradient(f: Callable[[], float], array: np.ndarray, indices: Sequenc
     ndarray float64, shape (len(indices),)
         The numeric derivative g_i of each entry.
 
+    Raises
+    ------
+    TypeError
+        If ``array`` is not a NumPy array.
+    ValueError
+        If ``array`` is not C-contiguous or not writeable (a perturbation through a copy would never reach
+        f, and every derivative would silently come out 0).
+
     Notes
     -----
     Derivation: docs/derivations.md#gradient-check (the step size: docs/derivations.md#numerics)
     """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"array must be a numpy.ndarray, got {type(array).__name__}")
+    if not (array.flags.c_contiguous and array.flags.writeable):
+        raise ValueError("array must be C-contiguous and writeable: its entries are perturbed in place "
+                         "through array.reshape(-1), which must be a view of it")
     flat = array.reshape(-1)  # a view: array is C-contiguous
     out = np.empty(len(indices))
     for j, i in enumerate(indices):
         original = flat[i]
         values = []
-        for step in (h, -h, 2 * h, -2 * h):
-            flat[i] = original + step
-            values.append(f())
-        flat[i] = original
+        try:
+            for step in (h, -h, 2 * h, -2 * h):
+                flat[i] = original + step
+                values.append(f())
+        finally:
+            flat[i] = original
         out[j] = (8 * (values[0] - values[1]) - (values[2] - values[3])) / (12 * h)
     return out
 

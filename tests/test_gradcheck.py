@@ -96,3 +96,30 @@ def test_format_table():
     assert set(lines[1]) <= {"|", "-"}
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["encoder.0.weight", "decoder.logvar"]
     assert [float(line.split("|")[2]) for line in lines[2:]] == [1.23e-9, 5.00e-11]
+
+
+def test_numeric_gradient_refuses_an_array_it_could_not_perturb_in_place():
+    """A strided or read-only array would be perturbed through a copy: every derivative would come out 0."""
+    a = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        numeric_gradient(lambda: float((a ** 2).sum()), a.T, [0])
+    frozen = np.arange(4.0)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        numeric_gradient(lambda: 0.0, frozen, [0])
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        numeric_gradient(lambda: 0.0, [1.0, 2.0], [0])
+
+
+def test_numeric_gradient_restores_the_array_when_f_raises():
+    a = np.arange(4.0)
+    calls = []
+
+    def f():
+        calls.append(a[1])
+        if len(calls) == 2:
+            raise RuntimeError("f failed")
+        return 0.0
+    with pytest.raises(RuntimeError, match="f failed"):
+        numeric_gradient(f, a, [1])
+    assert calls[0] != 1.0 and np.array_equal(a, np.arange(4.0))
