@@ -148,6 +148,10 @@ def write_api_pages(app) -> None:
     index = [".. _api:\n", _underline("API reference", "="),
              "Everything public, generated from the docstrings. Each entry links to its source (``[source]``), "
              "and each function on the model's path to the section of :doc:`/derivations` that derives it.\n",
+             "Every docstring here passes numpydoc's validation, run by this site's build with warnings as errors: "
+             "every check but these, each left out for the reason beside it:\n",
+             *[f"* ``{code}``: {reason}." for code, reason in public_api.EXCLUDED_CHECKS.items()], "",
+             "Every example in a docstring runs as a doctest in the test suite (``tests/test_doctests.py``).\n",
              ".. toctree::\n   :maxdepth: 1\n"]
     index += [f"   {modname}" for modname in public_api.MODULES]
     pages["index"] = "\n".join(index) + "\n"
