@@ -772,3 +772,10 @@ def test_scipy_and_numpy_names_resolve():
     assert candidates("np.matmul") == [np.matmul]
     with pytest.raises(AttributeError):
         candidates("np.no_such_function")
+
+
+def test_the_contents_line_lists_every_section_in_order(doc_text):
+    """The page's Contents line links every section, in the page's order (a new section must be added to it)."""
+    contents = re.search(r"^Contents: (.+?)\n\n", doc_text, flags=re.S | re.M).group(1)
+    linked = re.findall(r"\]\(#([\w-]+)\)", contents)
+    assert linked == [slug(title) for title in sections(doc_text)]
