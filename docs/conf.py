@@ -52,6 +52,7 @@ html_theme_options = {"description": "A VAE from scratch in NumPy, its gradients
                       "fixed_sidebar": True, "page_width": "1100px", "sidebar_width": "230px"}
 html_static_path: list[str] = []
 templates_path: list[str] = []
+highlight_language = "none"     # the docstrings' literal blocks are formulas and tables, not Python; code blocks name their language
 
 # --- MyST: the derivations' $...$ and $$...$$ math, GitHub-style anchors for their (#section) links ---------------
 myst_enable_extensions = ["dollarmath", "amsmath"]
