@@ -1094,6 +1094,28 @@ def prepare(
         float32/float64; and what :func:`load_dataset` and :func:`scale_pixels` raise.
     FileNotFoundError
         A ``dataset`` spec whose files are missing (:func:`load_dataset`).
+
+    Examples
+    --------
+    >>> from purevae.data import prepare
+    >>> data = prepare("bundled", n_train=300, n_test=100)
+    >>> data
+    PreparedData(name='fashion-mnist-subset', binarize='none', x_train=<float32 (300, 784)>, y_train=<uint8 (300,)>,
+                 x_test=<float32 (100, 784)>, y_test=<uint8 (100,)>, image_shape=(28, 28))
+    >>> float(data.x_train.min()), float(data.x_train.max()), data.n_features
+    (0.0, 1.0, 784)
+    >>> static = prepare("bundled", binarize="static", n_train=300, n_test=100)
+    >>> np.unique(static.x_train), static.fit_binarize
+    (array([0., 1.], dtype=float32), False)
+
+    Then train as ``purevae train`` does:
+
+    >>> from purevae import VAE
+    >>> model = VAE(n_input=data.n_features, hidden=(16,), n_latent=2, seed=0)
+    >>> history = model.fit(data.x_train, epochs=1, batch_size=100, validation_data=data.x_test,
+    ...                     binarize=data.fit_binarize)
+    >>> len(history["val_loss"])
+    1
     """
     binarize = choice("binarize", binarize, BINARIZE_MODES)
     dtype = float_dtype("dtype", dtype)

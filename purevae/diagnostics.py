@@ -305,6 +305,25 @@ def latent_report(model: VAE, x: DataLike, threshold: float = 0.01, rng: SeedLik
     Notes
     -----
     Derivation: docs/derivations.md#latent-health
+
+    Examples
+    --------
+    >>> from purevae import VAE
+    >>> from purevae.diagnostics import latent_report
+    >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+    >>> x = np.random.default_rng(0).random((64, 16))
+    >>> report = latent_report(model, x)
+    >>> sorted(report)
+    ['active', 'active_units', 'kl', 'kl_per_dimension', 'mutual_information', 'mutual_information_max',
+     'n_examples', 'threshold', 'variances']
+    >>> report["n_examples"], report["kl_per_dimension"].shape, report["active"].dtype
+    (64, (2,), dtype('bool'))
+    >>> report["active_units"]                         # untrained: no posterior mean moves with x yet
+    0
+    >>> bool(np.isclose(report["kl"], report["kl_per_dimension"].sum()))
+    True
+    >>> bool(report["mutual_information"] <= report["mutual_information_max"])    # at most log n
+    True
     """
     threshold = finite_float("threshold", threshold, 0.0)
     batch_size = positive_int("batch_size", batch_size)

@@ -164,6 +164,26 @@ class VAE:
     Initialisation is PyTorch's ``nn.Linear`` default: every weight and bias uniform in
     +-1/sqrt(fan_in), drawn in float64 from the seeded generator (then cast), so float32 and float64
     models with the same seed start from the same point.
+
+    Examples
+    --------
+    A tiny model on random data in [0, 1]: 16 features, a 2-D latent space.
+
+    >>> from purevae import VAE
+    >>> x = np.random.default_rng(0).random((64, 16))
+    >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+    >>> model
+    VAE(n_input=16, hidden=(8,), n_latent=2, likelihood='bernoulli', activation='relu', dtype='float32', seed=0)
+    >>> model.params["encoder.out.weight"].shape      # (n_in, n_out): 2 n_latent outputs, [mu | logvar]
+    (8, 4)
+    >>> history = model.fit(x, epochs=2, batch_size=16)
+    >>> history["epoch"], model.epochs_trained
+    ([1, 2], 2)
+    >>> mu, logvar = model.encode(x)
+    >>> mu.shape, mu.dtype
+    ((64, 2), dtype('float32'))
+    >>> model.sample(3).shape
+    (3, 16)
     """
 
     def __init__(self, n_input: int, hidden: Sequence[int] = (400,), n_latent: int = 20,
@@ -609,6 +629,30 @@ class VAE:
             When an argument has a wrong value: x, y or eps fails its check, ``k`` < 1 or disagrees with eps,
             ``beta`` or ``free_bits`` is negative or not finite, ``objective`` is unknown, or ``free_bits`` > 0
             comes with "iwae".
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> x = np.random.default_rng(0).random((8, 16))
+        >>> loss, grads = model.loss_and_grads(x)          # eps drawn from model.rng
+        >>> type(loss)
+        <class 'float'>
+        >>> list(grads) == list(model.params)
+        True
+        >>> all(grads[name].shape == p.shape for name, p in model.params.items())
+        True
+
+        Given the noise, the loss is a deterministic function of the parameters (what ``gradcheck`` relies on):
+
+        >>> eps = np.random.default_rng(1).standard_normal((8, 2))
+        >>> loss_a, _ = model.loss_and_grads(x, eps=eps)
+        >>> loss_b, _ = model.loss_and_grads(x, eps=eps)
+        >>> bool(abs(loss_a - loss_b) < 1e-6)
+        True
+        >>> loss, grads = model.loss_and_grads(x, objective="iwae", k=5)    # the IWAE bound, 5 samples each
+        >>> grads["decoder.out.weight"].shape
+        (8, 16)
         """
         x = self.check_input(x)
         y = self.check_labels(y, x.shape[0])
@@ -782,6 +826,18 @@ class VAE:
             When x or y has the wrong type (see ``check_input`` and ``check_labels``).
         ValueError
             When x or y has a wrong value or shape (see ``check_input`` and ``check_labels``).
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> x = np.random.default_rng(0).random((5, 16))
+        >>> mu, logvar = model.encode(x)                   # q(z|x) = N(mu, diag(exp(logvar)))
+        >>> mu.shape, logvar.shape, mu.dtype
+        ((5, 2), (5, 2), dtype('float32'))
+        >>> z = mu + np.exp(logvar / 2) * np.random.default_rng(1).standard_normal(mu.shape)   # a draw of z
+        >>> model.decode(z).shape
+        (5, 16)
         """
         x = self.check_input(x, support=False, lazy=True)
         y = self.check_labels(y, x.shape[0])
@@ -819,6 +875,20 @@ class VAE:
             When z or y has the wrong type (see ``check_latent`` and ``check_labels``).
         ValueError
             When z or y has a wrong value or shape (see ``check_latent`` and ``check_labels``).
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> probs = model.decode(np.zeros((3, 2)))         # at the prior's mean z = 0
+        >>> probs.shape, probs.dtype
+        ((3, 16), dtype('float32'))
+        >>> bool(np.all((probs > 0) & (probs < 1)))        # Bernoulli: the mean of p(x|z) is a probability
+        True
+        >>> x = np.random.default_rng(0).random((5, 16))
+        >>> mu, _ = model.encode(x)
+        >>> np.allclose(model.decode(mu), model.reconstruct(x))
+        True
         """
         z = self.check_latent(z)
         y = self.check_labels(y, z.shape[0])
@@ -876,6 +946,18 @@ class VAE:
             When n is not an integer, rng is not a Generator or a seed, or y does not hold integers.
         ValueError
             When n < 1, rng is a negative seed, or y is wrong for the model (see ``check_labels``).
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> images = model.sample(4)
+        >>> images.shape, images.dtype
+        ((4, 16), dtype('float32'))
+        >>> np.allclose(images, model.sample(4))           # rng=None: a fixed stream, the same images
+        True
+        >>> np.allclose(images, model.sample(4, rng=1))    # another seed, other draws
+        False
         """
         n = positive_int("n", n)
         y = self.check_labels(y, n)
@@ -915,6 +997,21 @@ class VAE:
             When an argument has the wrong type (see ``check_input``, ``check_labels``; a float for ``k``).
         ValueError
             When an argument has a wrong value (``k`` or ``batch_size`` < 1, x or y fails its check).
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> x = np.random.default_rng(0).random((5, 16))
+        >>> elbo = model.elbo(x)                           # one value per example, nats
+        >>> elbo.shape, elbo.dtype
+        ((5,), dtype('float64'))
+        >>> bool(np.all(elbo < 0))                         # Bernoulli: log p(x|z) <= 0 and KL >= 0
+        True
+        >>> np.allclose(elbo, model.elbo(x))               # rng=None: the same draws of z on every call
+        True
+        >>> model.elbo(x, k=10).shape                      # averaged over 10 draws of z per example
+        (5,)
         """
         return objectives.elbo_per_example(self, x, k=k, rng=rng, batch_size=batch_size, y=y, comm=comm)
 
@@ -954,6 +1051,17 @@ class VAE:
         ValueError
             When an argument has a wrong value (``k``, ``batch_size`` or ``max_rows`` < 1, x or y fails its
             check).
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> x = np.random.default_rng(0).random((64, 16))
+        >>> log_px = model.log_likelihood(x, k=100)        # 100 importance samples per example
+        >>> log_px.shape, log_px.dtype
+        ((64,), dtype('float64'))
+        >>> bool(log_px.mean() > model.elbo(x, k=100).mean())    # on average a tighter bound than the ELBO
+        True
         """
         return objectives.log_likelihood(self, x, k=k, rng=rng, batch_size=batch_size, max_rows=max_rows, y=y,
                                          comm=comm)
@@ -1036,6 +1144,27 @@ class VAE:
             When an argument has a wrong value (``batch_size`` larger than n, ``free_bits`` > 0 with "iwae",
             ``checkpoint_every`` without ``checkpoint``, a ``beta_schedule`` with ``beta`` or
             ``warmup_epochs`` changed, a schedule's beta negative or not finite, ...).
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> rng = np.random.default_rng(0)
+        >>> x_train, x_val = rng.random((64, 16)), rng.random((32, 16))
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> history = model.fit(x_train, epochs=2, batch_size=16, validation_data=x_val)
+        >>> sorted(history)
+        ['beta', 'epoch', 'examples_per_sec', 'kl', 'loss', 'recon', 'time', 'val_active_units', 'val_kl',
+         'val_kl_per_dimension', 'val_loss', 'val_recon']
+        >>> history["epoch"], len(history["loss"]), len(history["val_loss"])
+        ([1, 2], 2, 2)
+        >>> bool(np.isclose(history["loss"][-1], history["recon"][-1] + history["kl"][-1]))   # nats per example
+        True
+
+        Calling ``fit`` again continues training, and the history:
+
+        >>> history = model.fit(x_train, epochs=1, batch_size=16)
+        >>> history["epoch"], model.epochs_trained, model.steps_trained
+        ([1, 2, 3], 3, 12)
         """
         return train.fit(self, x, epochs=epochs, batch_size=batch_size, lr=lr, validation_data=validation_data,
                          y=y, optimizer=optimizer, beta=beta, warmup_epochs=warmup_epochs, shuffle=shuffle,
@@ -1067,6 +1196,20 @@ class VAE:
             When ``path`` ends in neither ``.npz`` nor ``.safetensors``.
         OSError
             When writing fails (the previous file, if any, is left as it was).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import purevae
+        >>> model = purevae.VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = model.save(Path(tmp) / "model.npz")
+        ...     restored = purevae.load(path)
+        >>> path.name
+        'model.npz'
+        >>> all(np.array_equal(restored.params[name], model.params[name]) for name in model.params)
+        True
         """
         return io.save(self, path)
 
@@ -1090,6 +1233,18 @@ class VAE:
             New C-contiguous arrays in the order of ``params``: the transpose of ``params[name]`` for
             ``<layer>.weight``; ``label_weight`` (n_classes, n_out) is ``torch.nn.Embedding``'s layout already,
             and biases and ``decoder.logvar`` are as they are.
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+        >>> sd = model.state_dict()
+        >>> list(sd) == list(model.params)
+        True
+        >>> sd["encoder.0.weight"].shape, model.params["encoder.0.weight"].shape   # torch's (n_out, n_in)
+        ((8, 16), (16, 8))
+        >>> np.array_equal(sd["encoder.0.weight"], model.params["encoder.0.weight"].T)
+        True
         """
         return OrderedDict((name, np.array(value.T if self._is_dense_weight(name) else value, order="C", copy=True))
                            for name, value in self.params.items())
@@ -1159,6 +1314,16 @@ class VAE:
             When the arrays are not those of a purevae model (no ``<side>.out.weight``, weights that are not
             2-D, an odd number of encoder outputs, a ``label_weight`` on one side only, a decoder that does
             not fit the encoder), or as ``VAE`` and ``load_state_dict`` raise it.
+
+        Examples
+        --------
+        >>> from purevae import VAE
+        >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, activation="tanh", seed=0)
+        >>> copy = VAE.from_state_dict(model.state_dict(), activation="tanh")    # what the shapes cannot say
+        >>> copy
+        VAE(n_input=16, hidden=(8,), n_latent=2, likelihood='bernoulli', activation='tanh', dtype='float32', seed=0)
+        >>> all(np.array_equal(copy.params[name], model.params[name]) for name in model.params)
+        True
         """
         arrays = _state_arrays(state_dict)
         sizes: dict = {}
@@ -1242,6 +1407,23 @@ def load(path: PathLike) -> VAE:
         When there is no such file.
     ValueError
         Naming the file, for a corrupt, foreign, hostile or mismatched one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from purevae.model import VAE, load
+    >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+    >>> history = model.fit(np.random.default_rng(0).random((64, 16)), epochs=2, batch_size=16)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     restored = load(model.save(Path(tmp) / "model.npz"))
+    >>> restored
+    VAE(n_input=16, hidden=(8,), n_latent=2, likelihood='bernoulli', activation='relu', dtype='float32', seed=0)
+    >>> restored.epochs_trained, restored.config() == model.config()
+    (2, True)
+    >>> z = np.zeros((1, 2))
+    >>> np.allclose(restored.decode(z), model.decode(z))
+    True
     """
     if isinstance(path, (str, os.PathLike)) and Path(path).suffix == ".safetensors":
         meta, tensors = io.read_safetensors_model(path, lambda c: VAE.param_shapes_of(c, layout="state_dict"))

@@ -123,6 +123,24 @@ class linear:
         When warmup_steps is not an int (a bool, a float), or beta is not a real number.
     ValueError
         When warmup_steps is < 1, or beta is negative or not finite.
+
+    Examples
+    --------
+    >>> from purevae.schedules import linear
+    >>> schedule = linear(warmup_steps=4, beta=1.0)
+    >>> schedule
+    linear(warmup_steps=4, beta=1.0)
+    >>> [schedule(step, 0) for step in range(6)]
+    [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+
+    In ``fit``, the history records each epoch's mean beta (here 4 steps per epoch, 8 of warm-up):
+
+    >>> from purevae import VAE
+    >>> model = VAE(n_input=16, hidden=(8,), n_latent=2, seed=0)
+    >>> x = np.random.default_rng(0).random((64, 16))
+    >>> history = model.fit(x, epochs=2, batch_size=16, beta_schedule=linear(warmup_steps=8))
+    >>> history["beta"]
+    [0.3125, 0.8125]
     """
 
     warmup_steps: int
@@ -198,6 +216,17 @@ class cyclical:
         When n_cycles or total_steps is not an int (a bool, a float), or ratio or beta is not a real number.
     ValueError
         When n_cycles or total_steps is < 1, ratio is not in (0, 1], or beta is negative or not finite.
+
+    Examples
+    --------
+    Two cycles of 4 steps, each rising over its first half, then beta from step 8 on:
+
+    >>> from purevae.schedules import cyclical
+    >>> schedule = cyclical(n_cycles=2, ratio=0.5, total_steps=8)
+    >>> schedule
+    cyclical(n_cycles=2, ratio=0.5, total_steps=8, beta=1.0)
+    >>> [schedule(step, 0) for step in range(10)]
+    [0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0, 1.0, 1.0, 1.0]
     """
 
     n_cycles: int

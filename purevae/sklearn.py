@@ -101,6 +101,29 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     draws, hence other (equally valid) Monte Carlo estimates. scikit-learn's two checks that a method gives the
     same numbers on a subset and in any order therefore do not apply to it; ``transform`` (no sampling) passes
     them. ``tests/test_sklearn.py`` runs ``check_estimator`` with exactly those two declared.
+
+    Examples
+    --------
+    >>> from purevae.sklearn import VAEEstimator
+    >>> X = np.random.default_rng(0).normal(size=(100, 5))
+    >>> est = VAEEstimator(hidden=(8,), n_latent=2, epochs=5, batch_size=20, random_state=0)
+    >>> Z = est.fit_transform(X)                       # the posterior means of q(z|x)
+    >>> Z.shape, Z.dtype
+    ((100, 2), dtype('float64'))
+    >>> est.get_feature_names_out()
+    array(['vaeestimator0', 'vaeestimator1'], dtype=object)
+    >>> est.inverse_transform(Z).shape, est.score_samples(X).shape, type(est.score(X))
+    ((100, 5), (100,), <class 'float'>)
+    >>> len(est.history_["loss"])
+    5
+
+    In a pipeline:
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> pipe = make_pipeline(StandardScaler(), VAEEstimator(n_latent=2, epochs=5, random_state=0))
+    >>> pipe.fit_transform(X).shape
+    (100, 2)
     """
 
     def __init__(self, hidden: Sequence[int] = (64,), n_latent: int = 2, likelihood: str = "gaussian",
