@@ -115,9 +115,11 @@ for label, a, b in [("test ELBO", iwae["elbo"], vae["elbo"]),
     print(f"  {label:18s} {d:+7.2f} +- {se:.2f}")
 
 # %%
-# Each model's curve should rise with k (each point is an estimate, so a tiny dip between two close k is
-# noise). The VAE's curve starts higher when its ELBO is the better one; the IWAE's climbs faster, because
-# its q(z|x) was trained for the k-sample bound. Where the two curves cross, if they do, is printed below.
+# Each model's curve should rise with k (each point is an estimate, so a tiny dip between two close k is noise). The
+# cross and the first point of each curve estimate the same ELBO, one with the KL in closed form, the other from one
+# log-weight per image, each with its own draws of z: they differ by Monte Carlo noise. The VAE's curve starts higher
+# when its ELBO is the better one; the IWAE's climbs faster, because its q(z|x) was trained for the k-sample bound.
+# Where the two curves cross, if they do, is printed below.
 
 ks = KS + (K_LL,)
 curves = {name: [mean_se(res["bounds"][k])[0] for k in KS] + [mean_se(res["log_px"])[0]]
@@ -209,7 +211,9 @@ fig.tight_layout()
 #
 # - If the paired difference of the test ELBO is negative and that of log p(x) positive, by more than two
 #   standard errors each, the run shows the trade the two objectives imply: the IWAE gives up some of the
-#   ELBO, a bound it was not trained on, and models the images better. A difference within two standard
+#   ELBO, a bound it was not trained on, and its importance-sampled estimate of log p(x) is higher. Both
+#   estimates are lower bounds that still rise with k, so this is evidence that the IWAE models the images
+#   better, not proof (``purevae evaluate`` at k = 5000 tightens both). A difference within two standard
 #   errors of zero is not resolved by these 500 images.
 # - The gap between a model's log p(x) estimate and its ELBO says how loose the ELBO is for it; it is
 #   expected to be wider for the IWAE, whose q(z|x) is not fitted to make the ELBO tight.

@@ -28,9 +28,9 @@ trained with.
 #
 # The remedies change the KL term during training:
 #
-# - **KL warm-up** (the "KL cost annealing" of Bowman et al. 2016; the "warm-up" of Sønderby et al. 2016):
-#   the KL weight beta starts near 0 and rises linearly to 1, so the encoder can put information into z
-#   before it has to pay for it in full. ``fit(warmup_epochs=N)`` ramps beta per epoch
+# - **KL warm-up** (the "KL cost annealing" of Bowman et al. 2016; the "warm-up" of Sønderby et al. 2016): the KL weight
+#   beta starts at 1/N and rises by 1/N per epoch to 1 over N epochs, so the encoder can put information into z before
+#   it has to pay for it in full. ``fit(warmup_epochs=N)`` ramps beta per epoch
 #   (``purevae.schedules.per_epoch_linear``); ``purevae.schedules.linear`` ramps it per step.
 # - **Free bits** (Kingma et al. 2016): the KL term becomes sum_j max(lambda, KL_j), KL_j the batch mean of
 #   dimension j's KL. A dimension under lambda nats pays the constant lambda, so it gets no gradient towards
@@ -202,15 +202,30 @@ fig.tight_layout()
 
 print(f"plain ELBO: {plain['active_units']} of {len(plain['active'])} units active, "
       f"{len(plain['active']) - plain['active_units']} inactive (Var_x(mu_j) <= {plain['threshold']})")
+
+
+def last_moves(model, n=5):
+    """The largest change of the active-unit count between consecutive epochs, over the last n epochs."""
+    counts = np.array(model.history["val_active_units"][-n:])
+    return int(np.abs(np.diff(counts)).max()) if len(counts) > 1 else 0
+
+
 for name in ("KL warm-up", "free bits", "cyclical"):
     report = reports[name]
     change = report["active_units"] - plain["active_units"]
     units = "unit" if abs(change) == 1 else "units"
     verdict = (f"{change} more active {units}" if change > 0 else f"{-change} fewer active {units}" if change < 0
                else "as many active units")
-    print(f"{name:11s} {verdict} than the plain ELBO ({report['active_units']}), I(x; z) "
+    noise = max(last_moves(models[name]), last_moves(models["plain ELBO"]))
+    resolved = "beyond" if abs(change) > noise else "within"
+    print(f"{name:11s} {verdict} than the plain ELBO ({report['active_units']}), {resolved} the runs' last "
+          f"epoch-to-epoch moves (up to {noise}); I(x; z) "
           f"{report['mutual_information'] - plain['mutual_information']:+.2f} nats, test -ELBO "
           f"{neg_elbo[name] - neg_elbo['plain ELBO']:+.2f} nats (lower is better)")
+still_falling = [name for name, model in models.items()
+                 if model.history["val_active_units"][-1] < max(model.history["val_active_units"][-5:])]
+if still_falling:
+    print("the active-unit count is still below its level of a few epochs earlier for: " + ", ".join(still_falling))
 
 kl_free = reports["free bits"]["kl_per_dimension"]
 near_floor = kl_free <= 2 * FREE_BITS
@@ -243,18 +258,19 @@ if max(r["mutual_information"] for r in reports.values()) > ceiling - 1.0:
 #   more dimensions become useful before the full KL price applied. If they end with about as many, the
 #   collapse here is not a lack of early encouragement: the model closes the dimensions whose information is
 #   not worth their KL, whenever they opened. "Clearly" means by more than the curves above move from one
-#   epoch to the next: each run is one seed, and a unit or two either way is within that noise. Both schedules
+#   epoch to the next (the printout says whether each difference is beyond those moves): each run is one seed.
+#   Where a count is still falling at the end, a longer run would end lower. Both schedules
 #   end on beta = 1 (the warm-up from half the run on, the cyclical schedule over the second half of its last
 #   cycle), so all four runs finish on the same objective and their test -ELBO compares like with like.
-# - **Free bits** removes the push towards the prior from every dimension under lambda, so the dimensions the
-#   model would close tend to settle at the floor: the smallest KL_j printed above should be near lambda
-#   (measured on test images, not on the training batches the floor applies to), and such dimensions usually
-#   pass the variance test for "active". That does not by itself make them useful: ``KL_j>lam`` counts those
-#   that rose above the floor. The last lines of the printout weigh the rest: the extra KL the free-bits model
-#   spends, against how much better its reconstruction term is, and say which of the two is larger. When the
-#   gain is the smaller, the floored dimensions carry something the decoder uses, but not enough to pay for
-#   their KL. Free bits is meant to keep dimensions open long enough to become worth their price, which a
-#   longer run, or another lambda, may or may not show.
+# - **Free bits** removes the push towards the prior from every dimension under lambda, so the dimensions the model
+#   would close tend to settle at the floor: the smallest KL_j printed above should be near lambda (measured on test
+#   images, not on the training batches the floor applies to), and such dimensions usually pass the variance test for
+#   "active". That does not by itself make them useful: ``KL_j>lam`` counts those that rose above the floor. The last
+#   lines of the printout weigh the rest: the extra KL the free-bits model spends, against how much better its
+#   reconstruction term is, and say which of the two is larger. When the gain is the smaller, the extra KL went with a
+#   better reconstruction, but not enough to pay for it (which dimensions the gain comes from, this comparison cannot
+#   say). Free bits is meant to keep dimensions open long enough to become worth their price, which a longer run, or
+#   another lambda, may or may not show.
 # - **Mutual information.** I(x; z) says how much the code as a whole tells about the image. On a few thousand
 #   images the estimator saturates near log n (the check above says whether it did), so it separates a
 #   collapsed encoder from a working one better than two working ones.

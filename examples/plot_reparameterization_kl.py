@@ -54,13 +54,15 @@ print("the two dimensions drawn:", dims)
 # For four test images, the picture on the right shows q(z|x) in the two chosen dimensions: 300 samples
 # ``z = mu + sigma * eps`` drawn with ``ops.reparameterize``, and the ellipses at one and two standard
 # deviations (axis-aligned, because the covariance is diagonal). The grey circles are the same contours of
-# the prior N(0, I). Each posterior is narrower than the prior and sits in a place of its own: the encoder
-# tells the decoder roughly where to look, and the spread says how uncertain that is.
+# the prior N(0, I). Where the standard deviations printed below are under 1, the posterior is narrower than
+# the prior; each sits in a place of its own: the encoder tells the decoder roughly where to look, and the
+# spread says how uncertain that is.
 
 rng = np.random.default_rng(0)
 images = [0, 1, 2, 3]
 colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
 sigma = np.exp(logvar / 2)
+print("sigma of the four images in the two drawn dimensions:", np.round(sigma[images][:, dims], 2))
 
 
 def draw_gaussian(ax, center, scale, color, **style):
@@ -114,13 +116,13 @@ plt.show()
 # The closed-form KL against Monte Carlo
 # --------------------------------------
 #
-# The KL divergence is an expectation under q, KL(q || p) = E_q[log q(z) - log p(z)]. For two Gaussians it
-# has a closed form, ``0.5 * sum_k (mu_k^2 + sigma_k^2 - log sigma_k^2 - 1)`` (Kingma & Welling 2014,
-# appendix B; :ref:`derivations-kl`), which the model uses (``ops.kl_divergence``). Here the expectation
-# is estimated directly instead: draw z from q, evaluate both log-densities with the Gaussian formula
-# written out below (not the library's), and average. The standard error of the mean, std / sqrt(n),
-# says how far the estimate may be from the truth by chance; the last column is the difference in units of
-# that error, which should be of order 1 (a value far beyond 3 would point at a mistake in one of the two).
+# The KL divergence is an expectation under q, KL(q || p) = E_q[log q(z) - log p(z)]. For a diagonal Gaussian q and the
+# standard normal prior p = N(0, I) it has a closed form, ``0.5 * sum_k (mu_k^2 + sigma_k^2 - log sigma_k^2 - 1)``
+# (Kingma & Welling 2014, appendix B; :ref:`derivations-kl`), which the model uses (``ops.kl_divergence``). Here the
+# expectation is estimated directly instead: draw z from q, evaluate both log-densities with the Gaussian formula
+# written out below (not the library's), and average. The standard error of the mean, std / sqrt(n), says how far the
+# estimate may be from the truth by chance; the last column is the difference in units of that error, which should be of
+# order 1 (a value far beyond 3 would point at a mistake in one of the two).
 
 LOG_2PI = np.log(2 * np.pi)
 

@@ -54,9 +54,9 @@ history = m.fit(data.x_train, epochs=10, batch_size=128, lr=1e-3, validation_dat
 #
 # - ``epoch``, ``beta`` (the epoch's KL weight), ``time`` (seconds of training so far) and
 #   ``examples_per_sec``;
-# - ``loss``, ``recon``, ``kl``: the training negative ELBO and its two terms, the reconstruction term
-#   -log p(x|z) and KL(q(z|x) || p(z)), each the mean over the epoch's batches, in nats per image, with the
-#   KL weighted 1 whatever ``beta`` was;
+# - ``loss``, ``recon``, ``kl``: the training negative ELBO and its two terms, the reconstruction term -log p(x|z) and
+#   KL(q(z|x) || p(z)), each the mean over the epoch's examples (batches weighted by their size), in nats per image,
+#   with the KL weighted 1 whatever ``beta`` was;
 # - ``val_loss``, ``val_recon``, ``val_kl``: the same three on the validation data, measured after the epoch
 #   with one draw of z per image from a fixed random stream, so that two epochs' numbers differ only
 #   because the model changed;
@@ -119,14 +119,15 @@ plt.show()
 # records the weight each epoch used.
 #
 # **The per-dimension KL.** The next figure splits the validation KL by latent dimension, epoch by epoch.
-# A dimension that stayed dark in every epoch would be unused by the model (its posterior equal to the
-# prior for every image); the count of active units in the right panel is the number of dimensions whose
-# posterior mean actually changes from image to image.
+# The colour scale starts at 0. A dimension whose KL stayed at 0 in every epoch would be unused by the model
+# (its posterior equal to the prior for every image); a dark one merely carries little. The count of active
+# units in the right panel is the number of dimensions whose posterior mean actually changes from image to
+# image: when it stays at ``n_latent`` (printed above), no dimension is unused.
 
 kl_dims = np.array(history["val_kl_per_dimension"])           # (epochs, n_latent)
 fig, (ax_map, ax_units) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained",
                                        gridspec_kw={"width_ratios": [2, 1]})
-im = ax_map.imshow(kl_dims.T, aspect="auto", cmap="viridis", origin="lower",
+im = ax_map.imshow(kl_dims.T, aspect="auto", cmap="viridis", origin="lower", vmin=0,
                    extent=(epochs[0] - 0.5, epochs[-1] + 0.5, -0.5, m.n_latent - 0.5))
 fig.colorbar(im, ax=ax_map, label="validation KL, nats per image")
 ax_map.set_xlabel("epoch")
@@ -213,8 +214,8 @@ plt.show()
 
 # %%
 # ``m.sample`` draws z from the prior N(0, I) and decodes it: new images from the model itself. They are
-# blurrier than the reconstructions, because a prior draw can fall where no training image's posterior
-# lies, and the mean of p(x|z) shown here averages over the pixels' uncertainty.
+# blurrier than the reconstructions because a prior draw can fall where no training image's posterior lies,
+# and there the decoder blends several kinds of garment.
 
 samples = m.sample(32, rng=0)
 fig, ax = plt.subplots(figsize=(7, 4))

@@ -2,10 +2,11 @@ r"""A VAE in twelve steps
 =====================
 
 One training step of a small variational autoencoder (Kingma & Welling 2014), taken apart: the forward
-pass, the loss and the backward pass, computed by hand in twelve steps with the functions of ``purevae.ops``
-that the model runs itself (they are the NumPy twins of the compiled kernels). Along the way the
-hand-made numbers are compared with ``VAE.loss_and_grads``, and at the end every gradient is compared with
-central differences by ``purevae.gradcheck``.
+pass, the loss and the backward pass, computed by hand in twelve steps with the functions of ``purevae.ops``:
+the NumPy twins of the compiled kernels the model runs by default (under ``purevae.set_backend("numpy")`` the
+model runs these very functions). Along the way the hand-made numbers are compared with
+``VAE.loss_and_grads``, and at the end a sample of every parameter's gradient (up to 200 entries each) is
+compared with central differences by ``purevae.gradcheck``.
 
 Each step names the section of the derivations that derives its formula.
 """
@@ -65,8 +66,8 @@ print("h:", h.shape, " max |h - tanh(x W0 + b0)| =", np.max(np.abs(h - readable)
 # The last layer of the encoder has no activation (the identity) and ``2 L`` outputs: the first ``L``
 # columns are the mean ``mu`` of q(z|x) = N(mu, diag(sigma^2)), the last ``L`` are ``logvar``, the log of
 # the *variance* sigma^2 (:ref:`derivations-reparameterization`). The log-variance is clamped to
-# [-30, 30] before use, so that ``exp(logvar)`` stays finite (:ref:`derivations-numerics`); an untrained
-# model is far from that limit, and the clamp changes nothing here.
+# [-30, 30] before use, so that ``exp(logvar)`` stays finite (:ref:`derivations-numerics`); the largest
+# ``|logvar|`` of the batch, printed below, shows how far an untrained model is from that limit.
 
 W_out, b_out = m.params["encoder.out.weight"], m.params["encoder.out.bias"]
 mu_logvar = np.empty((B, 2 * L))
@@ -75,6 +76,7 @@ ops.bias_activation_forward(mu_logvar, b_out, IDENTITY, 0.0)   # identity: mu_lo
 mu, logvar = mu_logvar[:, :L], ops.clamp_logvar(mu_logvar[:, L:])
 print("mu of the first image:    ", np.round(mu[0], 3))
 print("sigma of the first image: ", np.round(np.exp(logvar[0] / 2), 3))
+print("largest |logvar| of the batch:", f"{np.abs(mu_logvar[:, L:]).max():.3f}")
 
 # %%
 # Step 4: the reparameterization trick
@@ -166,9 +168,9 @@ print(f"m.loss_and_grads:     loss = {loss_model:.12f}")
 print(f"absolute difference:  {abs(loss - loss_model):.2e}")
 
 # %%
-# The untrained model's mean of p(x|z), ``sigmoid(logits)``, is a nearly uniform grey: the decoder knows
-# nothing yet, which is why the reconstruction term is large. Top row: the eight images; bottom row: what
-# the decoder makes of their ``z``.
+# The untrained model's mean of p(x|z), ``sigmoid(logits)``, is grey noise around 0.5 (the logits of step 6 are small
+# numbers of either sign), with no trace of the garments: the decoder knows nothing yet, which is why the reconstruction
+# term is large. Top row: the eight images; bottom row: what the decoder makes of their ``z``.
 
 grid = purevae.plots.grid_array(np.vstack([x, scipy.special.expit(logits)]), (28, 28), ncols=B)
 fig, ax = plt.subplots(figsize=(8, 2.4))
@@ -265,13 +267,13 @@ print(f"differences from steps 7 and 5: recon {abs(result.recon - nll.mean()):.2
 # Step 12: the gradient check
 # ---------------------------
 #
-# Agreement between two implementations of the same formulas does not prove the formulas right. Central
-# differences do: with ``eps`` held fixed the loss is an ordinary function of the parameters, and the
-# fourth-order difference ``(8 (L(+h) - L(-h)) - (L(+2h) - L(-2h))) / (12 h)`` estimates each partial
-# derivative with an error of order ``h^4`` (:ref:`derivations-gradient-check`). A relative error near 1e-8
-# means agreement; a bug, such as a gradient that forgets a term, shows up far above 1e-6. To see what that
-# looks like, compare the numerical gradient of ``encoder.out.bias`` with our step-10 gradient, and with a
-# wrong one that leaves out the KL's part of the log-variance gradient:
+# Agreement between two implementations of the same formulas does not prove the formulas right. Central differences test
+# them independently, at this point and on sampled entries: with ``eps`` held fixed the loss is an ordinary function of
+# the parameters, and the fourth-order difference ``(8 (L(+h) - L(-h)) - (L(+2h) - L(-2h))) / (12 h)`` estimates each
+# partial derivative with an error of order ``h^4`` (:ref:`derivations-gradient-check`). Relative errors of about 1e-7
+# or less mean agreement; a bug, such as a gradient that forgets a term, shows up far above 1e-6. To see what that looks
+# like, compare the numerical gradient of ``encoder.out.bias`` with our step-10 gradient, and with a wrong one that
+# leaves out the KL's part of the log-variance gradient:
 
 ws = Workspace()
 
