@@ -123,16 +123,20 @@ for name, model in models.items():
 
 # %%
 # The mean absolute error above is one way to put the two models on the same scale: it compares images
-# with images, whatever the likelihood. The nats of the next section cannot do that.
+# with images, whatever the likelihood. It does not rank the likelihoods, though: the continuous Bernoulli's
+# ``decode`` returns the distribution's *mean*, which is pulled towards 1/2 for every lambda strictly between 0
+# and 1 (the middle panel below), and that costs absolute error on the many pixels that are exactly 0. The
+# nats of the next section cannot put the two on one scale at all.
 #
 # The normaliser and the mean as functions of lambda
 # --------------------------------------------------
 #
-# ``purevae.ops.cb_log_normalizer`` and ``purevae.ops.cb_mean`` take logits, so a grid of lambda goes in as
-# l = logit(lambda). log C is smallest, log 2, at lambda = 1/2 and grows without bound, slowly, as lambda
-# approaches 0 or 1; the mean equals lambda only at lambda = 1/2 (and in the limits 0 and 1). The right
-# panel draws the density p(x | lambda) itself, from ``purevae.ops.continuous_bernoulli_nll`` on one-pixel
-# "images": it exceeds 1 where it is steep, so its log is positive there.
+# ``purevae.ops.cb_log_normalizer`` and ``purevae.ops.cb_mean`` take logits, so a grid of lambda goes in as l =
+# logit(lambda). log C is smallest, log 2, at lambda = 1/2 and grows without bound, slowly, as lambda approaches 0 or 1
+# (like the log of the logit's size for a large logit: the grid below stops at lambda = 0.001, l = -6.9, while a trained
+# model's logits go much further, as printed further down); the mean equals lambda only at lambda = 1/2 (and in the
+# limits 0 and 1). The right panel draws the density p(x | lambda) itself, from ``purevae.ops.continuous_bernoulli_nll``
+# on one-pixel "images": it exceeds 1 near the end of [0, 1] that lambda leans towards, so its log is positive there.
 
 lam = np.linspace(0.001, 0.999, 999)
 logits = scipy.special.logit(lam)
@@ -216,13 +220,15 @@ print(f"continuous Bernoulli logits at z = mu(x): median {np.median(logits_test[
       f"exactly 0, {np.median(logits_test[~zero]):.1f} on the others; smallest {logits_test.min():.1f}")
 print(f"mean log C per pixel: {purevae.ops.cb_log_normalizer(logits_test[zero]).mean():.2f} on exactly-0 pixels, "
       f"{purevae.ops.cb_log_normalizer(logits_test[~zero]).mean():.2f} on the others")
+log_c_zero = purevae.ops.cb_log_normalizer(logits_test[zero]).sum() / len(x_test)
+print(f"of the sum of log C per image ({log_c.mean():.2f} nats), the exactly-0 pixels hold {log_c_zero:.2f} "
+      f"({log_c_zero / log_c.mean():.0%})")
 
 # %%
-# If the exactly-0 pixels' logits are far below the others', and their log C well above, the continuous
-# Bernoulli's nats depend on how much of the data sits exactly at the edges of [0, 1], and can keep falling
-# with training for that reason alone (compare the last epoch's change of the two training losses, printed
-# after training). Loaiza-Ganem & Cunningham (2019) argue for the continuous Bernoulli as the likelihood that
-# fits grey data. What its numbers can be compared with is other continuous-Bernoulli models on the same data;
-# across the two likelihoods, compare what does not depend on the likelihood (the reconstruction error above,
-# samples, a downstream task), never a density with a cross-entropy. purevae's command line prints which of
-# the two a number is, for this reason.
+# If the exactly-0 pixels' logits are far below the others', and their log C well above, the continuous Bernoulli's nats
+# depend on how much of the data sits exactly at the edges of [0, 1] (the share of the sum of log C printed above), and
+# they may keep falling with longer training for that reason alone. Loaiza-Ganem & Cunningham (2019) argue for the
+# continuous Bernoulli as the likelihood that fits grey data. What its numbers can be compared with is other
+# continuous-Bernoulli models on the same data; across the two likelihoods, compare what does not depend on the
+# likelihood (the reconstruction error above, samples, a downstream task), never a density with a cross-entropy.
+# purevae's command line prints which of the two a number is, for this reason.

@@ -3,7 +3,8 @@ The Cython kernels against their NumPy twins and against PyTorch, reading a benc
 =====================================================================================
 
 Every hot loop of purevae exists twice: a NumPy function in ``purevae.ops``, written to be read next to its
-equation, and a compiled Cython twin in ``purevae._kernels`` with the same name, arguments and results.
+equation, and a compiled Cython twin in the extension (``purevae.backend.kernels()`` while the Cython backend is
+active) with the same name, arguments and results.
 ``purevae.set_backend("numpy")`` or ``purevae.set_backend("cython")`` chooses which one every model calls.
 
 This page first checks that the two backends compute the same loss and gradients, then times one training
@@ -54,7 +55,9 @@ print(f"{os.cpu_count()} logical cores; BLAS {blas}; thread variables: {threads 
 # parameters and the batch, so the two backends can be compared entry by entry. They are not expected to
 # agree bit for bit: the Cython kernels fuse loops and sum in another order, so the last bits of a sum
 # differ. The agreement to expect is the dtype's round-off, amplified a little by sums over hundreds of
-# terms; the tolerances below are those ``benchmarks/bench_kernels.py`` checks before it times anything.
+# terms. The tolerances below are the numbers ``benchmarks/bench_kernels.py`` uses before it times anything,
+# applied here to the largest difference relative to the largest entry (that script checks element by element
+# with ``assert_allclose``).
 
 x_all = data.prepare("bundled", dtype="float64", n_train=2048).x_train
 TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
@@ -110,10 +113,11 @@ else:
 # update, on each backend; and the *GEMM floor*, the same step's eleven matrix products alone, through NumPy's
 # BLAS into preallocated outputs. Neither backend can be faster than its matrix products, so
 # ``cython / floor`` says how much of the step is spent outside BLAS. Every case gets a few untimed calls
-# first. The rounds stop once a time budget is spent (after at least five of them, and always after an odd
-# number, so that the median is one of the measured ratios). ``benchmarks/bench_step.py`` warms up for far
-# longer (Adam's moments must first decay to their steady state) and times more rounds; this page keeps to
-# a few seconds.
+# first. The rounds stop once a time budget is spent or after 15 rounds (after at least five of them, and
+# always after an odd number, so that the median is one of the measured ratios). ``benchmarks/bench_step.py``
+# warms up for far longer, because a step's speed changes as training goes on: Adam's second moments of dead
+# units decay into subnormal floats after about 1,000 steps, and arithmetic on subnormals is slow on many
+# CPUs. It also times more rounds; this page keeps to a few seconds.
 
 BATCH, HIDDEN, LATENT, N_INPUT = 128, 400, 20, 784
 batches = [np.ascontiguousarray(x_all[i * BATCH:(i + 1) * BATCH], dtype=np.float32) for i in range(8)]

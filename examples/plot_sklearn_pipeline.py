@@ -63,8 +63,11 @@ print(f"the VAE's {n_latent} features scored above PCA's in {above} of {len(vae_
 # The fitted ``VAEEstimator`` is an ordinary pipeline step: ``named_steps`` reaches it, and its ``model_``
 # attribute is the trained :class:`purevae.VAE <purevae.model.VAE>`, with its history of per-epoch losses.
 # The pipeline cut before the classifier, ``vae_pipeline[:-1]``, ends in the VAE, so its ``score_samples``
-# is the ELBO of each held-out digit. That is a log-density of the *standardised* pixels under a Gaussian
-# likelihood: it can be positive, and it is comparable only with other models of the same standardised data.
+# is a one-sample estimate of each held-out digit's ELBO: a lower bound on the log-density of the
+# *standardised* pixels under a Gaussian likelihood. A log-density of continuous values can be positive, and
+# it is comparable only with other models of the same standardised data. A pixel that is almost always 0 in
+# the training digits gets a tiny standard deviation from ``StandardScaler``, so a test digit that does use it
+# lands many standard deviations out, far from anything the model saw: such digits make the lowest scores.
 
 vae_step = vae_pipeline.named_steps["vaeestimator"]
 model = vae_step.model_
@@ -75,6 +78,9 @@ print(f"last epoch's training -ELBO: {vae_step.history_['loss'][-1]:.2f} nats pe
 held_out_elbo = vae_pipeline[:-1].score_samples(x_test)
 print(f"held-out ELBO: {held_out_elbo.mean():.2f} nats per digit on average "
       f"(from {held_out_elbo.min():.2f} to {held_out_elbo.max():.2f})")
+worst = int(np.argmin(held_out_elbo))
+scaled = vae_pipeline.named_steps["standardscaler"].transform(x_test[worst:worst + 1])
+print(f"the lowest-scoring digit's largest standardised pixel: {np.abs(scaled).max():.1f} standard deviations")
 
 # %%
 # Choosing the width with ``GridSearchCV``
@@ -175,7 +181,7 @@ fig.tight_layout()
 
 # %%
 # ``benchmarks/sklearn_pipeline.py`` runs the comparison above with five seeds on three of scikit-learn's
-# data sets; its table is in ``benchmarks/RESULTS.md``. The test split holds a few hundred digits (the count
+# data sets; its table is in :doc:`/results`. The test split holds a few hundred digits (the count
 # is printed at the top), so a handful of digits moves the accuracy by a point. Read any difference between
 # two pipelines against the spread between the VAE's seeds printed above, and against the spread over folds
 # in the grid search.
