@@ -52,7 +52,7 @@ html_theme_options = {"description": "A VAE from scratch in NumPy, its gradients
                       "fixed_sidebar": True, "page_width": "1100px", "sidebar_width": "230px"}
 html_static_path: list[str] = []
 templates_path: list[str] = []
-highlight_language = "none"     # the docstrings' literal blocks are formulas and tables, not Python; code blocks name their language
+highlight_language = "none"     # docstrings' literal blocks are formulas and tables; code blocks name their language
 
 # --- MyST: the derivations' $...$ and $$...$$ math, GitHub-style anchors for their (#section) links ---------------
 myst_enable_extensions = ["dollarmath", "amsmath"]
@@ -153,7 +153,11 @@ def write_api_pages(app) -> None:
              "every check but these, each left out for the reason beside it:\n",
              *[f"* ``{code}``: {reason}." for code, reason in public_api.EXCLUDED_CHECKS.items()], "",
              "Every example in a docstring runs as a doctest in the test suite (``tests/test_doctests.py``).\n",
-             ".. toctree::\n   :maxdepth: 1\n"]
+             ".. list-table::\n   :widths: 25 75\n"]
+    for modname in public_api.MODULES:
+        summary = _summary_line(importlib.import_module(modname)).split(". ")[0].rstrip(".")
+        index.append(f"   * - :doc:`{modname} <{modname}>`\n     - {summary}.")
+    index += ["", ".. toctree::\n   :hidden:\n   :maxdepth: 1\n"]
     index += [f"   {modname}" for modname in public_api.MODULES]
     pages["index"] = "\n".join(index) + "\n"
     for name, text in pages.items():
@@ -255,6 +259,24 @@ def derived_in_links(app, what, name, obj, options, lines: list[str]) -> None:
         lines += ["", ".. rubric:: Derived in", "", f"{links} (:doc:`/derivations`).", ""]
 
 
+# --- the README's and RESULTS.md's paths, included into pages, become links on the site -------------------------
+INCLUDED_LINKS = [
+    (re.compile(r"`docs/derivations\.md#([\w-]+)`"), r"{ref}`docs/derivations.md#\1 <derivations-\1>`"),
+    (re.compile(r"`docs/derivations\.md`"), r"{doc}`docs/derivations.md </derivations>`"),
+    (re.compile(r"`benchmarks/RESULTS\.md`"), r"{doc}`benchmarks/RESULTS.md </results>`"),
+]
+
+
+def included_links(app, relative_path, parent_docname, content: list[str]) -> None:
+    """In an included Markdown file, a backticked path of a page this site renders becomes a link to it."""
+    if Path(relative_path).suffix != ".md":
+        return
+    text = content[0]
+    for pattern, replacement in INCLUDED_LINKS:
+        text = pattern.sub(replacement, text)
+    content[0] = text
+
+
 _START = time.monotonic()
 
 
@@ -267,6 +289,7 @@ def report_time(app, exception) -> None:
 def setup(app):
     app.connect("builder-inited", write_api_pages)
     app.connect("source-read", derivations_source)
+    app.connect("include-read", included_links)
     app.connect("autodoc-process-docstring", docstring_links, priority=400)
     app.connect("autodoc-process-docstring", derived_in_links, priority=600)
     app.connect("build-finished", report_time)
