@@ -177,8 +177,7 @@ def _slug(title: str) -> str:
 
 def _source_link(dotted: str) -> str | None:
     """``_modules/...html#qualname`` of a documented function or method, for viewcode's page; None otherwise."""
-    objects = set(public_api.public_objects())
-    if dotted not in objects:
+    if dotted not in public_api.public_objects():
         return None
     import importlib
 

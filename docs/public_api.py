@@ -7,6 +7,7 @@ Run as a script, it validates every one with numpydoc and prints the problems::
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import sys
@@ -56,7 +57,8 @@ def class_members(cls: type) -> list[str]:
     return names
 
 
-def public_objects() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def public_objects() -> tuple[str, ...]:
     """Every documented object's full name: modules, their functions and classes, the classes' members.
 
     A name is listed once, under the module that defines it (``purevae.VAE`` is ``purevae.model.VAE``).
@@ -77,13 +79,9 @@ def public_objects() -> list[str]:
                 continue   # documented where it is defined
             seen.add(id(obj))
             out.append(f"{modname}.{name}")
-            if inspect.isclass(obj) and not _is_alias(obj):
+            if inspect.isclass(obj):
                 out += [f"{modname}.{name}.{member}" for member in class_members(obj)]
-    return out
-
-
-def _is_alias(obj) -> bool:
-    return getattr(obj, "_is_protocol", False) and obj.__name__ != "ArraySource"
+    return tuple(out)
 
 
 def patch_numpydoc() -> None:
